@@ -1,0 +1,2 @@
+//! TODO(cli)
+pub fn main() -> i32 { 0 }

@@ -1,0 +1,1 @@
+//! Progress bars (indicatif), quiet when stderr is not a terminal.

@@ -1,0 +1,1 @@
+//! Azure classic (Service Management API) provider.

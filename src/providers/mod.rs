@@ -1,0 +1,2 @@
+//! TODO(providers)
+pub mod azure_classic;

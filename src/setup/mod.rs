@@ -1,0 +1,2 @@
+//! TODO(setup)
+pub mod ansible;
