@@ -5,6 +5,7 @@
 //! namespaces, mounts, forwarders) and never knows about XML or subscriptions.
 //! Two backends: `none` (state only, nothing listens) and `container` (systemd-nspawn).
 
+pub mod container;
 pub mod none;
 
 use std::net::{IpAddr, SocketAddr};

@@ -47,14 +47,24 @@ impl VmBackend for NoneBackend {
             .expect("poisoned")
             .insert(spec.id.clone(), (spec.clone(), true));
         // 10.0.0.0/11 is the subnet ElastiCluster's vnet declares; addresses are only reported.
-        let ip = Ipv4Addr::new(10, ((n >> 16) & 0x1f) as u8, ((n >> 8) & 0xff) as u8, (n & 0xff) as u8);
-        Ok(VmInfo { private_ip: IpAddr::V4(ip), public_ip: spec.wants_public_ip.then_some(IpAddr::V4(ip)) })
+        let ip = Ipv4Addr::new(
+            10,
+            ((n >> 16) & 0x1f) as u8,
+            ((n >> 8) & 0xff) as u8,
+            (n & 0xff) as u8,
+        );
+        Ok(VmInfo {
+            private_ip: IpAddr::V4(ip),
+            public_ip: spec.wants_public_ip.then_some(IpAddr::V4(ip)),
+        })
     }
 
     async fn status(&self, id: &str) -> VmStatus {
         match self.vms.lock().expect("poisoned").get(id) {
             None => VmStatus::Unknown,
-            Some((spec, _)) if spec.fail_provisioning => VmStatus::Failed("provisioning failed (injected)".into()),
+            Some((spec, _)) if spec.fail_provisioning => {
+                VmStatus::Failed("provisioning failed (injected)".into())
+            }
             Some((_, true)) => VmStatus::Ready,
             Some((_, false)) => VmStatus::Stopped,
         }
