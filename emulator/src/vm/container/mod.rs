@@ -200,28 +200,7 @@ impl ContainerBackend {
             return Ok(());
         };
         for e in entries.flatten() {
-            let dir = e.path();
-            let Some(rec) = read_json::<VmRecord>(&dir.join("vm.json")) else {
-                continue;
-            };
-            let paths = VmPaths {
-                dir: dir.clone(),
-                machine: rec.machine.clone(),
-            };
-            if let Some(pid) = boot::stale_pid(&paths) {
-                tracing::warn!(machine = %rec.machine, pid, "stopping a container left by an earlier run");
-                boot::stop(&paths, Some(pid), None);
-            } else {
-                boot::stop(&paths, None, None);
-            }
-            boot::unmount_all(&paths)?;
-            VmNet {
-                netns: rec.netns,
-                veth: rec.veth,
-                addr: rec.info.private_ip_v4(),
-                gateway: rec.info.private_ip_v4(),
-            }
-            .delete();
+            Self::clean_stale_one(&e.path())?;
         }
         Ok(())
     }
@@ -242,10 +221,13 @@ impl ContainerBackend {
     }
 
     /// The VM's console log (systemd's boot messages), for diagnostics.
-    pub fn console_log(&self, id: &str) -> Option<PathBuf> {
-        lock(&self.inner.vms)
-            .get(id)
-            .map(|vm| vm.paths.console_log())
+    /// (Kept after shutdown with the VM's disk; removed by `delete`.)
+    pub fn console_log(&self, id: &str) -> PathBuf {
+        self.inner
+            .root
+            .join("vms")
+            .join(vm_key(id))
+            .join("console.log")
     }
 }
 
@@ -722,6 +704,9 @@ impl ContainerBackend {
             dir: dir.to_path_buf(),
             machine: rec.machine.clone(),
         };
+        if let Some(pid) = boot::stale_pid(&paths) {
+            tracing::warn!(machine = %rec.machine, pid, "stopping a container left by an earlier run");
+        }
         boot::stop(&paths, boot::stale_pid(&paths), None);
         boot::unmount_all(&paths)?;
         VmNet {
