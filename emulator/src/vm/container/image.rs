@@ -96,10 +96,12 @@ pub fn recipe(name: &str) -> Result<&'static Recipe, VmError> {
 
 /// The command that builds `name`, for error messages.
 pub fn build_hint(name: &str, image_dir: &Path) -> String {
-    format!(
-        "build it with `azure-classic-emulator build-image {name} --image-dir {}` (as root, ≈2–3 min)",
-        image_dir.display()
-    )
+    let dir = if image_dir == Path::new(super::DEFAULT_IMAGE_DIR) {
+        String::new()
+    } else {
+        format!(" --image-dir {}", image_dir.display())
+    };
+    format!("build it with `azure-classic-emulator build-image {name}{dir}` (as root, ≈2–3 min)")
 }
 
 /// The root filesystem of the current build of `name`, or `ImageMissing` saying how to build it.
