@@ -265,7 +265,9 @@ async fn shared_home_failures_stop_start_and_restart_with_the_same_state_dir() {
     let b = backend(state.path(), true);
     let (subnet, bridge) = b.network();
     let a = spec("a", "nodea", &pubkey, free_port(&ip), "sub/vnet1");
-    let c = spec("c", "nodec", &pubkey, free_port(&ip), "sub/vnet1");
+    let mut c = spec("c", "nodec", &pubkey, free_port(&ip), "sub/vnet1");
+    c.password = Some("Sekr1t-pw".into());
+    c.disable_ssh_password_authentication = false;
     let mut bad = spec("bad", "nodebad", &pubkey, free_port(&ip), "sub/vnet1");
     bad.fail_provisioning = true;
     let ia = b.create(&a).await.expect("create a");
@@ -281,6 +283,23 @@ async fn shared_home_failures_stop_start_and_restart_with_the_same_state_dir() {
     assert_eq!(rc, 0, "{err}");
     let (rc, out, err) = ssh_async(&key, &kh, ec, "cat ~/probe").await;
     assert_eq!((rc, out.as_str()), (0, "shared-nodea"), "{err}");
+    // Password given and password logins allowed: sshd says so and the account has a hash.
+    let (_, pa, _) = ssh_async(
+        &key,
+        &kh,
+        ec,
+        "sudo -n sshd -T | grep -i '^passwordauthentication'",
+    )
+    .await;
+    assert_eq!(pa, "passwordauthentication yes");
+    let (_, hash, _) = ssh_async(
+        &key,
+        &kh,
+        ec,
+        "sudo -n getent shadow azureuser | cut -d: -f2",
+    )
+    .await;
+    assert!(hash.starts_with('$'), "no password hash: {hash:?}");
     // ... but the rest of the file system stays private.
     let (rc, _, _) = ssh_async(&key, &kh, ea, "sudo touch /var/tmp/private-a").await;
     assert_eq!(rc, 0);

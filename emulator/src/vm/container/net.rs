@@ -212,6 +212,10 @@ impl VmNet {
         let r = (|| {
             let ns = self.netns.as_str();
             sys::run("ip", ["netns", "add", ns])?;
+            // The VM's MAC follows from its address, so a reused address keeps its MAC
+            // and other VMs' ARP caches stay right.
+            let o = self.addr.octets();
+            let mac = format!("02:ac:{:02x}:{:02x}:{:02x}:{:02x}", o[0], o[1], o[2], o[3]);
             sys::run(
                 "ip",
                 [
@@ -223,6 +227,8 @@ impl VmNet {
                     "peer",
                     "name",
                     "eth0",
+                    "address",
+                    mac.as_str(),
                     "netns",
                     ns,
                 ],
