@@ -41,15 +41,28 @@ fn image_is_built_once_and_has_no_host_identity() {
             "image lacks /{bin}"
         );
     }
-    // gridengine-master is pre-downloaded for an offline install on the VM itself.
-    let debs: Vec<String> = std::fs::read_dir(root.join("var/cache/apt/archives"))
-        .expect("apt archive cache")
+    // Preinstalled (the playbooks install only what is missing, so nothing needs the network).
+    for bin in ["usr/sbin/sge_qmaster", "lib/systemd/systemd-timesyncd"] {
+        assert!(
+            std::fs::symlink_metadata(root.join(bin)).is_ok(),
+            "image lacks /{bin}"
+        );
+    }
+    // ... but the GridEngine spool is left for the VM to initialise under its own name,
+    // and no VM starts a qmaster before the playbook enables it.
+    let spool: Vec<_> = std::fs::read_dir(root.join("var/spool/gridengine/spooldb"))
+        .expect("spooldb")
+        .collect();
+    assert!(spool.is_empty(), "spool initialised at build time");
+    let rc: Vec<String> = std::fs::read_dir(root.join("etc/rc2.d"))
+        .expect("rc2.d")
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     assert!(
-        debs.iter().any(|d| d.starts_with("gridengine-master_")),
-        "{debs:?}"
+        !rc.iter()
+            .any(|n| n.starts_with('S') && n.contains("gridengine-master")),
+        "{rc:?}"
     );
 
     assert!(

@@ -30,9 +30,13 @@ apt-get -q -y --no-install-recommends -o Dpkg::Options::=--force-confdef -o Dpkg
 apt-get -q -y -o Dpkg::Options::=--force-confold upgrade
 apt-get clean
 
-step "download (not install) host-bound packages"
-# shellcheck disable=SC2046
-apt-get -q -y --no-install-recommends --download-only install $(grep -v '^#' "$RECIPE_DIR/packages.download")
+step "GridEngine master: installed, but bound to no host"
+# Its postinst initialised the spool on the build host; a real VM's postinst would have
+# done that under its own name. Leave the spool empty (the playbook, like the package,
+# runs init_cluster when spooldb/sge is missing) and do not start a qmaster on every VM.
+find /var/spool/gridengine/spooldb -mindepth 1 -delete
+: > /var/lib/gridengine/default/common/act_qmaster
+systemctl disable gridengine-master.service 2>/dev/null || update-rc.d gridengine-master disable
 
 step "SSH host keys are generated at first boot, so every VM gets its own"
 rm -f /etc/ssh/ssh_host_*
@@ -58,6 +62,6 @@ step "containers have no console login"
 systemctl mask console-getty.service
 
 step "identity files"
-rm -f /etc/hostname /var/lib/dbus/machine-id
+rm -f /etc/hostname /etc/mailname /var/lib/dbus/machine-id
 : > /etc/machine-id
 printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n' > /etc/hosts

@@ -32,7 +32,7 @@ macro_rules! recipe_files {
 pub static RECIPES: &[Recipe] = &[Recipe {
     name: "debian-12-elasticluster",
     files: recipe_files!("debian-12-elasticluster":
-        "recipe.conf", "packages.bootstrap", "packages.install", "packages.download",
+        "recipe.conf", "packages.bootstrap", "packages.install",
         "debconf.preseed", "customize.sh"),
 }];
 
