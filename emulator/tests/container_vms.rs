@@ -579,3 +579,70 @@ async fn a_killed_emulator_is_cleaned_up_and_restored_by_the_next_one() {
     let left = leftovers(&bridge, state.path());
     assert!(left.is_empty(), "{left:#?}");
 }
+
+/// Child-process half of `not_root_is_a_clear_error`: prints what the backend and the
+/// image builder say to an unprivileged user.
+#[test]
+#[ignore = "helper, run unprivileged by not_root_is_a_clear_error"]
+fn not_root_helper() {
+    let Some(dir) = std::env::var_os("NOT_ROOT_HELPER_DIR") else {
+        return;
+    };
+    let dir = std::path::PathBuf::from(dir);
+    let backend = ContainerBackend::new(ContainerOptions {
+        state_dir: dir.join("state"),
+        image_dir: image_dir(),
+        shared_home: false,
+    });
+    println!(
+        "BACKEND: {}",
+        backend.err().map(|e| e.to_string()).unwrap_or_default()
+    );
+    let image = azure_classic_emulator::vm::container::build_image(
+        &azure_classic_emulator::vm::container::ImageOptions {
+            name: DEFAULT_IMAGE.into(),
+            image_dir: dir.join("images"),
+            force: false,
+        },
+    );
+    println!(
+        "IMAGE: {}",
+        image.err().map(|e| e.to_string()).unwrap_or_default()
+    );
+}
+
+#[test]
+fn not_root_is_a_clear_error() {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .expect("chmod");
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(std::env::current_exe().expect("test binary"))
+        .args(["not_root_helper", "--exact", "--ignored", "--nocapture"])
+        .env("NOT_ROOT_HELPER_DIR", dir.path())
+        .output()
+        .expect("run the helper unprivileged");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = |tag: &str| {
+        text.lines()
+            .find_map(|l| l.split_once(tag).map(|(_, m)| m.to_string()))
+            .unwrap_or_default()
+    };
+    let (backend, image) = (line("BACKEND: "), line("IMAGE: "));
+    assert!(
+        backend.contains("needs root"),
+        "backend said {backend:?}; output {text}"
+    );
+    assert!(
+        image.contains("needs root"),
+        "build_image said {image:?}; output {text}"
+    );
+    assert!(
+        !dir.path().join("state").exists(),
+        "nothing may be created on failure"
+    );
+}
