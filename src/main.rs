@@ -34,6 +34,7 @@ fn init_tracing(verbose: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .without_time()
         .with_target(verbose >= 2)
         .init();
@@ -48,7 +49,8 @@ fn error_text(e: &cli::CliError) -> String {
     }
     match e {
         cli::CliError::NotAvailable { .. } => format!("not available: {text}"),
-        cli::CliError::Template(_) | cli::CliError::Config(elasticluster::config::ConfigError::Invalid(_)) => text,
+        cli::CliError::Template(_)
+        | cli::CliError::Config(elasticluster::config::ConfigError::Invalid(_)) => text,
         _ => format!("error: {text}"),
     }
 }

@@ -22,15 +22,24 @@ pub struct Args {
 pub fn run(ctx: &Context, args: Args) -> Result<(), CliError> {
     let storage = ctx.storage()?;
     let state = ctx.cluster(&storage, &args.cluster)?;
-    let mut out = args.output_file.clone().unwrap_or_else(|| PathBuf::from(format!("{}.zip", state.name)));
+    let mut out = args
+        .output_file
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("{}.zip", state.name)));
     if out.extension().is_none_or(|e| e != "zip") {
         out.as_mut_os_string().push(".zip");
     }
     if out.exists() && !args.overwrite {
-        return Err(CliError::Failed(format!("ZIP file `{}` already exists — pass --overwrite or -o ANOTHER.zip", out.display())));
+        return Err(CliError::Failed(format!(
+            "ZIP file `{}` already exists — pass --overwrite or -o ANOTHER.zip",
+            out.display()
+        )));
     }
     Err(CliError::NotAvailable {
         command: "export",
-        message: format!("cannot write `{}`: export is not part of this build yet; nothing was written", out.display()),
+        message: format!(
+            "cannot write `{}`: export is not part of this build yet; nothing was written",
+            out.display()
+        ),
     })
 }

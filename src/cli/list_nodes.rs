@@ -38,7 +38,10 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CliError> {
         None
     };
     match json {
-        Some(j) => println!("{}", j.map_err(|e| CliError::Failed(format!("cannot encode JSON: {e}")))?),
+        Some(j) => println!(
+            "{}",
+            j.map_err(|e| CliError::Failed(format!("cannot encode JSON: {e}")))?
+        ),
         None => print!("{}", state.nodes_listing()),
     }
     Ok(())

@@ -12,9 +12,10 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CliError> {
     let config = ctx.config()?;
     let mut patterns = Vec::new();
     for p in &args.patterns {
-        patterns.push(glob::Pattern::new(p).map_err(|e| {
-            CliError::Usage(format!("pattern `{p}` is not a valid glob: {e}"))
-        })?);
+        patterns.push(
+            glob::Pattern::new(p)
+                .map_err(|e| CliError::Usage(format!("pattern `{p}` is not a valid glob: {e}")))?,
+        );
     }
     let names = config.template_names();
     let matching: Vec<&String> = names
@@ -29,7 +30,14 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CliError> {
             Err(d) => broken.push((name.clone(), d)),
         }
     }
-    let valid_total = names.iter().filter(|n| config.template(n).is_ok()).count();
+    // Templates not matching the patterns are only counted (validating them logs their
+    // deprecation warnings; keep that quiet).
+    let unmatched_valid = names
+        .iter()
+        .filter(|n| !patterns.is_empty() && !patterns.iter().any(|p| p.matches(n)))
+        .filter(|n| config.template(n).is_ok())
+        .count();
+    let valid_total = good.len() + unmatched_valid;
     println!("{valid_total} cluster templates found in configuration file.");
     if !patterns.is_empty() {
         println!(

@@ -101,7 +101,10 @@ pub enum CliError {
     Usage(String),
     /// Valid request this build cannot carry out yet (exit 3).
     #[error("elasticluster {command}: {message}")]
-    NotAvailable { command: &'static str, message: String },
+    NotAvailable {
+        command: &'static str,
+        message: String,
+    },
     /// Anything else, already phrased for the user.
     #[error("{0}")]
     Failed(String),

@@ -23,6 +23,9 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CliError> {
     let node = super::ssh::target(&state, Some(&args.node))?;
     Err(CliError::NotAvailable {
         command: "remove-node",
-        message: format!("cannot remove node `{}` of cluster `{}`: {PROVIDER_PENDING}", node.name, state.name),
+        message: format!(
+            "cannot remove node `{}` of cluster `{}`: {PROVIDER_PENDING}",
+            node.name, state.name
+        ),
     })
 }

@@ -34,12 +34,17 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CliError> {
     let add = parse("--add", &args.add)?;
     let remove = parse("--remove", &args.remove)?;
     if add.is_empty() && remove.is_empty() {
-        return Err(CliError::Usage("nothing to do — give -a N:KIND and/or -r N:KIND".into()));
+        return Err(CliError::Usage(
+            "nothing to do — give -a N:KIND and/or -r N:KIND".into(),
+        ));
     }
     let storage = ctx.storage()?;
     let _lock = storage.lock(&args.cluster)?;
     let state = ctx.cluster(&storage, &args.cluster)?;
-    let template = args.template.clone().unwrap_or_else(|| state.template.clone());
+    let template = args
+        .template
+        .clone()
+        .unwrap_or_else(|| state.template.clone());
     let (_config, _t) = ctx.template(&template)?;
     for (kind, n) in &remove {
         let have = state.nodes_of(kind).count();
@@ -50,5 +55,8 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CliError> {
             )));
         }
     }
-    Err(CliError::NotAvailable { command: "resize", message: format!("cannot resize cluster `{}`: {PROVIDER_PENDING}", state.name) })
+    Err(CliError::NotAvailable {
+        command: "resize",
+        message: format!("cannot resize cluster `{}`: {PROVIDER_PENDING}", state.name),
+    })
 }

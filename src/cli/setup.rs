@@ -7,7 +7,11 @@ pub struct Args {
     /// Cluster to set up.
     pub cluster: String,
     /// Extra arguments appended to the ansible-playbook command line (after `--`).
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "EXTRA")]
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "EXTRA"
+    )]
     pub extra: Vec<String>,
 }
 

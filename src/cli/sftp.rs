@@ -10,7 +10,11 @@ pub struct Args {
     #[arg(short = 'n', long = "node", value_name = "NODE")]
     pub node: Option<String>,
     /// Extra sftp arguments (after `--`).
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "ARGS"
+    )]
     pub args: Vec<String>,
 }
 

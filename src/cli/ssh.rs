@@ -11,12 +11,19 @@ pub struct Args {
     #[arg(short = 'n', long = "node", value_name = "NODE")]
     pub node: Option<String>,
     /// Command (and arguments) to run instead of a login shell (after `--`).
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "ARGS"
+    )]
     pub args: Vec<String>,
 }
 
 /// The node to connect to: `-n NODE` or the frontend.
-pub(crate) fn target<'a>(state: &'a ClusterState, node: Option<&str>) -> Result<&'a NodeRecord, CliError> {
+pub(crate) fn target<'a>(
+    state: &'a ClusterState,
+    node: Option<&str>,
+) -> Result<&'a NodeRecord, CliError> {
     match node {
         Some(n) => state.node(n).ok_or_else(|| {
             let names: Vec<&str> = state.nodes.iter().map(|n| n.name.as_str()).collect();

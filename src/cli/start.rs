@@ -22,8 +22,11 @@ pub struct Args {
 pub fn run(ctx: &Context, args: Args) -> Result<(), CliError> {
     let (_config, mut template) = ctx.template(&args.cluster)?;
     if let Some(spec) = &args.nodes {
-        let counts = parse_node_counts(spec).map_err(|e| CliError::Usage(format!("--nodes: {e}")))?;
-        template.override_counts(&counts).map_err(|e| CliError::Usage(format!("--nodes: {e}")))?;
+        let counts =
+            parse_node_counts(spec).map_err(|e| CliError::Usage(format!("--nodes: {e}")))?;
+        template
+            .override_counts(&counts)
+            .map_err(|e| CliError::Usage(format!("--nodes: {e}")))?;
     }
     let name = args.name.clone().unwrap_or_else(|| template.name.clone());
     validate_cluster_name(&name)?;

@@ -258,11 +258,10 @@ impl ClusterState {
             if let Some(n) = self.nodes_of(to).next() {
                 return Ok(n);
             }
-            if !naming::parse_node_name(to).is_some_and(|(k, _)| self.nodes_of(k).next().is_some())
-                && !self.kinds().contains(&to.as_str())
-            {
-                tracing::warn!("ssh_to `{to}` matches no node of cluster `{}`; using the default frontend", self.name);
-            }
+            tracing::warn!(
+                "ssh_to `{to}` matches no node of cluster `{}`; using the default frontend",
+                self.name
+            );
         }
         for k in ["ssh", "login", "frontend", "master"] {
             if let Some(n) = self.nodes_of(k).next() {
@@ -279,7 +278,9 @@ impl ClusterState {
 
     /// Resource ledger entry by kind and name.
     pub fn resource_mut(&mut self, kind: &str, name: &str) -> Option<&mut ResourceRecord> {
-        self.resources.iter_mut().find(|r| r.kind == kind && r.name == name)
+        self.resources
+            .iter_mut()
+            .find(|r| r.kind == kind && r.name == name)
     }
 }
 
@@ -288,7 +289,9 @@ pub fn parse_node_counts(spec: &str) -> Result<Vec<(String, u32)>, String> {
     let mut out = Vec::new();
     for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let Some((n, kind)) = part.split_once(':') else {
-            return Err(format!("`{part}` is not of the form N:KIND (e.g. 2:compute)"));
+            return Err(format!(
+                "`{part}` is not of the form N:KIND (e.g. 2:compute)"
+            ));
         };
         let n: u32 = n
             .trim()
@@ -299,7 +302,9 @@ pub fn parse_node_counts(spec: &str) -> Result<Vec<(String, u32)>, String> {
         out.push((kind.to_string(), n));
     }
     if out.is_empty() {
-        return Err(format!("`{spec}` names no nodes — write N:KIND[,N:KIND...]"));
+        return Err(format!(
+            "`{spec}` names no nodes — write N:KIND[,N:KIND...]"
+        ));
     }
     Ok(out)
 }
@@ -390,9 +395,15 @@ impl ClusterState {
             s.push_str(&format!("\n{k} nodes:\n\n"));
             for n in self.nodes_of(k) {
                 s.push_str(&format!("  - {}\n", n.name));
-                s.push_str(&format!("    connection IP: {}\n", n.preferred_ip.as_deref().unwrap_or("")));
+                s.push_str(&format!(
+                    "    connection IP: {}\n",
+                    n.preferred_ip.as_deref().unwrap_or("")
+                ));
                 s.push_str(&format!("    IPs:    {}\n", n.ips.join(", ")));
-                s.push_str(&format!("    instance id:   {}\n", n.instance_id.as_deref().unwrap_or("")));
+                s.push_str(&format!(
+                    "    instance id:   {}\n",
+                    n.instance_id.as_deref().unwrap_or("")
+                ));
                 s.push_str(&format!("    instance flavor: {}\n", n.flavor));
                 s.push_str(&format!("    status:        {}\n\n", n.status));
             }
@@ -448,9 +459,21 @@ mod tests {
 
     #[test]
     fn frontend_selection() {
-        let nodes = vec![node("compute001", "compute"), node("frontend001", "frontend")];
-        assert_eq!(state(nodes.clone(), None).frontend().unwrap().name, "frontend001");
-        assert_eq!(state(nodes.clone(), Some("compute")).frontend().unwrap().name, "compute001");
+        let nodes = vec![
+            node("compute001", "compute"),
+            node("frontend001", "frontend"),
+        ];
+        assert_eq!(
+            state(nodes.clone(), None).frontend().unwrap().name,
+            "frontend001"
+        );
+        assert_eq!(
+            state(nodes.clone(), Some("compute"))
+                .frontend()
+                .unwrap()
+                .name,
+            "compute001"
+        );
         let only = vec![node("b001", "b"), node("a001", "a")];
         assert_eq!(state(only, None).frontend().unwrap().name, "a001");
         assert!(state(vec![], None).frontend().is_err());

@@ -191,7 +191,10 @@ impl Ini {
             if key.is_empty() {
                 errors.push(SyntaxError {
                     origin,
-                    message: format!("`{trimmed}` has no key before `{}` — write `key = value`", &line[sep..sep + 1]),
+                    message: format!(
+                        "`{trimmed}` has no key before `{}` — write `key = value`",
+                        &line[sep..sep + 1]
+                    ),
                 });
                 last_key = None;
                 continue;
@@ -324,7 +327,10 @@ later = yes
         assert!(errs.is_empty(), "{errs:?}");
         assert_eq!(val(&ini, "cloud/Azure", "key").as_deref(), Some("value"));
         assert_eq!(val(&ini, "cloud/Azure", "inline").as_deref(), Some("value"));
-        assert_eq!(val(&ini, "cloud/Azure", "nocomment").as_deref(), Some("a;b"));
+        assert_eq!(
+            val(&ini, "cloud/Azure", "nocomment").as_deref(),
+            Some("a;b")
+        );
         assert_eq!(
             val(&ini, "cloud/Azure", "multi").as_deref(),
             Some("line1\nline2\nline3")

@@ -130,6 +130,12 @@ impl Config {
         template::build(self, name)
     }
 
+    /// Validate one `[cloud/NAME]` section alone (e.g. to stop a stored cluster whose
+    /// template has since changed).
+    pub fn cloud(&self, name: &str) -> Result<CloudConfig, Diagnostics> {
+        template::build_cloud(self, name)
+    }
+
     pub(crate) fn ini(&self) -> &ini::Ini {
         &self.ini
     }

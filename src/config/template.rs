@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 use super::diag::closest;
 use super::ini::{Entry, Ini, Section};
-use super::values::{check_file, expand_path, is_executable, is_placeholder, parse_bool, parse_count};
+use super::values::{
+    check_file, expand_path, is_executable, is_placeholder, parse_bool, parse_count,
+};
 use super::*;
 use crate::cluster::naming::validate_kind;
 
@@ -109,10 +111,20 @@ pub(super) fn check_sections(ini: &Ini, d: &mut Diagnostics) {
                     [t] if !t.is_empty() => {}
                     [t, k] if !t.is_empty() => {
                         if let Err(e) = validate_kind(k) {
-                            d.push(bad(e.to_string(), "rename the section to `[cluster/TEMPLATE/KIND]` with a valid kind".into()));
-                        } else if ini.sections().iter().all(|o| o.name != format!("cluster/{t}")) {
                             d.push(bad(
-                                format!("there is no `[cluster/{t}]` section for these `{k}` settings"),
+                                e.to_string(),
+                                "rename the section to `[cluster/TEMPLATE/KIND]` with a valid kind"
+                                    .into(),
+                            ));
+                        } else if ini
+                            .sections()
+                            .iter()
+                            .all(|o| o.name != format!("cluster/{t}"))
+                        {
+                            d.push(bad(
+                                format!(
+                                    "there is no `[cluster/{t}]` section for these `{k}` settings"
+                                ),
                                 format!("add `[cluster/{t}]` or fix the template name"),
                             ));
                         }
@@ -127,7 +139,10 @@ pub(super) fn check_sections(ini: &Ini, d: &mut Diagnostics) {
                 let hint = match closest(kind, SECTION_KINDS.iter().copied()) {
                     Some(k) if rest.is_empty() => format!("did you mean `[{k}]`?"),
                     Some(k) => format!("did you mean `[{k}/{rest}]`?"),
-                    None => "section names start with cloud/, login/, setup/, cluster/ or are [storage]".into(),
+                    None => {
+                        "section names start with cloud/, login/, setup/, cluster/ or are [storage]"
+                            .into()
+                    }
                 };
                 d.push(bad(format!("unknown section kind `{kind}`"), hint));
             }
@@ -140,7 +155,10 @@ pub(super) fn build(config: &Config, name: &str) -> Result<ClusterTemplate, Diag
     let ini = config.ini();
     let mut d = Diagnostics::default();
     let sname = format!("cluster/{name}");
-    let cs = match ini.section(&sname).filter(|_| !name.is_empty() && !name.contains('/')) {
+    let cs = match ini
+        .section(&sname)
+        .filter(|_| !name.is_empty() && !name.contains('/'))
+    {
         Some(cs) => cs,
         None => {
             let names = config.template_names();
@@ -178,7 +196,9 @@ pub(super) fn build(config: &Config, name: &str) -> Result<ClusterTemplate, Diag
     let ssh_to = v.ssh_to(&cs, &kind_order);
     v.unknown_cluster_keys(&cs, &kind_order);
 
-    match (cloud, login, setup, azure, cloud_name, login_name, setup_name) {
+    match (
+        cloud, login, setup, azure, cloud_name, login_name, setup_name,
+    ) {
         (Some(cloud), Some(login), Some(setup), Some(azure), Some(c), Some(l), Some(s))
             if d.is_empty() =>
         {
@@ -200,7 +220,13 @@ pub(super) fn build(config: &Config, name: &str) -> Result<ClusterTemplate, Diag
         _ => {
             if d.is_empty() {
                 // Defensive: a None above always comes with a diagnostic.
-                d.push(Diagnostic::at(&cs.origin, &sname, None, "invalid template", "see the messages above"));
+                d.push(Diagnostic::at(
+                    &cs.origin,
+                    &sname,
+                    None,
+                    "invalid template",
+                    "see the messages above",
+                ));
             }
             Err(d)
         }
@@ -217,8 +243,16 @@ fn base_dir(e: &Entry) -> Option<&Path> {
 }
 
 impl V<'_> {
-    fn push(&mut self, origin: &ini::Origin, section: &str, key: Option<&str>, problem: impl Into<String>, hint: impl Into<String>) {
-        self.d.push(Diagnostic::at(origin, section, key, problem, hint));
+    fn push(
+        &mut self,
+        origin: &ini::Origin,
+        section: &str,
+        key: Option<&str>,
+        problem: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
+        self.d
+            .push(Diagnostic::at(origin, section, key, problem, hint));
     }
 
     fn missing(&mut self, s: &Section, key: &str, hint: impl Into<String>) {
@@ -257,7 +291,12 @@ impl V<'_> {
         }
     }
 
-    fn unknown_keys(&mut self, s: &Section, allowed: &[&str], mut pattern_ok: impl FnMut(&str) -> bool) {
+    fn unknown_keys(
+        &mut self,
+        s: &Section,
+        allowed: &[&str],
+        mut pattern_ok: impl FnMut(&str) -> bool,
+    ) {
         for (k, e) in s.entries() {
             if e.from_default || allowed.contains(&k) || pattern_ok(k) {
                 continue;
@@ -330,7 +369,10 @@ impl V<'_> {
                     &p.origin,
                     &s.name,
                     Some("provider"),
-                    format!("provider `{}` is not supported by this build", p.value.trim()),
+                    format!(
+                        "provider `{}` is not supported by this build",
+                        p.value.trim()
+                    ),
                     "set `provider = azure` (Azure classic)",
                 );
             }
@@ -341,16 +383,21 @@ impl V<'_> {
                 Some(b) => b,
                 None => {
                     let e = e.clone();
-                    self.push(&e.origin, &s.name, Some("emulator"), format!("`{}` is not a boolean", e.value), "write yes or no");
+                    self.push(
+                        &e.origin,
+                        &s.name,
+                        Some("emulator"),
+                        format!("`{}` is not a boolean", e.value),
+                        "write yes or no",
+                    );
                     false
                 }
             },
         };
         let subscription_id = match s.get("subscription_id").cloned() {
-            Some(e) if !e.value.trim().is_empty() => {
-                self.no_placeholder(&s, "subscription_id", &e, "your Azure subscription id")
-                    .then(|| e.value.trim().to_string())
-            }
+            Some(e) if !e.value.trim().is_empty() => self
+                .no_placeholder(&s, "subscription_id", &e, "your Azure subscription id")
+                .then(|| e.value.trim().to_string()),
             _ if emulator => None,
             _ => {
                 self.required(&s, "subscription_id", "add `subscription_id = YOUR-SUBSCRIPTION-ID` (or set $SUBSCRIPTION_ID and leave it empty)");
@@ -358,7 +405,13 @@ impl V<'_> {
             }
         };
         let certificate = match s.get("certificate").cloned() {
-            Some(e) if !e.value.trim().is_empty() => self.key_file(&s, "certificate", &e, true, "the path of your management certificate PEM (certificate + key)"),
+            Some(e) if !e.value.trim().is_empty() => self.key_file(
+                &s,
+                "certificate",
+                &e,
+                true,
+                "the path of your management certificate PEM (certificate + key)",
+            ),
             _ if emulator => None,
             _ => {
                 self.required(&s, "certificate", "add `certificate = PATH` to your management certificate PEM (certificate + key)");
@@ -373,7 +426,13 @@ impl V<'_> {
                     .strip_prefix("https://")
                     .is_some_and(|h| !h.is_empty() && !h.contains(char::is_whitespace));
                 if !host_ok {
-                    self.push(&e.origin, &s.name, Some("management_url"), format!("`{}` is not an https:// URL", e.value), format!("write e.g. {DEFAULT_MANAGEMENT_URL}, or remove the key"));
+                    self.push(
+                        &e.origin,
+                        &s.name,
+                        Some("management_url"),
+                        format!("`{}` is not an https:// URL", e.value),
+                        format!("write e.g. {DEFAULT_MANAGEMENT_URL}, or remove the key"),
+                    );
                 }
                 u
             }
@@ -382,7 +441,15 @@ impl V<'_> {
             .get("ca_certificate")
             .cloned()
             .filter(|e| !e.value.trim().is_empty())
-            .and_then(|e| self.key_file(&s, "ca_certificate", &e, false, "the path of a PEM CA bundle"));
+            .and_then(|e| {
+                self.key_file(
+                    &s,
+                    "ca_certificate",
+                    &e,
+                    false,
+                    "the path of a PEM CA bundle",
+                )
+            });
         let emulator_state_dir = s
             .get("emulator_state_dir")
             .filter(|e| !e.value.trim().is_empty())
@@ -398,7 +465,14 @@ impl V<'_> {
     }
 
     /// Expand and check a file path value. `private`: OpenSSH's permission rule applies.
-    fn key_file(&mut self, s: &Section, key: &str, e: &Entry, private: bool, what: &str) -> Option<PathBuf> {
+    fn key_file(
+        &mut self,
+        s: &Section,
+        key: &str,
+        e: &Entry,
+        private: bool,
+        what: &str,
+    ) -> Option<PathBuf> {
         if !self.no_placeholder(s, key, e, what) {
             return None;
         }
@@ -416,7 +490,11 @@ impl V<'_> {
         let s = self.ini.section(&format!("login/{name}"))?;
         let before = self.d.len();
         self.unknown_keys(&s, LOGIN_KEYS, |_| false);
-        let image_user = self.required(&s, "image_user", "add `image_user = USER` (the login user on the VMs)");
+        let image_user = self.required(
+            &s,
+            "image_user",
+            "add `image_user = USER` (the login user on the VMs)",
+        );
         let value_or = |k: &str, default: &str| {
             s.get(k)
                 .map(|e| e.value.trim().to_string())
@@ -428,16 +506,46 @@ impl V<'_> {
         let image_sudo = match s.get("image_sudo").cloned() {
             None => true,
             Some(e) => parse_bool(&e.value).unwrap_or_else(|| {
-                self.push(&e.origin, &s.name, Some("image_sudo"), format!("`{}` is not a boolean", e.value), "write yes or no");
+                self.push(
+                    &e.origin,
+                    &s.name,
+                    Some("image_sudo"),
+                    format!("`{}` is not a boolean", e.value),
+                    "write yes or no",
+                );
                 true
             }),
         };
         let private = self
-            .required(&s, "user_key_private", "add `user_key_private = PATH` to your SSH private key")
-            .and_then(|e| self.key_file(&s, "user_key_private", &e, true, "the path of your SSH private key"));
+            .required(
+                &s,
+                "user_key_private",
+                "add `user_key_private = PATH` to your SSH private key",
+            )
+            .and_then(|e| {
+                self.key_file(
+                    &s,
+                    "user_key_private",
+                    &e,
+                    true,
+                    "the path of your SSH private key",
+                )
+            });
         let public = self
-            .required(&s, "user_key_public", "add `user_key_public = PATH` to your SSH public key")
-            .and_then(|e| self.key_file(&s, "user_key_public", &e, false, "the path of your SSH public key"));
+            .required(
+                &s,
+                "user_key_public",
+                "add `user_key_public = PATH` to your SSH public key",
+            )
+            .and_then(|e| {
+                self.key_file(
+                    &s,
+                    "user_key_public",
+                    &e,
+                    false,
+                    "the path of your SSH public key",
+                )
+            });
         if self.d.len() != before {
             return None;
         }
@@ -453,7 +561,8 @@ impl V<'_> {
 
     fn kinds(&mut self, cs: &Section, template: &str) -> (BTreeMap<String, NodeKind>, Vec<String>) {
         let mut counts: Vec<(String, u32)> = Vec::new();
-        let mut mins: BTreeMap<String, (u32, Entry)> = BTreeMap::new();
+        let mut mins: BTreeMap<String, (u32, Entry, String)> = BTreeMap::new();
+        let mut unparsed: Vec<String> = Vec::new();
         for (k, e) in cs.entries() {
             let (kind, is_min, old) = if let Some(p) = k.strip_suffix("_nodes_min") {
                 (p, true, false)
@@ -466,11 +575,27 @@ impl V<'_> {
             };
             if let Err(err) = validate_kind(kind) {
                 let suggestion = kind.to_ascii_lowercase().replace('_', "-");
-                self.push(&e.origin, &cs.name, Some(k), err.to_string(), format!("rename the kind, e.g. `{}`", k.replacen(kind, &suggestion, 1)));
+                self.push(
+                    &e.origin,
+                    &cs.name,
+                    Some(k),
+                    err.to_string(),
+                    format!(
+                        "rename the kind, e.g. `{}`",
+                        k.replacen(kind, &suggestion, 1)
+                    ),
+                );
                 continue;
             }
             let Some(n) = parse_count(&e.value) else {
-                self.push(&e.origin, &cs.name, Some(k), format!("`{}` is not a whole number", e.value), format!("write a number of nodes, e.g. `{k} = 2`"));
+                unparsed.push(kind.to_string());
+                self.push(
+                    &e.origin,
+                    &cs.name,
+                    Some(k),
+                    format!("`{}` is not a whole number", e.value),
+                    format!("write a number of nodes, e.g. `{k} = 2`"),
+                );
                 continue;
             };
             if old {
@@ -484,20 +609,47 @@ impl V<'_> {
                 }
             }
             if is_min {
-                mins.insert(kind.to_string(), (n, e.clone()));
+                mins.insert(kind.to_string(), (n, e.clone(), k.to_string()));
             } else {
                 counts.push((kind.to_string(), n));
             }
         }
         if counts.is_empty() {
-            self.push(&cs.origin, &cs.name, None, "no node kinds defined", "add e.g. `frontend_nodes = 1` and `compute_nodes = 2`");
+            self.push(
+                &cs.origin,
+                &cs.name,
+                None,
+                "no node kinds defined",
+                "add e.g. `frontend_nodes = 1` and `compute_nodes = 2`",
+            );
         } else if counts.iter().all(|(_, n)| *n == 0) {
-            self.push(&cs.origin, &cs.name, None, "every node kind has 0 nodes", "set at least one `<kind>_nodes` above 0");
+            self.push(
+                &cs.origin,
+                &cs.name,
+                None,
+                "every node kind has 0 nodes",
+                "set at least one `<kind>_nodes` above 0",
+            );
         }
-        for (kind, (n, e)) in &mins {
+        for (kind, (n, e, key)) in &mins {
+            if unparsed.contains(kind) {
+                continue;
+            }
             match counts.iter().find(|(k, _)| k == kind) {
-                None => self.push(&e.origin, &cs.name, Some(&format!("{kind}_nodes_min")), format!("there is no `{kind}_nodes` for this minimum"), format!("add `{kind}_nodes = N` or remove this key")),
-                Some((_, c)) if n > c => self.push(&e.origin, &cs.name, Some(&format!("{kind}_nodes_min")), format!("minimum {n} is more than the {c} {kind} nodes requested"), format!("lower it to at most {c}")),
+                None => self.push(
+                    &e.origin,
+                    &cs.name,
+                    Some(key),
+                    format!("there is no `{kind}_nodes` for this minimum"),
+                    format!("add `{kind}_nodes = N` or remove this key"),
+                ),
+                Some((_, c)) if n > c => self.push(
+                    &e.origin,
+                    &cs.name,
+                    Some(key),
+                    format!("minimum {n} is more than the {c} {kind} nodes requested"),
+                    format!("lower it to at most {c}"),
+                ),
                 _ => {}
             }
         }
@@ -506,7 +658,15 @@ impl V<'_> {
         for sec in self.ini.sections() {
             if let Some(k) = sec.name.strip_prefix(prefix.as_str()) {
                 if !counts.iter().any(|(c, _)| c == k) && validate_kind(k).is_ok() {
-                    self.push(&sec.origin, &sec.name, None, format!("[cluster/{template}] has no `{k}_nodes`"), format!("add `{k}_nodes = N` to [cluster/{template}] or remove this section"));
+                    self.push(
+                        &sec.origin,
+                        &sec.name,
+                        None,
+                        format!("[cluster/{template}] has no `{k}_nodes`"),
+                        format!(
+                            "add `{k}_nodes = N` to [cluster/{template}] or remove this section"
+                        ),
+                    );
                 }
             }
         }
@@ -530,9 +690,19 @@ impl V<'_> {
             let mut field = |key: &'static str, v: &mut Self| -> Option<String> {
                 match get(key) {
                     Some(e) => {
-                        let sec = if ks.as_ref().and_then(|s| s.get(key)).is_some() { format!("{prefix}{kind}") } else { cs.name.clone() };
+                        let sec = if ks.as_ref().and_then(|s| s.get(key)).is_some() {
+                            format!("{prefix}{kind}")
+                        } else {
+                            cs.name.clone()
+                        };
                         if is_placeholder(&e.value) {
-                            v.push(&e.origin, &sec, Some(key), format!("still holds the sample placeholder `{}`", e.value), format!("replace it with the {key} to use"));
+                            v.push(
+                                &e.origin,
+                                &sec,
+                                Some(key),
+                                format!("still holds the sample placeholder `{}`", e.value),
+                                format!("replace it with the {key} to use"),
+                            );
                             return None;
                         }
                         Some(e.value.trim().to_string())
@@ -547,16 +717,31 @@ impl V<'_> {
             let flavor = field("flavor", self);
             let security_group = get("security_group").map(|e| e.value.trim().to_string());
             let image_userdata = get("image_userdata").map(|e| e.value.clone());
-            let min = mins.get(kind).map(|(n, _)| *n).unwrap_or(*count).min(*count);
+            let min = mins
+                .get(kind)
+                .map(|(n, _, _)| *n)
+                .unwrap_or(*count)
+                .min(*count);
             if let (Some(image_id), Some(flavor)) = (image_id, flavor) {
                 kinds.insert(
                     kind.clone(),
-                    NodeKind { count: *count, min, image_id, flavor, security_group, image_userdata },
+                    NodeKind {
+                        count: *count,
+                        min,
+                        image_id,
+                        flavor,
+                        security_group,
+                        image_userdata,
+                    },
                 );
             }
         }
         for (key, ks) in missing {
-            let example = if key == "flavor" { "Small" } else { "IMAGE-NAME" };
+            let example = if key == "flavor" {
+                "Small"
+            } else {
+                "IMAGE-NAME"
+            };
             self.missing(cs, key, format!("needed by node kind(s) {}: add `{key} = {example}` to [cluster/{template}] or to [cluster/{template}/KIND]", ks.join(", ")));
         }
         (kinds, counts.into_iter().map(|(k, _)| k).collect())
@@ -565,7 +750,11 @@ impl V<'_> {
     fn azure_options(&mut self, cs: &Section) -> Option<AzureClusterOptions> {
         let before = self.d.len();
         let location = self
-            .required(cs, "location", "add `location = East US` (the Azure region)")
+            .required(
+                cs,
+                "location",
+                "add `location = East US` (the Azure region)",
+            )
             .filter(|e| self.no_placeholder(cs, "location", e, "an Azure region such as East US"))
             .map(|e| e.value.trim().to_string());
         let base_name = self
@@ -587,14 +776,24 @@ impl V<'_> {
                     None
                 }
             });
-        let wait_timeout = self.positive(cs, "wait_timeout").unwrap_or(DEFAULT_WAIT_TIMEOUT);
-        let startup_timeout = self.positive(cs, "startup_timeout").unwrap_or(DEFAULT_STARTUP_TIMEOUT);
+        let wait_timeout = self
+            .positive(cs, "wait_timeout")
+            .unwrap_or(DEFAULT_WAIT_TIMEOUT);
+        let startup_timeout = self
+            .positive(cs, "startup_timeout")
+            .unwrap_or(DEFAULT_STARTUP_TIMEOUT);
         let n_cloud_services = self.positive(cs, "n_cloud_services").map(|n| n as u32);
         let n_storage_accounts = self.positive(cs, "n_storage_accounts").map(|n| n as u32);
         let use_public_ips = match cs.get("use_public_ips").cloned() {
             None => false,
             Some(e) => parse_bool(&e.value).unwrap_or_else(|| {
-                self.push(&e.origin, &cs.name, Some("use_public_ips"), format!("`{}` is not a boolean", e.value), "write yes or no");
+                self.push(
+                    &e.origin,
+                    &cs.name,
+                    Some("use_public_ips"),
+                    format!("`{}` is not a boolean", e.value),
+                    "write yes or no",
+                );
                 false
             }),
         };
@@ -602,7 +801,15 @@ impl V<'_> {
             .get("subscription_file")
             .cloned()
             .filter(|e| !e.value.trim().is_empty())
-            .and_then(|e| self.key_file(cs, "subscription_file", &e, false, "the path of your subscription list"));
+            .and_then(|e| {
+                self.key_file(
+                    cs,
+                    "subscription_file",
+                    &e,
+                    false,
+                    "the path of your subscription list",
+                )
+            });
         if self.d.len() != before {
             return None;
         }
@@ -622,9 +829,15 @@ impl V<'_> {
     fn positive(&mut self, s: &Section, key: &str) -> Option<u64> {
         let e = s.get(key)?.clone();
         match parse_count(&e.value) {
-            Some(n) if n >= 1 && n <= 1_000_000_000 => Some(u64::from(n)),
+            Some(n) if (1..=1_000_000_000).contains(&n) => Some(u64::from(n)),
             _ => {
-                self.push(&e.origin, &s.name, Some(key), format!("`{}` is not a whole number above 0", e.value), format!("write e.g. `{key} = 600`, or remove the key for the default"));
+                self.push(
+                    &e.origin,
+                    &s.name,
+                    Some(key),
+                    format!("`{}` is not a whole number above 0", e.value),
+                    format!("write e.g. `{key} = 600`, or remove the key for the default"),
+                );
                 None
             }
         }
@@ -637,9 +850,16 @@ impl V<'_> {
             return None;
         }
         let ok = kinds.contains(&v)
-            || crate::cluster::naming::parse_node_name(&v).is_some_and(|(k, _)| kinds.iter().any(|x| x == k));
+            || crate::cluster::naming::parse_node_name(&v)
+                .is_some_and(|(k, _)| kinds.iter().any(|x| x == k));
         if !ok {
-            self.push(&e.origin, &cs.name, Some("ssh_to"), format!("`{v}` is neither a node kind nor a node of this template"), format!("use one of the kinds: {}", kinds.join(", ")));
+            self.push(
+                &e.origin,
+                &cs.name,
+                Some("ssh_to"),
+                format!("`{v}` is neither a node kind nor a node of this template"),
+                format!("use one of the kinds: {}", kinds.join(", ")),
+            );
         }
         Some(v)
     }
@@ -662,7 +882,13 @@ impl V<'_> {
         for k in bad_var_kinds {
             if let Some(e) = cs.get(&k) {
                 let kind = k.split_once("_var_").map(|(a, _)| a).unwrap_or_default();
-                self.push(&e.origin, &cluster_name, Some(&k), format!("`{kind}` is not a node kind of this template"), format!("kinds are: {}", kinds.join(", ")));
+                self.push(
+                    &e.origin,
+                    &cluster_name,
+                    Some(&k),
+                    format!("`{kind}` is not a node kind of this template"),
+                    format!("kinds are: {}", kinds.join(", ")),
+                );
             }
         }
     }
@@ -671,27 +897,55 @@ impl V<'_> {
         let s = self.ini.section(&format!("setup/{name}"))?;
         let before = self.d.len();
         self.unknown_keys(&s, SETUP_KEYS, |k| {
-            k.starts_with("ansible_") || k.starts_with("global_var_") || k.contains("_var_") || k.ends_with("_groups")
+            k.starts_with("ansible_")
+                || k.starts_with("global_var_")
+                || k.contains("_var_")
+                || k.ends_with("_groups")
         });
         if let Some(p) = self.required(&s, "provider", "add `provider = ansible`") {
             if p.value.trim() != "ansible" {
-                self.push(&p.origin, &s.name, Some("provider"), format!("setup provider `{}` is not supported", p.value.trim()), "set `provider = ansible`");
+                self.push(
+                    &p.origin,
+                    &s.name,
+                    Some("provider"),
+                    format!("setup provider `{}` is not supported", p.value.trim()),
+                    "set `provider = ansible`",
+                );
             }
         }
         let mut playbook_path = None;
         let mut bundled_playbook = None;
-        if let Some(e) = s.get("playbook_path").cloned().filter(|e| !e.value.trim().is_empty()) {
+        if let Some(e) = s
+            .get("playbook_path")
+            .cloned()
+            .filter(|e| !e.value.trim().is_empty())
+        {
             if let Some(rest) = e.value.trim().strip_prefix(ANSIBLE_PB_DIR) {
                 let rest = rest.trim_start_matches('/');
-                bundled_playbook = Some(PathBuf::from(if rest.is_empty() { "site.yml" } else { rest }));
+                bundled_playbook = Some(PathBuf::from(if rest.is_empty() {
+                    "site.yml"
+                } else {
+                    rest
+                }));
             } else {
-                playbook_path = self.key_file(&s, "playbook_path", &e, false, "the path of your playbook");
+                playbook_path =
+                    self.key_file(&s, "playbook_path", &e, false, "the path of your playbook");
             }
         }
         let mut ansible_command = vec!["ansible-playbook".to_string()];
-        if let Some(e) = s.get("ansible_command").cloned().filter(|e| !e.value.trim().is_empty()) {
+        if let Some(e) = s
+            .get("ansible_command")
+            .cloned()
+            .filter(|e| !e.value.trim().is_empty())
+        {
             match shlex::split(e.value.trim()).filter(|w| !w.is_empty()) {
-                None => self.push(&e.origin, &s.name, Some("ansible_command"), "unbalanced quotes", "fix the quoting"),
+                None => self.push(
+                    &e.origin,
+                    &s.name,
+                    Some("ansible_command"),
+                    "unbalanced quotes",
+                    "fix the quoting",
+                ),
                 Some(mut words) => {
                     if words[0].contains('/') {
                         let p = expand_path(&words[0], base_dir(&e));
@@ -708,7 +962,13 @@ impl V<'_> {
         if let Some(e) = s.get("ansible_extra_args").cloned() {
             match shlex::split(e.value.trim()) {
                 Some(w) => ansible_extra_args = w,
-                None => self.push(&e.origin, &s.name, Some("ansible_extra_args"), "unbalanced quotes", "fix the quoting"),
+                None => self.push(
+                    &e.origin,
+                    &s.name,
+                    Some("ansible_extra_args"),
+                    "unbalanced quotes",
+                    "fix the quoting",
+                ),
             }
         }
         let mut ansible_env = BTreeMap::new();
@@ -719,7 +979,11 @@ impl V<'_> {
                 tracing::warn!("{}: [{}] `ssh_pipelining` is deprecated; rename it to `ansible_ssh_pipelining`", e.origin, s.name);
                 ansible_env.insert("ANSIBLE_SSH_PIPELINING".to_string(), value);
             } else if k == "ansible_module_dir" {
-                tracing::warn!("{}: [{}] `ansible_module_dir` is deprecated; rename it to `ansible_library`", e.origin, s.name);
+                tracing::warn!(
+                    "{}: [{}] `ansible_module_dir` is deprecated; rename it to `ansible_library`",
+                    e.origin,
+                    s.name
+                );
                 ansible_env.insert("ANSIBLE_LIBRARY".to_string(), value);
             } else if k == "ansible_command" || k == "ansible_extra_args" {
             } else if let Some(rest) = k.strip_prefix("ansible_") {
@@ -752,7 +1016,10 @@ impl V<'_> {
                     global_vars.insert(var.to_string(), e.value.clone());
                 } else if let Some((kind, var)) = k.split_once("_var_") {
                     if !var.is_empty() {
-                        kind_vars.entry(kind.to_string()).or_default().insert(var.to_string(), e.value.clone());
+                        kind_vars
+                            .entry(kind.to_string())
+                            .or_default()
+                            .insert(var.to_string(), e.value.clone());
                     }
                 }
             }
@@ -776,6 +1043,37 @@ impl V<'_> {
 }
 
 fn strip_quotes(v: &str) -> &str {
-    let v = v.strip_prefix('\'').and_then(|x| x.strip_suffix('\'')).unwrap_or(v);
-    v.strip_prefix('"').and_then(|x| x.strip_suffix('"')).unwrap_or(v)
+    let v = v
+        .strip_prefix('\'')
+        .and_then(|x| x.strip_suffix('\''))
+        .unwrap_or(v);
+    v.strip_prefix('"')
+        .and_then(|x| x.strip_suffix('"'))
+        .unwrap_or(v)
+}
+
+/// Validate one `[cloud/NAME]` section on its own (for commands acting on a stored cluster).
+pub(super) fn build_cloud(config: &Config, name: &str) -> Result<CloudConfig, Diagnostics> {
+    let mut d = Diagnostics::default();
+    if config.ini().section(&format!("cloud/{name}")).is_none() {
+        d.push(Diagnostic {
+            file: config.files().first().cloned(),
+            line: None,
+            section: None,
+            key: None,
+            problem: format!("no [cloud/{name}] section"),
+            hint: "the cluster was started with it; restore the section in the configuration"
+                .into(),
+        });
+        return Err(d);
+    }
+    let cloud = V {
+        ini: config.ini(),
+        d: &mut d,
+    }
+    .cloud(name);
+    match cloud {
+        Some(c) if d.is_empty() => Ok(c),
+        _ => Err(d),
+    }
 }

@@ -41,7 +41,10 @@ pub enum StorageError {
     Serialize { name: String, message: String },
 }
 
-fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StorageError + 'a {
+fn io<'a>(
+    action: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(std::io::Error) -> StorageError + 'a {
     move |source| StorageError::Io {
         action,
         path: path.to_path_buf(),
