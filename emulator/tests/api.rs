@@ -22,13 +22,18 @@ async fn wrong_or_missing_certificate_is_403_with_azures_body() {
     assert_eq!(r.status().as_u16(), 403);
     let id = r.headers()["x-ms-request-id"].to_str().unwrap().to_string();
     assert_eq!(id.len(), 32);
-    assert!(id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+    assert!(id
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
     assert_eq!(r.text().await.unwrap(), "<Error xmlns=\"http://schemas.microsoft.com/windowsazure\" xmlns:i=\"http://www.w3.org/2001/XMLSchema-instance\"><Code>ForbiddenError</Code><Message>The server failed to authenticate the request. Verify that the certificate is valid and is associated with this subscription.</Message></Error>");
 
     // A registered certificate on somebody else's subscription is refused too.
     let r = h
         .client
-        .get(format!("{}/11111111-0000-0000-0000-000000000000/services/hostedservices", h.url))
+        .get(format!(
+            "{}/11111111-0000-0000-0000-000000000000/services/hostedservices",
+            h.url
+        ))
         .header("x-ms-version", "2014-10-01")
         .send()
         .await
@@ -59,7 +64,9 @@ async fn wrong_or_missing_certificate_is_403_with_azures_body() {
 async fn missing_or_bad_version_header_is_400() {
     let h = Harness::start().await;
     for v in [None, Some("yesterday"), Some("2008-01-01")] {
-        let mut r = h.client.get(format!("{}/{SUB}/services/hostedservices", h.url));
+        let mut r = h
+            .client
+            .get(format!("{}/{SUB}/services/hostedservices", h.url));
         if let Some(v) = v {
             r = r.header("x-ms-version", v);
         }
@@ -67,7 +74,10 @@ async fn missing_or_bad_version_header_is_400() {
         assert_eq!(r.status().as_u16(), 400);
         assert!(r.headers().contains_key("x-ms-request-id"));
         let b = r.text().await.unwrap();
-        assert!(b.contains("<Code>MissingOrIncorrectVersionHeader</Code>"), "{b}");
+        assert!(
+            b.contains("<Code>MissingOrIncorrectVersionHeader</Code>"),
+            "{b}"
+        );
     }
     h.stop().await;
 }
@@ -100,21 +110,31 @@ async fn full_create_poll_get_delete_sequence() {
         &id[20..]
     );
     assert!(first.contains(&format!("<ID>{dashed}</ID>")), "{first}");
-    let (s, during) = h.get("/services/hostedservices/svc1/deploymentslots/Production").await;
+    let (s, during) = h
+        .get("/services/hostedservices/svc1/deploymentslots/Production")
+        .await;
     assert_eq!(s, 200);
     assert!(during.contains("<Status>Deploying</Status>"), "{during}");
     let op = h.wait_op(&id).await;
-    assert!(op.contains("<Status>Succeeded</Status><HttpStatusCode>200</HttpStatusCode>"), "{op}");
+    assert!(
+        op.contains("<Status>Succeeded</Status><HttpStatusCode>200</HttpStatusCode>"),
+        "{op}"
+    );
 
     // Instances progress to ReadyRole; endpoints are VIP:PublicPort on loopback.
     let ready = h
-        .wait_deployment("svc1", |b| b.contains("<InstanceStatus>ReadyRole</InstanceStatus>"))
+        .wait_deployment("svc1", |b| {
+            b.contains("<InstanceStatus>ReadyRole</InstanceStatus>")
+        })
         .await;
     assert!(ready.contains("<PowerState>Started</PowerState>"));
     assert!(ready.contains("<HostName>node1</HostName>"));
     assert!(ready.contains("<PublicPort>1222</PublicPort>"));
     let vip = between(&ready, "Vip").unwrap();
-    assert!(vip.starts_with("127.") && !vip.starts_with("127.0."), "{vip}");
+    assert!(
+        vip.starts_with("127.") && !vip.starts_with("127.0."),
+        "{vip}"
+    );
     assert!(ready.contains("<Status>Running</Status>"));
 
     // Second VM through Add Role.
@@ -124,7 +144,9 @@ async fn full_create_poll_get_delete_sequence() {
         Some(&add_role_xml("node2", 1223, &tp, "sa1")),
     )
     .await;
-    let (s, role) = h.get("/services/hostedservices/svc1/deployments/svc1/roles/node2").await;
+    let (s, role) = h
+        .get("/services/hostedservices/svc1/deployments/svc1/roles/node2")
+        .await;
     assert_eq!(s, 200);
     assert!(role.starts_with("<PersistentVMRole xmlns="), "{role}");
     assert!(role.contains("<Port>1223</Port>"));
@@ -134,16 +156,33 @@ async fn full_create_poll_get_delete_sequence() {
     let roles = &inv["subscriptions"][SUB]["hosted_services"][0]["deployment"]["roles"];
     assert_eq!(roles.as_array().unwrap().len(), 2);
     assert_eq!(roles[0]["endpoints"][0]["public"], format!("{vip}:1222"));
-    assert_eq!(inv["subscriptions"][SUB]["disks"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        inv["subscriptions"][SUB]["disks"].as_array().unwrap().len(),
+        2
+    );
 
     // Delete with comp=media: deployment, disks gone; hosted service and storage deletable.
-    h.ok_async("DELETE", "/services/hostedservices/svc1/deployments/svc1?comp=media", None)
+    h.ok_async(
+        "DELETE",
+        "/services/hostedservices/svc1/deployments/svc1?comp=media",
+        None,
+    )
+    .await;
+    let (s, b) = h
+        .get("/services/hostedservices/svc1/deployments/svc1")
         .await;
-    let (s, b) = h.get("/services/hostedservices/svc1/deployments/svc1").await;
-    assert_eq!((s, b.contains("No deployments were found.")), (404, true), "{b}");
-    let (s, _, b) = h.send("DELETE", "/services/hostedservices/svc1", None).await;
+    assert_eq!(
+        (s, b.contains("No deployments were found.")),
+        (404, true),
+        "{b}"
+    );
+    let (s, _, b) = h
+        .send("DELETE", "/services/hostedservices/svc1", None)
+        .await;
     assert_eq!(s, 200, "{b}");
-    let (s, id, _) = h.send("DELETE", "/services/storageservices/sa1", None).await;
+    let (s, id, _) = h
+        .send("DELETE", "/services/storageservices/sa1", None)
+        .await;
     assert_eq!(s, 200);
     // Synchronous requests are pollable operations too.
     assert!(h.wait_op(&id).await.contains("<Status>Succeeded</Status>"));
@@ -185,7 +224,9 @@ async fn concurrent_role_adds_get_409_exclusive_access() {
     assert_eq!(s2, 409, "{b2}");
     assert!(b2.contains(&format!("<Code>ConflictError</Code><Message>Windows Azure is currently performing an operation with x-ms-requestid {id1} on this deployment that requires exclusive access.</Message>")), "{b2}");
     // GETs are not blocked while the operation runs.
-    let (s, _) = h.get("/services/hostedservices/svc2/deployments/dep2").await;
+    let (s, _) = h
+        .get("/services/hostedservices/svc2/deployments/dep2")
+        .await;
     assert_eq!(s, 200);
     assert!(h.wait_op(&id1).await.contains("Succeeded"));
     // After it finishes the retry goes through.
@@ -222,7 +263,11 @@ async fn duplicate_public_port_fails_the_operation_like_azure() {
     assert!(op.contains("<Status>Failed</Status><HttpStatusCode>400</HttpStatusCode><Error><Code>BadRequest</Code><Message>Port 22 is already in use by one of the endpoints in this deployment. Ensure that the port numbers are unique across endpoints within a deployment.</Message></Error>"), "{op}");
     let inv = h.inventory().await;
     let roles = &inv["subscriptions"][SUB]["hosted_services"][0]["deployment"]["roles"];
-    assert_eq!(roles.as_array().unwrap().len(), 1, "failed role must not remain");
+    assert_eq!(
+        roles.as_array().unwrap().len(),
+        1,
+        "failed role must not remain"
+    );
     h.stop().await;
 }
 
@@ -235,13 +280,25 @@ async fn unknown_ssh_fingerprint_and_bad_xml_are_rejected() {
         .send(
             "POST",
             "/services/hostedservices/svc4/deployments",
-            Some(&deployment_xml("d", "a", 22, "0123456789ABCDEF0123456789ABCDEF01234567", "sa4")),
+            Some(&deployment_xml(
+                "d",
+                "a",
+                22,
+                "0123456789ABCDEF0123456789ABCDEF01234567",
+                "sa4",
+            )),
         )
         .await;
     assert_eq!(s, 400);
     assert!(b.contains("The certificate with thumbprint 0123456789ABCDEF0123456789ABCDEF01234567 was not found."), "{b}");
 
-    let (s, _, b) = h.send("POST", "/services/hostedservices", Some("<CreateHostedService><Servi")).await;
+    let (s, _, b) = h
+        .send(
+            "POST",
+            "/services/hostedservices",
+            Some("<CreateHostedService><Servi"),
+        )
+        .await;
     assert_eq!(s, 400);
     assert!(b.contains("<Code>InvalidXmlRequest</Code>"), "{b}");
 
@@ -250,16 +307,31 @@ async fn unknown_ssh_fingerprint_and_bad_xml_are_rejected() {
         "<LocalPort>22</LocalPort><Name>SSH</Name>",
         "<Name>SSH</Name><LocalPort>22</LocalPort>",
     );
-    let (s, _, b) = h.send("POST", "/services/hostedservices/svc4/deployments", Some(&bad)).await;
+    let (s, _, b) = h
+        .send(
+            "POST",
+            "/services/hostedservices/svc4/deployments",
+            Some(&bad),
+        )
+        .await;
     assert_eq!(s, 400);
     assert!(b.contains("<Code>BadRequest</Code><Message>InputEndpoint has a missing, misspelled or out of order element.</Message>"), "{b}");
 
     // Misspelled Fingerprint.
     let bad = deployment_xml("d", "a", 22, &key.thumbprint(), "sa4")
         .replace("Fingerprint>", "FingerPrint>");
-    let (s, _, b) = h.send("POST", "/services/hostedservices/svc4/deployments", Some(&bad)).await;
+    let (s, _, b) = h
+        .send(
+            "POST",
+            "/services/hostedservices/svc4/deployments",
+            Some(&bad),
+        )
+        .await;
     assert_eq!(s, 400);
-    assert!(b.contains("Fingerprint and Path in SSHPublicKey should not be null or empty."), "{b}");
+    assert!(
+        b.contains("Fingerprint and Path in SSHPublicKey should not be null or empty."),
+        "{b}"
+    );
     h.stop().await;
 }
 
@@ -279,22 +351,40 @@ async fn disk_lease_blocks_storage_deletion_until_it_clears() {
     let disk = between(&disks, "Name").unwrap().to_string();
     assert!(disk.starts_with("svc5-vm-0-"), "{disk}");
     // Delete without comp=media: the disk stays registered and attached for a while.
-    h.ok_async("DELETE", "/services/hostedservices/svc5/deployments/svc5", None)
-        .await;
+    h.ok_async(
+        "DELETE",
+        "/services/hostedservices/svc5/deployments/svc5",
+        None,
+    )
+    .await;
     let (s, b) = h.get(&format!("/services/disks/{disk}")).await;
     assert_eq!(s, 200);
     assert!(b.contains("<AttachedTo>"), "{b}");
-    let (s, _, b) = h.send("DELETE", &format!("/services/disks/{disk}?comp=media"), None).await;
+    let (s, _, b) = h
+        .send(
+            "DELETE",
+            &format!("/services/disks/{disk}?comp=media"),
+            None,
+        )
+        .await;
     assert_eq!(s, 400, "{b}");
     assert!(b.contains(&format!("A disk with name {disk} is currently in use by virtual machine vm running within hosted service svc5, deployment svc5.")), "{b}");
-    let (s, _, b) = h.send("DELETE", "/services/storageservices/sa5", None).await;
+    let (s, _, b) = h
+        .send("DELETE", "/services/storageservices/sa5", None)
+        .await;
     assert_eq!(s, 400);
     assert!(b.contains("Storage account sa5 has container(s) which have an active image and/or disk artifacts."), "{b}");
     // Retry until the lease clears (what clients do), then storage deletion works.
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut saw_lease = false;
     loop {
-        let (s, _, b) = h.send("DELETE", &format!("/services/disks/{disk}?comp=media"), None).await;
+        let (s, _, b) = h
+            .send(
+                "DELETE",
+                &format!("/services/disks/{disk}?comp=media"),
+                None,
+            )
+            .await;
         if s == 200 {
             break;
         }
@@ -303,7 +393,9 @@ async fn disk_lease_blocks_storage_deletion_until_it_clears() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(saw_lease, "the leased phase (409) was never observed");
-    let (s, _, b) = h.send("DELETE", "/services/storageservices/sa5", None).await;
+    let (s, _, b) = h
+        .send("DELETE", "/services/storageservices/sa5", None)
+        .await;
     assert_eq!(s, 200, "{b}");
     h.stop().await;
 }
@@ -319,12 +411,27 @@ async fn quotas_fail_with_the_policy_limit_message() {
     let key = Cert::new("k");
     let tp = key.thumbprint();
     h.base("q1", "qsa1", &key).await;
-    let (s, _, b) = h.send("POST", "/services/hostedservices", Some(&hosted_service_xml("q2"))).await;
+    let (s, _, b) = h
+        .send(
+            "POST",
+            "/services/hostedservices",
+            Some(&hosted_service_xml("q2")),
+        )
+        .await;
     assert_eq!(s, 400);
     assert!(b.contains("The subscription policy limit for resource type 'hosted service count' was exceeded. The limit for resource type 'hosted service count' is 1 per subscription, the current count is 1, and the requested increment is 1."), "{b}");
-    let (s, _, b) = h.send("POST", "/services/storageservices", Some(&storage_xml("qsa2"))).await;
+    let (s, _, b) = h
+        .send(
+            "POST",
+            "/services/storageservices",
+            Some(&storage_xml("qsa2")),
+        )
+        .await;
     assert_eq!(s, 400);
-    assert!(b.contains("'storage account count' is 1 per subscription, the current count is 1"), "{b}");
+    assert!(
+        b.contains("'storage account count' is 1 per subscription, the current count is 1"),
+        "{b}"
+    );
     h.ok_async(
         "POST",
         "/services/hostedservices/q1/deployments",
@@ -383,7 +490,12 @@ async fn request_faults_are_reproducible_by_seed() {
     .await;
     let tb = fault_trace(&b).await;
     assert_eq!(ta, tb);
-    for kind in ["500:InternalError", "503:ServerBusy", "503:TooManyRequests", "200:"] {
+    for kind in [
+        "500:InternalError",
+        "503:ServerBusy",
+        "503:TooManyRequests",
+        "200:",
+    ] {
         assert!(ta.iter().any(|x| x == kind), "{kind} never seen in {ta:?}");
     }
     // Another seed gives another sequence; setting faults at runtime resets the counters.
@@ -428,7 +540,13 @@ async fn conflict_opfail_vmfail_and_hang_faults() {
 
     // Spurious 409 on mutating requests only.
     h.emu.as_ref().unwrap().set_faults("conflict=1").unwrap();
-    let (s, _, b) = h.send("POST", "/services/hostedservices", Some(&hosted_service_xml("f2"))).await;
+    let (s, _, b) = h
+        .send(
+            "POST",
+            "/services/hostedservices",
+            Some(&hosted_service_xml("f2")),
+        )
+        .await;
     assert_eq!(s, 409);
     assert!(b.contains("requires exclusive access"), "{b}");
     let (s, _) = h.get("/services/hostedservices").await;
@@ -446,7 +564,9 @@ async fn conflict_opfail_vmfail_and_hang_faults() {
     assert_eq!(s, 202);
     let op = h.wait_op(&id).await;
     assert!(op.contains("<Status>Failed</Status><HttpStatusCode>500</HttpStatusCode><Error><Code>InternalError</Code>"), "{op}");
-    let (s, _) = h.get("/services/hostedservices/f1/deploymentslots/Production").await;
+    let (s, _) = h
+        .get("/services/hostedservices/f1/deploymentslots/Production")
+        .await;
     assert_eq!(s, 404);
 
     // VMs that never reach ReadyRole.
@@ -458,17 +578,24 @@ async fn conflict_opfail_vmfail_and_hang_faults() {
     )
     .await;
     let b = h
-        .wait_deployment("f1", |b| b.contains("<InstanceStatus>ProvisioningFailed</InstanceStatus>"))
+        .wait_deployment("f1", |b| {
+            b.contains("<InstanceStatus>ProvisioningFailed</InstanceStatus>")
+        })
         .await;
     assert!(!b.contains("ReadyRole"));
     let inv = h.inventory().await;
     assert_eq!(
-        inv["subscriptions"][SUB]["hosted_services"][0]["deployment"]["roles"][0]["fail_provisioning"],
+        inv["subscriptions"][SUB]["hosted_services"][0]["deployment"]["roles"][0]
+            ["fail_provisioning"],
         true
     );
 
     // Hangs: the request does not answer within the client's timeout.
-    h.emu.as_ref().unwrap().set_faults("hang=1,hang_secs=5").unwrap();
+    h.emu
+        .as_ref()
+        .unwrap()
+        .set_faults("hang=1,hang_secs=5")
+        .unwrap();
     let r = h
         .client
         .get(format!("{}/{SUB}/locations", h.url))
@@ -563,10 +690,16 @@ async fn restart_with_the_same_state_dir_keeps_everything() {
         sb["hosted_services"][0]["certificates"],
         sa["hosted_services"][0]["certificates"]
     );
-    let roles = sa["hosted_services"][0]["deployment"]["roles"].as_array().unwrap();
+    let roles = sa["hosted_services"][0]["deployment"]["roles"]
+        .as_array()
+        .unwrap();
     assert_eq!(roles.len(), 2);
     let b = h
-        .wait_deployment("rs1", |b| b.matches("<InstanceStatus>ReadyRole</InstanceStatus>").count() == 2)
+        .wait_deployment("rs1", |b| {
+            b.matches("<InstanceStatus>ReadyRole</InstanceStatus>")
+                .count()
+                == 2
+        })
         .await;
     assert!(b.contains("<PublicPort>23</PublicPort>"));
     let r = h
@@ -579,7 +712,12 @@ async fn restart_with_the_same_state_dir_keeps_everything() {
     assert_eq!(r.status().as_u16(), 200);
     assert_eq!(r.headers()["content-type"], "text/plain");
     let net = String::from_utf8(r.bytes().await.unwrap().to_vec()).unwrap();
-    assert!(net.starts_with("\u{feff}<?xml version=\"1.0\" encoding=\"utf-8\"?>\r\n<NetworkConfiguration"), "{net}");
+    assert!(
+        net.starts_with(
+            "\u{feff}<?xml version=\"1.0\" encoding=\"utf-8\"?>\r\n<NetworkConfiguration"
+        ),
+        "{net}"
+    );
     assert!(net.contains("<VirtualNetworkSite name=\"vn1\" Location=\"West US\">"));
     // endpoint.json was rewritten with the new URL.
     let ep: serde_json::Value = serde_json::from_slice(
@@ -603,7 +741,11 @@ async fn deleting_the_only_role_or_a_busy_service_is_refused() {
     )
     .await;
     let (s, _, _) = h
-        .send("DELETE", "/services/hostedservices/ls1/deployments/ls1/roles/only", None)
+        .send(
+            "DELETE",
+            "/services/hostedservices/ls1/deployments/ls1/roles/only",
+            None,
+        )
         .await;
     assert_eq!(s, 400);
     let (s, _, _) = h.send("DELETE", "/services/hostedservices/ls1", None).await;
@@ -616,10 +758,16 @@ async fn deleting_the_only_role_or_a_busy_service_is_refused() {
         )
         .await;
     assert_eq!(s, 409);
-    assert!(b.contains("The specified deployment slot Production is occupied."), "{b}");
+    assert!(
+        b.contains("The specified deployment slot Production is occupied."),
+        "{b}"
+    );
     let (s, b) = h.get("/services/hostedservices/ls1/deployments/nope").await;
     assert_eq!(s, 404);
-    assert!(b.contains("The deployment name 'nope' does not exist."), "{b}");
+    assert!(
+        b.contains("The deployment name 'nope' does not exist."),
+        "{b}"
+    );
     h.stop().await;
 }
 

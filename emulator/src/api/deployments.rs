@@ -818,6 +818,49 @@ pub fn role_operation(emu: &Arc<Emu>, ctx: &Ctx, svc: &str, dep: &str, role: &st
     Ok(Resp::empty(202))
 }
 
+/// `POST …/roleinstances/{role}?comp=reboot|reimage` (libcloud's reboot).
+pub fn reboot_instance(emu: &Arc<Emu>, ctx: &Ctx, svc: &str, dep: &str, role: &str) -> ApiResult {
+    let comp = ctx.q("comp").unwrap_or_default().to_ascii_lowercase();
+    if comp != "reboot" && comp != "reimage" {
+        return Err(ApiError::new(
+            400,
+            "MissingOrInvalidRequiredQueryParameter",
+            "A required query parameter was not specified for this request or was specified incorrectly.",
+        ));
+    }
+    let key = svc.to_ascii_lowercase();
+    let mut st = emu.lock();
+    let sub = sub_mut(&mut st, ctx)?;
+    let h = sub
+        .hosted_services
+        .get(&key)
+        .ok_or_else(super::services::not_found)?;
+    let d = find_dep(h, Some(dep), None)?;
+    let Some(r) = d.roles.iter().find(|r| r.name.eq_ignore_ascii_case(role)) else {
+        return Err(ApiError::not_found("Role instance name is not valid."));
+    };
+    let role_name = r.name.clone();
+    if let Some(op) = &d.lock {
+        return Err(busy_deployment(op));
+    }
+    let dur = emu.latency.d(emu.latency.role_power_operation);
+    emu.begin_op(
+        sub,
+        &ctx.request_id,
+        "RebootRoleInstance",
+        dur,
+        Pending::PowerRole {
+            service: key.clone(),
+            role: role_name,
+            start: true,
+        },
+        vec![format!("dep:{key}")],
+        None,
+    );
+    emu.persist(&st);
+    Ok(Resp::empty(202))
+}
+
 /// Create (through the backend) the VMs of a Create Deployment / Add Role operation that
 /// have no VM yet. Called before the operation's modelled duration elapses.
 pub async fn create_pending_vms(emu: &Arc<Emu>, sub_id: &str, op_id: &str) {

@@ -420,6 +420,10 @@ impl Emu {
             ) if op.eq_ignore_ascii_case("operations") => {
                 deployments::role_operation(self, ctx, svc, dep, role)
             }
+            (
+                "POST",
+                ["services", "hostedservices", svc, "deployments", dep, "roleinstances", role],
+            ) => deployments::reboot_instance(self, ctx, svc, dep, role),
             ("GET", ["services", "storageservices"]) => storage::list(self, ctx),
             ("POST", ["services", "storageservices"]) => storage::create(self, ctx),
             ("GET", ["services", "storageservices", "operations", "isavailable", n]) => {

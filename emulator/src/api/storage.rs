@@ -163,6 +163,9 @@ fn write_account(w: &mut W, sub: &str, s: &StorageAccount) {
     w.leaf("AccountType", &s.account_type);
     w.close("StorageServiceProperties");
     write_ext_props(w, &s.extended_properties);
+    w.open("Capabilities")
+        .leaf("Capability", "PersistentVMRole")
+        .close("Capabilities");
 }
 
 pub fn get(emu: &Arc<Emu>, ctx: &Ctx, name: &str) -> ApiResult {

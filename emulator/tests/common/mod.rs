@@ -31,7 +31,10 @@ impl Cert {
         let name = name.build();
         let mut b = X509::builder().unwrap();
         b.set_version(2).unwrap();
-        let sn = BigNum::from_u32(rand_u32()).unwrap().to_asn1_integer().unwrap();
+        let sn = BigNum::from_u32(rand_u32())
+            .unwrap()
+            .to_asn1_integer()
+            .unwrap();
         b.set_serial_number(&sn).unwrap();
         b.set_subject_name(&name).unwrap();
         b.set_issuer_name(&name).unwrap();
@@ -128,7 +131,9 @@ impl Harness {
         if let Some(e) = self.emu.take() {
             e.shutdown().await;
         }
-        let emu = azure_classic_emulator::start(self.opts.clone()).await.unwrap();
+        let emu = azure_classic_emulator::start(self.opts.clone())
+            .await
+            .unwrap();
         self.client = client_for(&self.mgmt, emu.ca_pem_path());
         self.url = emu.url().to_string();
         self.emu = Some(emu);
@@ -170,7 +175,12 @@ impl Harness {
     }
 
     /// Send a mutating request and return (status, request id, body).
-    pub async fn send(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String, String) {
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> (u16, String, String) {
         let (s, h, b) = self.req(method, path, body).await;
         let id = h
             .get("x-ms-request-id")
@@ -189,7 +199,10 @@ impl Harness {
             if !b.contains("<Status>InProgress</Status>") {
                 return b;
             }
-            assert!(Instant::now() < deadline, "operation {id} still in progress");
+            assert!(
+                Instant::now() < deadline,
+                "operation {id} still in progress"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -199,7 +212,10 @@ impl Harness {
         let (s, id, b) = self.send(method, path, body).await;
         assert_eq!(s, 202, "{method} {path}: {b}");
         let op = self.wait_op(&id).await;
-        assert!(op.contains("<Status>Succeeded</Status>"), "{method} {path}: {op}");
+        assert!(
+            op.contains("<Status>Succeeded</Status>"),
+            "{method} {path}: {op}"
+        );
     }
 
     pub async fn inventory(&self) -> serde_json::Value {
@@ -218,12 +234,17 @@ impl Harness {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let (s, b) = self
-                .get(&format!("/services/hostedservices/{svc}/deploymentslots/Production"))
+                .get(&format!(
+                    "/services/hostedservices/{svc}/deploymentslots/Production"
+                ))
                 .await;
             if s == 200 && f(&b) {
                 return b;
             }
-            assert!(Instant::now() < deadline, "deployment condition not reached: {b}");
+            assert!(
+                Instant::now() < deadline,
+                "deployment condition not reached: {b}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -233,7 +254,11 @@ impl Harness {
         self.ok_async("POST", "/services/storageservices", Some(&storage_xml(sa)))
             .await;
         let (s, _, b) = self
-            .send("POST", "/services/hostedservices", Some(&hosted_service_xml(svc)))
+            .send(
+                "POST",
+                "/services/hostedservices",
+                Some(&hosted_service_xml(svc)),
+            )
             .await;
         assert_eq!(s, 201, "{b}");
         self.ok_async(
@@ -295,7 +320,9 @@ pub fn all_between<'a>(s: &'a str, tag: &str) -> Vec<&'a str> {
     let mut rest = s;
     while let Some(i) = rest.find(&open) {
         let from = i + open.len();
-        let Some(j) = rest[from..].find(&close) else { break };
+        let Some(j) = rest[from..].find(&close) else {
+            break;
+        };
         v.push(&rest[from..from + j]);
         rest = &rest[from + j..];
     }
