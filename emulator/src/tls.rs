@@ -252,3 +252,51 @@ pub fn ssh_public_key(cert: &X509) -> Option<String> {
         base64::engine::general_purpose::STANDARD.encode(blob)
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Our conversion must equal OpenSSH's own (`ssh-keygen -i -m PKCS8`).
+    #[test]
+    fn ssh_key_matches_ssh_keygen() {
+        let Ok(out) = std::process::Command::new("ssh-keygen").arg("-?").output() else {
+            eprintln!("ssh-keygen not installed; skipping the cross-check");
+            return;
+        };
+        let _ = out;
+        let dir = tempfile::tempdir().unwrap();
+        let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+        let mut name = X509NameBuilder::new().unwrap();
+        name.append_entry_by_text("CN", "k").unwrap();
+        let name = name.build();
+        let mut b = X509::builder().unwrap();
+        b.set_subject_name(&name).unwrap();
+        b.set_issuer_name(&name).unwrap();
+        b.set_pubkey(&key).unwrap();
+        let nb = Asn1Time::days_from_now(0).unwrap();
+        let na = Asn1Time::days_from_now(1).unwrap();
+        b.set_not_before(&nb).unwrap();
+        b.set_not_after(&na).unwrap();
+        b.sign(&key, MessageDigest::sha256()).unwrap();
+        let cert = b.build();
+        let pubpem = dir.path().join("pub.pem");
+        fs::write(&pubpem, key.public_key_to_pem().unwrap()).unwrap();
+        let out = std::process::Command::new("ssh-keygen")
+            .args(["-i", "-m", "PKCS8", "-f"])
+            .arg(&pubpem)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let theirs = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(ssh_public_key(&cert).unwrap(), theirs.trim());
+    }
+
+    #[test]
+    fn thumbprint_is_upper_hex_sha1_of_der() {
+        let der =
+            fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml")).unwrap();
+        assert!(parse_certificate(&der).is_none());
+        assert_eq!(hex_upper(&[0xab, 0x01]), "AB01");
+    }
+}

@@ -634,7 +634,7 @@ pub enum After {
 }
 
 fn trim_ops(sub: &mut Subscription) {
-    const KEEP: usize = 20_000;
+    const KEEP: usize = 5_000;
     if sub.operations.len() > KEEP {
         let mut done: Vec<(i64, String)> = sub
             .operations
