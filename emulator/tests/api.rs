@@ -785,3 +785,35 @@ fn latency_model_is_readable_and_scaled() {
         "each extra role in one service adds one serial Add Role"
     );
 }
+
+#[tokio::test]
+async fn a_deployment_holds_at_most_50_roles() {
+    let h = Harness::start_with(|o| o.time_scale = 0.0).await;
+    let key = Cert::new("k");
+    let tp = key.thumbprint();
+    h.base("big", "bigsa", &key).await;
+    h.ok_async(
+        "POST",
+        "/services/hostedservices/big/deployments",
+        Some(&deployment_xml("big", "r0", 2000, &tp, "bigsa")),
+    )
+    .await;
+    for i in 1..50u16 {
+        h.ok_async(
+            "POST",
+            "/services/hostedservices/big/deployments/big/roles",
+            Some(&add_role_xml(&format!("r{i}"), 2000 + i, &tp, "bigsa")),
+        )
+        .await;
+    }
+    let (s, _, b) = h
+        .send(
+            "POST",
+            "/services/hostedservices/big/deployments/big/roles",
+            Some(&add_role_xml("r50", 2050, &tp, "bigsa")),
+        )
+        .await;
+    assert_eq!(s, 400, "{b}");
+    assert!(b.contains("at most 50 roles"), "{b}");
+    h.stop().await;
+}

@@ -113,6 +113,7 @@ pub fn parse(input: &str) -> Result<Node, XmlError> {
         b: s.as_bytes(),
         s,
         i: 0,
+        depth: 0,
     };
     p.misc()?;
     if p.peek() != Some(b'<') {
@@ -130,7 +131,11 @@ struct Parser<'a> {
     b: &'a [u8],
     s: &'a str,
     i: usize,
+    depth: usize,
 }
+
+/// Deeper documents are rejected (no request body Azure accepted came close).
+const MAX_DEPTH: usize = 64;
 
 impl<'a> Parser<'a> {
     fn err(&self, what: &str) -> XmlError {
@@ -186,6 +191,16 @@ impl<'a> Parser<'a> {
         Ok(self.s[start..self.i].to_string())
     }
     fn element(&mut self) -> Result<Node, XmlError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(self.err("elements nested too deeply"));
+        }
+        let r = self.element_inner();
+        self.depth -= 1;
+        r
+    }
+
+    fn element_inner(&mut self) -> Result<Node, XmlError> {
         self.i += 1; // '<'
         let name = self.name()?;
         let mut node = Node {
