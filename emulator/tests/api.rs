@@ -614,6 +614,7 @@ async fn vm_faults_are_reproducible_by_seed() {
         let h = Harness::start_with(|o| {
             o.faults = "vmfail=0.5".into();
             o.seed = seed;
+            o.time_scale = 0.0;
         })
         .await;
         let key = Cert::new("k");
@@ -768,6 +769,50 @@ async fn deleting_the_only_role_or_a_busy_service_is_refused() {
         b.contains("The deployment name 'nope' does not exist."),
         "{b}"
     );
+
+    // Shutdown and start through role operations.
+    h.ok_async(
+        "POST",
+        "/services/hostedservices/ls1/deployments/ls1/roleinstances/only/Operations",
+        Some("<ShutdownRoleOperation xmlns=\"http://schemas.microsoft.com/windowsazure\"><OperationType>ShutdownRoleOperation</OperationType><PostShutdownAction>Stopped</PostShutdownAction></ShutdownRoleOperation>"),
+    )
+    .await;
+    let b = h
+        .wait_deployment("ls1", |b| {
+            b.contains("<InstanceStatus>StoppedVM</InstanceStatus>")
+        })
+        .await;
+    assert!(
+        b.contains("<PowerState>Stopped</PowerState>") && b.contains("<Status>Suspended</Status>"),
+        "{b}"
+    );
+    h.ok_async(
+        "POST",
+        "/services/hostedservices/ls1/deployments/ls1/roleinstances/only/Operations",
+        Some("<StartRoleOperation xmlns=\"http://schemas.microsoft.com/windowsazure\"><OperationType>StartRoleOperation</OperationType></StartRoleOperation>"),
+    )
+    .await;
+    h.wait_deployment("ls1", |b| {
+        b.contains("<InstanceStatus>ReadyRole</InstanceStatus>")
+    })
+    .await;
+
+    // Delete the hosted service with comp=media: deployment, VMs and disks go with it.
+    h.ok_async("DELETE", "/services/hostedservices/ls1?comp=media", None)
+        .await;
+    let inv = h.inventory().await;
+    assert!(inv["subscriptions"][SUB]["hosted_services"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    assert!(inv["subscriptions"][SUB]["disks"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    let (s, _, b) = h
+        .send("DELETE", "/services/storageservices/lsa1", None)
+        .await;
+    assert_eq!(s, 200, "{b}");
     h.stop().await;
 }
 
