@@ -825,6 +825,11 @@ fn latency_model_is_readable_and_scaled() {
     let many = m.start_critical_path(20, 1);
     assert!(many > one);
     assert_eq!(
+        one,
+        Duration::from_secs_f64((34.0 + 53.0 + 90.0) * 0.5),
+        "network (the slowest of the independent first steps) + deployment + boot"
+    );
+    assert_eq!(
         many - one,
         Duration::from_secs_f64(19.0 * 43.0 * 0.5),
         "each extra role in one service adds one serial Add Role"

@@ -89,23 +89,26 @@ impl LatencyModel {
 
     /// Lower bound (scaled) for starting `n_vms` VMs spread over `n_services` cloud
     /// services when the client works on services in parallel and on roles serially within
-    /// one deployment (Azure's exclusivity allows nothing better): storage and network
-    /// (in parallel), certificate, deployment with the first role, the remaining roles one
-    /// by one, then the last role's boot.
+    /// one deployment (Azure's exclusivity allows nothing better): storage account, network
+    /// configuration and service certificate (independent, so in parallel), then the
+    /// deployment with the first role, the remaining roles one by one, then the last
+    /// role's boot.
     pub fn start_critical_path(&self, n_vms: usize, n_services: usize) -> Duration {
         let n_services = n_services.max(1);
         let per_service = n_vms.div_ceil(n_services).max(1);
         let s = self
             .create_storage_account
             .max(self.set_network_configuration)
-            + self.add_certificate
+            .max(self.add_certificate)
             + self.create_deployment
             + (per_service - 1) as f64 * self.add_role
             + self.role_boot;
         self.d(s)
     }
 
-    /// Lower bound (scaled) for tearing down: one Delete Deployment per service (in parallel).
+    /// Lower bound (scaled) for tearing down: one Delete Deployment (`comp=media`) per
+    /// service, all services in parallel; the remaining deletes are synchronous. Without
+    /// `comp=media` add `disk_detach + disk_lease_release` before disks can go.
     pub fn stop_critical_path(&self) -> Duration {
         self.d(self.delete_deployment)
     }
