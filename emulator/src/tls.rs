@@ -214,12 +214,13 @@ pub fn parse_service_certificate(data: &[u8], format: &str, password: &str) -> O
     if format.eq_ignore_ascii_case("pfx") {
         if let Ok(p) = openssl::pkcs12::Pkcs12::from_der(data) {
             load_legacy_provider();
-            if let Ok(parsed) = p.parse2(password) {
-                if let Some(c) = parsed.cert {
-                    return Some(c);
-                }
-            }
-            return None;
+            // A PFX without a private key (`openssl pkcs12 -export -nokeys`, what
+            // ElastiCluster uploads) carries its certificate in the "ca" bag list.
+            return p.parse2(password).ok().and_then(|parsed| {
+                parsed
+                    .cert
+                    .or_else(|| parsed.ca.and_then(|s| s.into_iter().next()))
+            });
         }
     }
     parse_certificate(data)
@@ -290,6 +291,42 @@ mod tests {
         assert!(out.status.success());
         let theirs = String::from_utf8(out.stdout).unwrap();
         assert_eq!(ssh_public_key(&cert).unwrap(), theirs.trim());
+    }
+
+    /// What ElastiCluster uploads: `openssl pkcs12 -export -in cert -nokeys -password pass:`.
+    #[test]
+    fn keyless_pfx_from_the_openssl_cli_is_accepted() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("k.pem");
+        let cert = dir.path().join("c.pem");
+        let ok = std::process::Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=x", "-days", "2",
+            ])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .output();
+        let Ok(out) = ok else {
+            eprintln!("openssl CLI not installed; skipping");
+            return;
+        };
+        assert!(out.status.success());
+        let out = std::process::Command::new("openssl")
+            .args(["pkcs12", "-export", "-nokeys", "-password", "pass:", "-in"])
+            .arg(&cert)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let parsed = parse_service_certificate(&out.stdout, "pfx", "").unwrap();
+        let orig = X509::from_pem(&fs::read(&cert).unwrap()).unwrap();
+        assert_eq!(thumbprint(&parsed).unwrap(), thumbprint(&orig).unwrap());
+        assert!(ssh_public_key(&parsed).unwrap().starts_with("ssh-rsa AAAA"));
     }
 
     #[test]

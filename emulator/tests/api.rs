@@ -867,3 +867,83 @@ async fn a_deployment_holds_at_most_50_roles() {
     assert!(b.contains("at most 50 roles"), "{b}");
     h.stop().await;
 }
+
+/// The request shapes the python SDK / ElastiCluster sent: the empty network template,
+/// a vnet deployment without subnets, the SDK's full Role serialisation (empty
+/// LoadBalancedEndpointSetName, KeyPairs, IdleTimeoutInMinutes, upper-case TCP).
+#[tokio::test]
+async fn python_sdk_and_elasticluster_request_shapes_are_accepted() {
+    let h = Harness::start().await;
+    let key = Cert::new("k");
+    let tp = key.thumbprint();
+    h.base("ecsu0cs0", "ecsu0st0", &key).await;
+    let (s, b) = h.get("/services/networking/media").await;
+    assert_eq!(s, 404, "{b}");
+    let template = "<NetworkConfiguration xmlns:xsd=\"http://www.w3.org/2001/XMLSchema\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xmlns=\"http://schemas.microsoft.com/ServiceHosting/2011/07/NetworkConfiguration\">\n  <VirtualNetworkConfiguration><Dns><DnsServers></DnsServers></Dns><VirtualNetworkSites><VirtualNetworkSite name=\"ecsu0vn0\" Location=\"West US\"><AddressSpace><AddressPrefix>10.0.0.0/8</AddressPrefix></AddressSpace><Subnets><Subnet name=\"subnet1\"><AddressPrefix>10.0.0.0/11</AddressPrefix></Subnet></Subnets></VirtualNetworkSite></VirtualNetworkSites></VirtualNetworkConfiguration>\n</NetworkConfiguration>";
+    let r = h
+        .client
+        .put(format!("{}/{SUB}/services/networking/media", h.url))
+        .header("x-ms-version", "2014-10-01")
+        .header("content-type", "text/plain")
+        .body(template)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    let id = r.headers()["x-ms-request-id"].to_str().unwrap().to_string();
+    assert!(h.wait_op(&id).await.contains("Succeeded"));
+    let (_, sites) = h.get("/services/networking/virtualnetwork").await;
+    assert!(sites.contains("<Name>ecsu0vn0</Name>"), "{sites}");
+
+    let role = |name: &str, port: u16| {
+        format!("<RoleName>{name}</RoleName><RoleType>PersistentVMRole</RoleType><ConfigurationSets><ConfigurationSet><ConfigurationSetType>LinuxProvisioningConfiguration</ConfigurationSetType><HostName>{name}</HostName><UserName>azureuser</UserName><DisableSshPasswordAuthentication>true</DisableSshPasswordAuthentication><SSH><PublicKeys><PublicKey><Fingerprint>{tp}</Fingerprint><Path>/home/azureuser/.ssh/authorized_keys</Path></PublicKey></PublicKeys><KeyPairs><KeyPair><Fingerprint>{tp}</Fingerprint><Path>/home/azureuser/.ssh/id_rsa</Path></KeyPair></KeyPairs></SSH></ConfigurationSet><ConfigurationSet><ConfigurationSetType>NetworkConfiguration</ConfigurationSetType><InputEndpoints><InputEndpoint><LoadBalancedEndpointSetName></LoadBalancedEndpointSetName><LocalPort>22</LocalPort><Name>TCP-{port}</Name><Port>{port}</Port><Protocol>TCP</Protocol><EnableDirectServerReturn>false</EnableDirectServerReturn><IdleTimeoutInMinutes>4</IdleTimeoutInMinutes></InputEndpoint></InputEndpoints><SubnetNames></SubnetNames></ConfigurationSet></ConfigurationSets><OSVirtualHardDisk><DiskLabel>{name}.vhd</DiskLabel><MediaLink>http://ecsu0st0.blob.core.windows.net/vhds/{name}.vhd</MediaLink><SourceImageName>{IMAGE}</SourceImageName></OSVirtualHardDisk><RoleSize>Small</RoleSize>")
+    };
+    let dep = format!("<Deployment xmlns:i=\"http://www.w3.org/2001/XMLSchema-instance\" xmlns=\"http://schemas.microsoft.com/windowsazure\"><Name>ecsu0cs0</Name><DeploymentSlot>production</DeploymentSlot><Label>azure-slurm-frontend001</Label><RoleList><Role>{}</Role></RoleList><VirtualNetworkName>ecsu0vn0</VirtualNetworkName></Deployment>", role("ec_vm0000_azure-slurm-frontend001", 1222));
+    h.ok_async(
+        "POST",
+        "/services/hostedservices/ecsu0cs0/deployments",
+        Some(&dep),
+    )
+    .await;
+    let add = format!("<PersistentVMRole xmlns:i=\"http://www.w3.org/2001/XMLSchema-instance\" xmlns=\"http://schemas.microsoft.com/windowsazure\">{}</PersistentVMRole>", role("ec_vm0001_azure-slurm-compute001", 1223));
+    h.ok_async(
+        "POST",
+        "/services/hostedservices/ecsu0cs0/deployments/ecsu0cs0/roles",
+        Some(&add),
+    )
+    .await;
+    let (_, d) = h
+        .get("/services/hostedservices/ecsu0cs0/deployments/ecsu0cs0")
+        .await;
+    assert!(
+        d.contains("<VirtualNetworkName>ecsu0vn0</VirtualNetworkName>"),
+        "{d}"
+    );
+    assert!(d.contains("<Protocol>tcp</Protocol>"));
+    let (_, disks) = h.get("/services/disks").await;
+    let names = all_between(&disks, "Name");
+    assert!(
+        names
+            .iter()
+            .any(|n| n.contains("ec_vm0001_azure-slurm-compute001")),
+        "{disks}"
+    );
+    // Removing the site while the deployment uses it fails the operation.
+    let r = h
+        .client
+        .put(format!("{}/{SUB}/services/networking/media", h.url))
+        .header("x-ms-version", "2014-10-01")
+        .header("content-type", "text/plain")
+        .body("<NetworkConfiguration xmlns=\"http://schemas.microsoft.com/ServiceHosting/2011/07/NetworkConfiguration\"><VirtualNetworkConfiguration><VirtualNetworkSites/></VirtualNetworkConfiguration></NetworkConfiguration>")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    let id = r.headers()["x-ms-request-id"].to_str().unwrap().to_string();
+    let op = h.wait_op(&id).await;
+    assert!(
+        op.contains("<Status>Failed</Status>") && op.contains("ecsu0vn0"),
+        "{op}"
+    );
+    h.stop().await;
+}
