@@ -309,7 +309,6 @@ pub async fn start(opts: EmulatorOptions) -> Result<RunningEmulator, Error> {
             max_cores: opts.max_cores,
             max_hosted_services: opts.max_hosted_services,
             max_storage_accounts: opts.max_storage_accounts,
-            max_roles_per_deployment: 50,
         },
         tasks: Mutex::new(Vec::new()),
     });

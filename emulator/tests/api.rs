@@ -947,3 +947,39 @@ async fn python_sdk_and_elasticluster_request_shapes_are_accepted() {
     );
     h.stop().await;
 }
+
+#[tokio::test]
+async fn conflict_and_opfail_faults_are_reproducible_by_seed() {
+    async fn run(seed: u64) -> Vec<String> {
+        let h = Harness::start_with(|o| {
+            o.faults = "conflict=0.3,opfail=0.4".into();
+            o.seed = seed;
+            o.time_scale = 0.0;
+        })
+        .await;
+        let mut trace = Vec::new();
+        for i in 0..12 {
+            let (s, id, _) = h
+                .send(
+                    "POST",
+                    "/services/storageservices",
+                    Some(&storage_xml(&format!("seedsa{i}"))),
+                )
+                .await;
+            let outcome = if s == 202 {
+                let op = h.wait_op(&id).await;
+                between(&op, "Status").unwrap_or("").to_string()
+            } else {
+                s.to_string()
+            };
+            trace.push(outcome);
+        }
+        h.stop().await;
+        trace
+    }
+    let a = run(1).await;
+    assert_eq!(a, run(1).await);
+    for kind in ["409", "Failed", "Succeeded"] {
+        assert!(a.iter().any(|x| x == kind), "{kind} never seen in {a:?}");
+    }
+}

@@ -180,7 +180,6 @@ pub struct Quotas {
     pub max_cores: u32,
     pub max_hosted_services: u32,
     pub max_storage_accounts: u32,
-    pub max_roles_per_deployment: usize,
 }
 
 pub fn quota_error(kind: &str, limit: u32, current: u32, inc: u32) -> ApiError {
