@@ -1251,7 +1251,6 @@ pub async fn render_deployment(
         w.open("Deployment");
         w
     };
-    let _ = sub;
     w.leaf("Name", &d.name);
     w.leaf("DeploymentSlot", &d.slot);
     w.leaf("PrivateID", &d.private_id);
@@ -1393,6 +1392,12 @@ pub async fn render_deployment(
         format!("{}.e1.internal.cloudapp.net", h.name.to_ascii_lowercase()),
     );
     w.empty("LoadBalancers");
+    if let Some(v) = &d.virtual_network {
+        w.leaf(
+            "VirtualNetworkId",
+            super::network::pseudo_guid(&format!("{sub}/{v}")),
+        );
+    }
     w.finish("Deployment")
 }
 

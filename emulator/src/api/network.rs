@@ -193,7 +193,7 @@ pub fn set(emu: &Arc<Emu>, ctx: &Ctx) -> ApiResult {
     Ok(Resp::empty(202))
 }
 
-fn pseudo_guid(s: &str) -> String {
+pub fn pseudo_guid(s: &str) -> String {
     let mut h: u128 = 0x6c62272e07bb014262b821756295c58d;
     for b in s.bytes() {
         h ^= b as u128;
