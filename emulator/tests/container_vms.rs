@@ -303,6 +303,8 @@ async fn shared_home_failures_stop_start_and_restart_with_the_same_state_dir() {
     // ... but the rest of the file system stays private.
     let (rc, _, _) = ssh_async(&key, &kh, ea, "sudo touch /var/tmp/private-a").await;
     assert_eq!(rc, 0);
+    let (rc, _, _) = ssh_async(&key, &kh, ec, "sudo touch /var/tmp/private-c").await;
+    assert_eq!(rc, 0);
     assert_eq!(
         ssh_async(&key, &kh, ec, "test -e /var/tmp/private-a")
             .await
@@ -377,6 +379,13 @@ async fn shared_home_failures_stop_start_and_restart_with_the_same_state_dir() {
         out.contains("shared-nodea") && out.contains(&ia.private_ip.to_string()),
         "{out}"
     );
+    // Creating (not restoring) a VM whose id left a disk behind gives it a fresh disk.
+    b.create(&c).await.expect("create c anew");
+    wait_ready(&b, &c.id).await;
+    // (a fresh disk means fresh host keys, hence a new known_hosts file)
+    let kh2 = keys.path().join("known_hosts.new");
+    let (rc, _, err) = ssh_async(&key, &kh2, ec, "test -e /var/tmp/private-c").await;
+    assert_eq!(rc, 1, "old disk reused? {err}");
     for s in [&a, &c, &bad] {
         b.delete(&s.id).await.expect("delete");
     }

@@ -534,6 +534,11 @@ impl VmBackend for ContainerBackend {
             let (i, v) = (inner.clone(), vm.clone());
             blocking(move || {
                 let _op = lock(&v.op);
+                // A new VM gets a fresh disk, whatever an earlier VM of this id left.
+                if v.paths.dir.exists() {
+                    ContainerBackend::clean_stale_one(&v.paths.dir)?;
+                    i.remove_dir(&v)?;
+                }
                 i.boot(&v)
             })
             .await?
