@@ -1,1 +1,13 @@
-//! Azure classic (Service Management API) provider.
+//! Azure classic (Service Management API) provider: transport, XML models, operation
+//! poller, layout planner, resources and teardown.
+//!
+//! Everything Azure-specific lives under this module; nothing here knows about Ansible or
+//! about how the lifecycle stores its state.
+
+pub mod error;
+pub mod identity;
+pub mod layout;
+pub mod transport;
+pub mod xml;
+
+pub use error::AsmError;
