@@ -176,7 +176,7 @@ mod tests {
             text.contains("\n10.0.0.2 ssh-ed25519") || text.starts_with("10.0.0.2 ssh-ed25519")
         );
         let mut again = KnownHosts::load(&p).unwrap();
-        assert_eq!(again.get("10.0.0.1", 1222), &[k1.clone()]);
+        assert_eq!(again.get("10.0.0.1", 1222), std::slice::from_ref(&k1));
         let e = again
             .check_or_add("10.0.0.1", 1222, &k2)
             .unwrap_err()
