@@ -7,6 +7,7 @@
 pub mod error;
 pub mod identity;
 pub mod layout;
+pub mod provider;
 pub mod resources;
 pub mod transport;
 pub mod xml;
