@@ -1,1 +1,3 @@
 //! TODO(cluster)
+pub mod start;
+pub mod stop;
