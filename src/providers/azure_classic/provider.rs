@@ -256,6 +256,27 @@ impl AzureClassicProvider {
     }
 }
 
+/// A create request was sent but its outcome never recorded (the run was killed).
+fn unconfirmed(r: &Resource) -> bool {
+    r.state == ResourceState::Planned && r.attr("requested").is_some()
+}
+
+/// Wait (up to `settle`) for a resource whose create request may still be landing.
+async fn settle<F, Fut>(c: &AsmClient, exists: F) -> Result<(), AsmError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<bool, AsmError>>,
+{
+    let deadline = std::time::Instant::now() + c.opts.settle;
+    while !exists().await? {
+        if std::time::Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(c.opts.poll_max).await;
+    }
+    Ok(())
+}
+
 fn err_s(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
@@ -416,6 +437,9 @@ impl CloudProvider for AzureClassicProvider {
             tasks.spawn(async move {
                 let out: Result<(), String> = async {
                     let c = me.client(&p.scope).map_err(err_s)?;
+                    // From here on the outcome may be unknown if we are killed: say so.
+                    let p = p.clone().with("requested", "1");
+                    ledger.record(std::slice::from_ref(&p)).map_err(err_s)?;
                     let loc = &me.inner.s.location;
                     let desc = format!("elasticluster {}", me.inner.s.base_name);
                     match p.kind.as_str() {
@@ -558,6 +582,11 @@ impl CloudProvider for AzureClassicProvider {
                         }
                     }
                     let spec = me.role_spec(m, &cert);
+                    let m = &m.clone().with("requested", "1");
+                    if let Err(e) = ledger.record(std::slice::from_ref(m)) {
+                        results.push((node, Err(e.to_string())));
+                        continue;
+                    }
                     let out = if have_deployment {
                         r::add_role(&c, &cs, &spec).await
                     } else {
@@ -858,7 +887,13 @@ impl CloudProvider for AzureClassicProvider {
         for sa in storage {
             let c = self.client(&sa.scope)?.clone();
             js.spawn(async move {
-                let out = r::delete_storage_account(&c, &sa.name).await;
+                let out = async {
+                    if unconfirmed(&sa) {
+                        settle(&c, || r::storage_account_exists(&c, &sa.name)).await?;
+                    }
+                    r::delete_storage_account(&c, &sa.name).await
+                }
+                .await;
                 (sa, out)
             });
         }
@@ -888,7 +923,17 @@ impl CloudProvider for AzureClassicProvider {
                 continue;
             }
             let c = self.client(&vn.scope)?;
-            match r::remove_vnet(c, &vn.name).await {
+            let out = async {
+                if unconfirmed(vn) {
+                    settle(c, || async {
+                        Ok(r::list_vnet_names(c).await?.iter().any(|n| n == &vn.name))
+                    })
+                    .await?;
+                }
+                r::remove_vnet(c, &vn.name).await
+            }
+            .await;
+            match out {
                 Ok(()) => {
                     ledger.forget(K_VNET, &vn.scope, &vn.name)?;
                     events(ProviderEvent::Deleted {

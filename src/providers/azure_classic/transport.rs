@@ -45,6 +45,9 @@ pub struct ClientOptions {
     pub max_attempts: u32,
     /// Longest wait for one async operation (`wait_timeout`).
     pub operation_timeout: Duration,
+    /// How long a create request whose outcome we never saw (the previous run was killed)
+    /// may take to land; teardown watches for such resources this long before giving up.
+    pub settle: Duration,
 }
 
 impl Default for ClientOptions {
@@ -59,6 +62,7 @@ impl Default for ClientOptions {
             retry_cap: Duration::from_secs(30),
             max_attempts: 12,
             operation_timeout: Duration::from_secs(600),
+            settle: Duration::from_secs(90),
         }
     }
 }
@@ -78,6 +82,7 @@ impl ClientOptions {
         self.retry_cap = s(self.retry_cap).max(Duration::from_millis(50));
         self.request_timeout = s(self.request_timeout).max(Duration::from_secs(5));
         self.operation_timeout = s(self.operation_timeout).max(Duration::from_secs(10));
+        self.settle = s(self.settle).max(Duration::from_millis(500));
         self
     }
     /// Time scale from `ELASTICLUSTER_TIME_SCALE` (1.0 when unset or invalid).
