@@ -9,6 +9,7 @@ pub mod identity;
 pub mod layout;
 pub mod provider;
 pub mod resources;
+pub mod subscriptions;
 pub mod transport;
 pub mod xml;
 
