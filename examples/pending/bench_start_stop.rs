@@ -19,6 +19,13 @@ const SCALE: f64 = 0.01;
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
+    // BENCH_LOG=asm=info shows every API call with its timing and request id.
+    if let Ok(f) = std::env::var("BENCH_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(f))
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let ns: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let ns = if ns.is_empty() { vec![10, 50, 200] } else { ns };
     println!("time-scale {SCALE}, none backend, default quota (20 cloud services)");

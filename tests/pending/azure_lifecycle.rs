@@ -260,3 +260,24 @@ async fn wrong_certificate_gives_one_clear_line() {
     assert!(e.contains(c.thumbprint()), "{e}");
     emu.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn survives_injected_faults_and_still_leaks_nothing() {
+    let creds = Creds::new();
+    let st = tempfile::tempdir().unwrap();
+    let emu = emulator(&creds, st.path(), SCALE, 20).await;
+    emu.set_faults("internal=0.08,busy=0.05,throttle=0.05,conflict=0.1,opfail=0.1,hang=0.01,hang_secs=8,seed=11")
+        .unwrap();
+    let p = provider(&creds, &emu, "flaky1", SCALE);
+    let ledger: Arc<dyn Ledger> = Arc::new(MemoryLedger::default());
+    let req = start_request(nodes(1, 3), &creds, st.path().join("c.kh"), Duration::from_secs(120));
+    let out = start::start(&p, ledger.clone(), &req, &Progress::hidden()).await.unwrap();
+    assert_eq!(out.ready.len(), 4, "{:?}", out.dropped);
+    let res = stop::stop(&p, ledger.clone(), &stop::StopRequest::default(), &Progress::hidden())
+        .await
+        .unwrap();
+    assert!(res.clean, "{:?}", res.report.remaining);
+    emu.set_faults("none").unwrap();
+    assert_eq!(leftovers(&emu, &[]).await, Vec::<String>::new());
+    emu.shutdown().await;
+}

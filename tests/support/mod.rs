@@ -115,7 +115,7 @@ pub fn nodes(frontends: usize, computes: usize) -> Vec<NodeRequest> {
     let mk = |kind: &str, i: usize| NodeRequest {
         name: format!("{kind}{i:03}"),
         kind: kind.into(),
-        image_id: "debian-12".into(),
+        image_id: "debian-12-elasticluster".into(),
         flavor: "Small".into(),
         image_user: "azureuser".into(),
     };
