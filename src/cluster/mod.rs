@@ -1,3 +1,4 @@
 //! TODO(cluster)
+pub mod access;
 pub mod start;
 pub mod stop;
