@@ -26,7 +26,10 @@ async fn main() {
             .with_writer(std::io::stderr)
             .init();
     }
-    let ns: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let ns: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
     let ns = if ns.is_empty() { vec![10, 50, 200] } else { ns };
     println!("time-scale {SCALE}, none backend, default quota (20 cloud services)");
     println!(
@@ -39,7 +42,12 @@ async fn main() {
         let emu = emulator(&creds, st.path(), SCALE, 20).await;
         let p = provider(&creds, &emu, &format!("bench{n}"), SCALE);
         let ledger: Arc<dyn Ledger> = Arc::new(MemoryLedger::default());
-        let req = start_request(nodes(1, n - 1), &creds, st.path().join("b.kh"), Duration::from_secs(3600));
+        let req = start_request(
+            nodes(1, n - 1),
+            &creds,
+            st.path().join("b.kh"),
+            Duration::from_secs(3600),
+        );
         let t = Instant::now();
         let out = match start::start(&p, ledger.clone(), &req, &Progress::hidden()).await {
             Ok(o) => o,
@@ -58,7 +66,13 @@ async fn main() {
         let lat = emu.latency().clone();
         let start_bound = lat.start_critical_path(n, services.len()).as_secs_f64();
         let t = Instant::now();
-        let res = stop::stop(&p, ledger.clone(), &stop::StopRequest::default(), &Progress::hidden()).await;
+        let res = stop::stop(
+            &p,
+            ledger.clone(),
+            &stop::StopRequest::default(),
+            &Progress::hidden(),
+        )
+        .await;
         let stop_s = t.elapsed().as_secs_f64();
         let stop_bound = lat.stop_critical_path().as_secs_f64();
         if let Err(e) = &res {
@@ -78,7 +92,11 @@ async fn main() {
             if out.ready.len() == n && left.is_empty() {
                 String::new()
             } else {
-                format!("  (ready {}/{n}, leftovers {})", out.ready.len(), left.len())
+                format!(
+                    "  (ready {}/{n}, leftovers {})",
+                    out.ready.len(),
+                    left.len()
+                )
             }
         );
         emu.shutdown().await;

@@ -270,12 +270,24 @@ async fn survives_injected_faults_and_still_leaks_nothing() {
         .unwrap();
     let p = provider(&creds, &emu, "flaky1", SCALE);
     let ledger: Arc<dyn Ledger> = Arc::new(MemoryLedger::default());
-    let req = start_request(nodes(1, 3), &creds, st.path().join("c.kh"), Duration::from_secs(120));
-    let out = start::start(&p, ledger.clone(), &req, &Progress::hidden()).await.unwrap();
-    assert_eq!(out.ready.len(), 4, "{:?}", out.dropped);
-    let res = stop::stop(&p, ledger.clone(), &stop::StopRequest::default(), &Progress::hidden())
+    let req = start_request(
+        nodes(1, 3),
+        &creds,
+        st.path().join("c.kh"),
+        Duration::from_secs(120),
+    );
+    let out = start::start(&p, ledger.clone(), &req, &Progress::hidden())
         .await
         .unwrap();
+    assert_eq!(out.ready.len(), 4, "{:?}", out.dropped);
+    let res = stop::stop(
+        &p,
+        ledger.clone(),
+        &stop::StopRequest::default(),
+        &Progress::hidden(),
+    )
+    .await
+    .unwrap();
     assert!(res.clean, "{:?}", res.report.remaining);
     emu.set_faults("none").unwrap();
     assert_eq!(leftovers(&emu, &[]).await, Vec::<String>::new());
@@ -289,16 +301,35 @@ async fn public_ips_give_each_vm_its_own_address_on_port_22() {
     let emu = emulator(&creds, st.path(), SCALE, 1).await;
     let mut s = settings(&creds, &emu, "pip1", SCALE);
     s.use_public_ips = true;
-    let p = elasticluster::providers::azure_classic::provider::AzureClassicProvider::new(s).unwrap();
+    let p =
+        elasticluster::providers::azure_classic::provider::AzureClassicProvider::new(s).unwrap();
     let ledger: Arc<dyn Ledger> = Arc::new(MemoryLedger::default());
     // quota for one cloud service: both VMs share it (and its VIP)
-    let req = start_request(nodes(1, 1), &creds, st.path().join("c.kh"), Duration::from_secs(60));
-    let out = start::start(&p, ledger.clone(), &req, &Progress::hidden()).await.unwrap();
+    let req = start_request(
+        nodes(1, 1),
+        &creds,
+        st.path().join("c.kh"),
+        Duration::from_secs(60),
+    );
+    let out = start::start(&p, ledger.clone(), &req, &Progress::hidden())
+        .await
+        .unwrap();
     assert_eq!(out.ready.len(), 2);
-    let hosts: std::collections::BTreeSet<_> = out.ready.iter().map(|n| n.ssh_host.clone()).collect();
+    let hosts: std::collections::BTreeSet<_> =
+        out.ready.iter().map(|n| n.ssh_host.clone()).collect();
     assert_eq!(hosts.len(), 2, "{:?}", out.ready);
-    assert!(out.ready.iter().all(|n| n.ssh_port == Some(22) && n.ssh_host.is_some()));
-    let res = stop::stop(&p, ledger, &stop::StopRequest::default(), &Progress::hidden()).await.unwrap();
+    assert!(out
+        .ready
+        .iter()
+        .all(|n| n.ssh_port == Some(22) && n.ssh_host.is_some()));
+    let res = stop::stop(
+        &p,
+        ledger,
+        &stop::StopRequest::default(),
+        &Progress::hidden(),
+    )
+    .await
+    .unwrap();
     assert!(res.clean, "{:?}", res.report.remaining);
     assert_eq!(leftovers(&emu, &[]).await, Vec::<String>::new());
     emu.shutdown().await;

@@ -266,3 +266,27 @@ pub trait CloudProvider: Send + Sync {
         events: Events,
     ) -> Result<TeardownReport, ProviderError>;
 }
+
+/// The provider settings snapshot to store in the cluster state for a template.
+/// `endpoint` replaces the cloud section's subscription and URL (the sandbox emulator).
+pub fn snapshot_for_template(
+    t: &crate::config::ClusterTemplate,
+    endpoint: Option<azure_classic::config::Endpoint>,
+) -> Result<toml::Table, ProviderError> {
+    match &t.cloud {
+        crate::config::CloudConfig::AzureClassic(cloud) => {
+            azure_classic::config::AzureSnapshot::from_config(cloud, &t.azure, &t.login, endpoint)?
+                .to_table()
+        }
+    }
+}
+
+/// The provider a cluster state was started with (`None`: the state names no provider).
+pub fn from_snapshot(t: &toml::Table) -> Result<Option<Arc<dyn CloudProvider>>, ProviderError> {
+    match azure_classic::config::AzureSnapshot::from_table(t)? {
+        None => Ok(None),
+        Some(s) => Ok(Some(Arc::new(
+            azure_classic::provider::AzureClassicProvider::new(s.settings())?,
+        ))),
+    }
+}

@@ -4,6 +4,7 @@
 //! Everything Azure-specific lives under this module; nothing here knows about Ansible or
 //! about how the lifecycle stores its state.
 
+pub mod config;
 pub mod error;
 pub mod identity;
 pub mod layout;
