@@ -5,7 +5,6 @@
 //!
 //! This module never does I/O: `storage` persists [`ClusterState`], providers fill it in.
 
-pub mod access;
 pub mod ledger;
 pub mod naming;
 pub mod ops;
