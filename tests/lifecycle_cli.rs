@@ -55,10 +55,16 @@ fn setup(
 }
 
 fn cmd(env: &Env) -> Command {
+    let mut c = cmd_probing(env);
+    c.env("ELASTICLUSTER_SKIP_SSH_WAIT", "1");
+    c
+}
+
+/// The binary with SSH probing on (real-host backend).
+fn cmd_probing(env: &Env) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_elasticluster"));
     c.arg("-c").arg(&env.config).arg("-s").arg(&env.storage);
-    c.env("ELASTICLUSTER_TIME_SCALE", "0.01")
-        .env("ELASTICLUSTER_SKIP_SSH_WAIT", "1");
+    c.env("ELASTICLUSTER_TIME_SCALE", "0.01");
     c.stdin(Stdio::null());
     c
 }
@@ -283,5 +289,93 @@ async fn wrong_certificate_is_one_clear_line_and_creates_nothing() {
     assert_eq!(lines.len(), 1, "{err}");
     assert!(lines[0].contains(SUB) && lines[0].contains(&wrong), "{err}");
     assert_eq!(leftovers(&emu, &[]).await, Vec::<String>::new());
+    emu.shutdown().await;
+}
+
+/// Real hosts (systemd-nspawn containers): start probes SSH and records host keys, `ssh`
+/// runs a command on the frontend and on a chosen node with strict host-key checking, and
+/// stop leaves nothing. Needs root and the emulator's image (built by its own tests or by
+/// `azure-classic-emulator build-image`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_hosts_start_ssh_stop() {
+    let image_dir = std::env::var_os("AZURE_EMULATOR_IMAGE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(azure_classic_emulator::vm::container::DEFAULT_IMAGE_DIR));
+    if unsafe { libc::geteuid() } != 0
+        || !image_dir
+            .join(azure_classic_emulator::vm::container::DEFAULT_IMAGE)
+            .exists()
+    {
+        eprintln!(
+            "SKIPPED: needs root and the emulator image in {}",
+            image_dir.display()
+        );
+        return;
+    }
+    let creds = Creds::new();
+    let st = tempfile::tempdir().unwrap();
+    let emu = emulator_with(
+        &creds,
+        st.path(),
+        0.05,
+        20,
+        azure_classic_emulator::BackendKind::Container,
+    )
+    .await;
+    let env = setup(creds, &emu, "ssh1", 2);
+    let out = run({
+        let mut c = cmd_probing(&env);
+        c.args(["start", "c", "--no-setup"]);
+        c
+    })
+    .await;
+    assert!(
+        out.status.success(),
+        "start: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let kh = std::fs::read_to_string(env.storage.join("c.known_hosts")).unwrap();
+    assert_eq!(kh.lines().count(), 3, "one host key per node: {kh}");
+    assert!(
+        kh.lines().all(|l| l.starts_with('[')),
+        "[ip]:port form: {kh}"
+    );
+    let out = run({
+        let mut c = cmd_probing(&env);
+        c.args(["ssh", "c", "--", "hostname"]);
+        c
+    })
+    .await;
+    assert!(
+        out.status.success(),
+        "ssh: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "frontend001");
+    let out = run({
+        let mut c = cmd_probing(&env);
+        c.args(["ssh", "c", "-n", "compute002", "--", "hostname"]);
+        c
+    })
+    .await;
+    assert!(
+        out.status.success(),
+        "ssh -n: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "compute002");
+    let out = run({
+        let mut c = cmd_probing(&env);
+        c.args(["stop", "c", "--yes"]);
+        c
+    })
+    .await;
+    assert!(
+        out.status.success(),
+        "stop: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(leftovers(&emu, &[]).await, Vec::<String>::new());
+    assert!(!env.storage.join("c.known_hosts").exists());
     emu.shutdown().await;
 }

@@ -64,15 +64,28 @@ impl Creds {
 }
 
 pub async fn emulator(creds: &Creds, state: &Path, scale: f64, max_hs: u32) -> RunningEmulator {
-    let opts = EmulatorOptions {
+    emulator_with(creds, state, scale, max_hs, BackendKind::None).await
+}
+
+pub async fn emulator_with(
+    creds: &Creds,
+    state: &Path,
+    scale: f64,
+    max_hs: u32,
+    backend: BackendKind,
+) -> RunningEmulator {
+    let mut opts = EmulatorOptions {
         state_dir: state.to_path_buf(),
         subscriptions: vec![(SUB.to_string(), creds.mgmt())],
-        backend: BackendKind::None,
+        backend,
         time_scale: scale,
         max_hosted_services: max_hs,
         max_cores: 10_000,
         ..Default::default()
     };
+    if let Some(d) = std::env::var_os("AZURE_EMULATOR_IMAGE_DIR") {
+        opts.image_dir = d.into();
+    }
     azure_classic_emulator::start(opts)
         .await
         .expect("emulator starts")
