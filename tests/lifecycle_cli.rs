@@ -364,6 +364,25 @@ async fn real_hosts_start_ssh_stop() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "compute002");
+    // sftp gets the port with -P (the original passed ip:port and failed)
+    let batch = env.dir.path().join("batch");
+    std::fs::write(&batch, "pwd\n").unwrap();
+    let out = run({
+        let mut c = cmd_probing(&env);
+        c.args(["sftp", "c", "--", "-b"]).arg(&batch);
+        c
+    })
+    .await;
+    assert!(
+        out.status.success(),
+        "sftp: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("/home/azureuser"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let out = run({
         let mut c = cmd_probing(&env);
         c.args(["stop", "c", "--yes"]);
@@ -377,5 +396,57 @@ async fn real_hosts_start_ssh_stop() {
     );
     assert_eq!(leftovers(&emu, &[]).await, Vec::<String>::new());
     assert!(!env.storage.join("c.known_hosts").exists());
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_during_stop_then_stop_again() {
+    let creds = Creds::new();
+    let st = tempfile::tempdir().unwrap();
+    let emu = emulator(&creds, st.path(), 0.01, 20).await;
+    let env = setup(creds, &emu, "kstop", 3);
+    let out = run({
+        let mut c = cmd(&env);
+        c.args(["start", "c", "--no-setup"]);
+        c
+    })
+    .await;
+    assert!(
+        out.status.success(),
+        "start: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let before = state_text(&env).matches("[[resources]]").count();
+    let mut c = cmd(&env);
+    c.args(["stop", "c", "--yes"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while state_text(&env).matches("[[resources]]").count() >= before {
+        if let Ok(Some(st)) = child.try_wait() {
+            panic!("stop ended ({st}) before the kill point");
+        }
+        assert!(Instant::now() < deadline, "stop never forgot a resource");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert!(
+        env.storage.join("c.toml").exists(),
+        "the state survives an interrupted stop"
+    );
+    let out = run({
+        let mut c = cmd(&env);
+        c.args(["stop", "c", "--yes"]);
+        c
+    })
+    .await;
+    assert!(
+        out.status.success(),
+        "second stop: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(leftovers(&emu, &[]).await, Vec::<String>::new());
     emu.shutdown().await;
 }
