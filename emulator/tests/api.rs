@@ -749,8 +749,12 @@ async fn deleting_the_only_role_or_a_busy_service_is_refused() {
         )
         .await;
     assert_eq!(s, 400);
-    let (s, _, _) = h.send("DELETE", "/services/hostedservices/ls1", None).await;
+    let (s, _, b) = h.send("DELETE", "/services/hostedservices/ls1", None).await;
     assert_eq!(s, 409);
+    assert!(
+        b.contains("A hosted service cannot be deleted while it still contains deployments."),
+        "{b}"
+    );
     let (s, _, b) = h
         .send(
             "POST",

@@ -294,7 +294,7 @@ pub fn delete(emu: &Arc<Emu>, ctx: &Ctx, svc: &str) -> ApiResult {
     }
     if h.deployment.is_some() {
         return Err(ApiError::conflict(
-            "There is currently a deployment in the hosted service. Delete the deployment first (or delete the hosted service with comp=media).",
+            "A hosted service cannot be deleted while it still contains deployments.",
         ));
     }
     sub.hosted_services.remove(&key);
