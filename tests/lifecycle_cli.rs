@@ -450,3 +450,43 @@ async fn kill_during_stop_then_stop_again() {
     assert_eq!(leftovers(&emu, &[]).await, Vec::<String>::new());
     emu.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_provisioning_is_reported_per_node_and_stop_cleans_up() {
+    let creds = Creds::new();
+    let st = tempfile::tempdir().unwrap();
+    let emu = emulator(&creds, st.path(), 0.01, 20).await;
+    emu.set_faults("vmfail=1,seed=5").unwrap();
+    let env = setup(creds, &emu, "vmf", 2);
+    let t = Instant::now();
+    let out = run({
+        let mut c = cmd(&env);
+        c.args(["start", "c", "--no-setup"]);
+        c
+    })
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        t.elapsed() < Duration::from_secs(60),
+        "noticed from the status, not the 120 s timeout"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("compute001") && err.contains("compute002"),
+        "{err}"
+    );
+    emu.set_faults("none").unwrap();
+    let out = run({
+        let mut c = cmd(&env);
+        c.args(["stop", "c", "--yes"]);
+        c
+    })
+    .await;
+    assert!(
+        out.status.success(),
+        "stop: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(leftovers(&emu, &[]).await, Vec::<String>::new());
+    emu.shutdown().await;
+}

@@ -86,7 +86,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CliError> {
         st.nodes.len(),
         counts.join(", ")
     );
-    let scale = crate::providers::azure_classic::transport::ClientOptions::env_time_scale();
+    let scale = ops::time_scale();
     let req = cluster::start::StartRequest {
         nodes: ops::node_requests(&st),
         min_nodes,
@@ -116,14 +116,15 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CliError> {
         Ok(o) if req.probe_ssh => o.ready.iter().map(|n| n.name.clone()).collect(),
         _ => BTreeSet::new(),
     };
-    let dropped: BTreeSet<String> = match &outcome {
-        Ok(o) => o.dropped.iter().map(|(n, _)| n.clone()).collect(),
-        Err(_) => BTreeSet::new(),
-    };
+    // Nodes the provider no longer knows were dropped (their VMs deleted): forget them too,
+    // so a later `start` resumes the same set. Before any plan, the provider knows nothing.
+    let known: BTreeSet<String> = infos.iter().map(|i| i.name.clone()).collect();
     ledger
         .update(|s| {
             ops::apply_node_infos(s, &infos, &reachable);
-            s.nodes.retain(|n| !dropped.contains(&n.name));
+            if !known.is_empty() {
+                s.nodes.retain(|n| known.contains(&n.name));
+            }
         })
         .map_err(fail)?;
     let out = outcome.map_err(|e| fail(format!("cluster `{name}`: {e}")))?;

@@ -75,3 +75,13 @@ pub const SKIP_SSH_ENV: &str = "ELASTICLUSTER_SKIP_SSH_WAIT";
 pub fn skip_ssh_wait() -> bool {
     std::env::var(SKIP_SSH_ENV).is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("yes"))
 }
+
+/// `ELASTICLUSTER_TIME_SCALE` (tests/benchmarks against an emulator with `--time-scale`):
+/// multiplies the lifecycle's poll intervals. 1.0 when unset or invalid.
+pub fn time_scale() -> f64 {
+    std::env::var("ELASTICLUSTER_TIME_SCALE")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|f| f.is_finite() && *f > 0.0)
+        .unwrap_or(1.0)
+}
