@@ -91,6 +91,9 @@ fn image_is_built_once_and_has_no_host_identity() {
         .filter(|e| e.file_name().to_string_lossy().starts_with("ssh_host_"))
         .collect();
     assert!(keys.is_empty(), "image ships SSH host keys");
+    assert!(root
+        .join("etc/systemd/system/ssh.service.d/after-user-sessions.conf")
+        .exists());
     assert!(Path::new(&root)
         .join("etc/systemd/system/ssh-hostkeys.service")
         .exists());

@@ -58,6 +58,15 @@ UNIT
 systemctl enable ssh-hostkeys.service
 systemctl enable ssh.service
 
+step "sshd answers only once users may log in"
+# While booting, /run/nologin makes sshd refuse every non-root login ("System is booting
+# up"); the emulator reports a VM ready when sshd answers, so sshd waits for that gate.
+mkdir -p /etc/systemd/system/ssh.service.d
+cat > /etc/systemd/system/ssh.service.d/after-user-sessions.conf <<'UNIT'
+[Unit]
+After=systemd-user-sessions.service
+UNIT
+
 step "containers have no console login"
 systemctl mask console-getty.service
 
