@@ -104,22 +104,54 @@ pub fn build_hint(name: &str, image_dir: &Path) -> String {
     format!("build it with `azure-classic-emulator build-image {name}{dir}` (as root, ≈2–3 min)")
 }
 
-/// The root filesystem of the current build of `name`, or `ImageMissing` saying how to build it.
-pub fn image_root(image_dir: &Path, name: &str) -> Result<PathBuf, VmError> {
+fn is_built(root: &Path) -> bool {
+    // os-release is a symlink to ../usr/lib/os-release: test the target inside the image.
+    root.join("usr/lib/os-release").exists()
+}
+
+/// The root filesystem of the build of `name` for the *current* recipe, if it exists.
+pub fn current_root(image_dir: &Path, name: &str) -> Result<Option<PathBuf>, VmError> {
     let r = recipe(name)?;
     let root = image_dir.join(name).join(r.hash()).join("rootfs");
-    if root.join("usr/lib/os-release").exists() || root.join("etc/os-release").exists() {
-        Ok(root)
-    } else {
-        Err(VmError::ImageMissing(
-            name.to_string(),
-            format!(
-                "not built in {}; {}",
-                image_dir.display(),
-                build_hint(name, image_dir)
-            ),
-        ))
+    Ok(is_built(&root).then_some(root))
+}
+
+/// The root filesystem VMs of `name` boot from: the current recipe's build, else (with a
+/// warning: the recipe changed since) the newest earlier build, else `ImageMissing` saying
+/// how to build it.
+pub fn image_root(image_dir: &Path, name: &str) -> Result<PathBuf, VmError> {
+    if let Some(root) = current_root(image_dir, name)? {
+        return Ok(root);
     }
+    let older = fs::read_dir(image_dir.join(name))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        .map(|e| e.path().join("rootfs"))
+        .filter(|root| is_built(root))
+        .max_by_key(|root| {
+            fs::metadata(root.with_file_name("image.json"))
+                .and_then(|m| m.modified())
+                .ok()
+        });
+    if let Some(root) = older {
+        tracing::warn!(
+            image = name,
+            root = %root.display(),
+            "the image recipe changed since this build; {}",
+            build_hint(name, image_dir)
+        );
+        return Ok(root);
+    }
+    Err(VmError::ImageMissing(
+        name.to_string(),
+        format!(
+            "not built in {}; {}",
+            image_dir.display(),
+            build_hint(name, image_dir)
+        ),
+    ))
 }
 
 /// Debian archive URLs configured on this host (main archive, security archive).
@@ -219,7 +251,7 @@ pub fn build(opts: &ImageOptions) -> Result<PathBuf, VmError> {
     let name_dir = opts.image_dir.join(r.name);
     let final_dir = name_dir.join(&hash);
     let rootfs = final_dir.join("rootfs");
-    if !opts.force && image_root(&opts.image_dir, r.name).is_ok() {
+    if !opts.force && current_root(&opts.image_dir, r.name)?.is_some() {
         progress(&format!("{} is up to date ({})", r.name, rootfs.display()));
         return Ok(rootfs);
     }
@@ -243,7 +275,7 @@ pub fn build(opts: &ImageOptions) -> Result<PathBuf, VmError> {
         }
     };
     if final_dir.exists() {
-        if !opts.force && image_root(&opts.image_dir, r.name).is_ok() {
+        if !opts.force && current_root(&opts.image_dir, r.name)?.is_some() {
             progress(&format!(
                 "{} was built meanwhile ({})",
                 r.name,
@@ -455,6 +487,42 @@ mod tests {
             files: &[("recipe.conf", "suite=bookworm\n")],
         };
         assert_ne!(other.hash(), r.hash());
+    }
+
+    #[test]
+    fn an_outdated_build_is_used_until_the_current_one_exists() {
+        let dir = tempfile::tempdir().expect("image dir");
+        let missing = image_root(dir.path(), DEFAULT_IMAGE)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            missing.contains("build-image debian-12-elasticluster --image-dir"),
+            "{missing}"
+        );
+        let old = dir
+            .path()
+            .join(DEFAULT_IMAGE)
+            .join("0123456789abcdef/rootfs");
+        fs::create_dir_all(old.join("usr/lib")).expect("mkdir");
+        fs::write(old.join("usr/lib/os-release"), "ID=debian\n").expect("write");
+        assert_eq!(
+            image_root(dir.path(), DEFAULT_IMAGE).ok(),
+            Some(old.clone())
+        );
+        assert_eq!(
+            current_root(dir.path(), DEFAULT_IMAGE).ok(),
+            Some(None),
+            "an old build is not current"
+        );
+        let cur = dir
+            .path()
+            .join(DEFAULT_IMAGE)
+            .join(recipe(DEFAULT_IMAGE).expect("recipe").hash())
+            .join("rootfs");
+        fs::create_dir_all(cur.join("usr/lib")).expect("mkdir");
+        fs::write(cur.join("usr/lib/os-release"), "ID=debian\n").expect("write");
+        assert_eq!(image_root(dir.path(), DEFAULT_IMAGE).ok(), Some(cur));
     }
 
     #[test]
