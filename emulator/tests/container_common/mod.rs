@@ -62,6 +62,19 @@ pub fn leftovers(tag: &str, state_dir: &Path) -> Vec<String> {
             out.push(format!("mount {l}"));
         }
     }
+    for h in ["systemd", "unified", ""] {
+        let group = Path::new("/sys/fs/cgroup")
+            .join(h)
+            .join("azure-classic-emulator");
+        for e in std::fs::read_dir(&group).into_iter().flatten().flatten() {
+            if e.file_name()
+                .to_string_lossy()
+                .starts_with(&format!("{tag}-"))
+            {
+                out.push(format!("cgroup {}", e.path().display()));
+            }
+        }
+    }
     for l in sh("ps -eo pid=,args=").lines() {
         if l.contains("systemd-nspawn") && (l.contains(tag) || l.contains(&sd)) {
             out.push(format!("process {l}"));

@@ -49,6 +49,11 @@ impl VmPaths {
         self.dir.join("nspawn.pid")
     }
     pub fn cgroups(&self) -> Vec<PathBuf> {
+        let root = Path::new("/sys/fs/cgroup");
+        if root.join("cgroup.controllers").exists() {
+            // Pure cgroup v2 host (not this machine's hybrid layout; untested here).
+            return vec![root.join(CGROUP_GROUP).join(&self.machine)];
+        }
         CGROUP_HIERARCHIES
             .iter()
             .map(|h| Path::new("/sys/fs/cgroup").join(h))
@@ -581,9 +586,11 @@ fn remove_cgroups(paths: &VmPaths) {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
-    // The per-emulator group directory goes when empty (other emulators may use it too).
-    for h in CGROUP_HIERARCHIES {
-        let _ = fs::remove_dir(Path::new("/sys/fs/cgroup").join(h).join(CGROUP_GROUP));
+    // The shared group directory goes when empty (other emulators may use it too).
+    for cg in paths.cgroups() {
+        if let Some(group) = cg.parent() {
+            let _ = fs::remove_dir(group);
+        }
     }
 }
 
