@@ -66,7 +66,10 @@ fn live_setup_twice_then_ready() {
     let known_hosts = PathBuf::from(var("ELASTICLUSTER_LIVE_KNOWN_HOSTS"));
     let provider = AnsibleSetupProvider::new(AnsibleSettings {
         storage_dir: storage.path().to_path_buf(),
-        ansible_command: std::env::var("ELASTICLUSTER_LIVE_ANSIBLE").ok(),
+        ansible_command: std::env::var("ELASTICLUSTER_LIVE_ANSIBLE")
+            .ok()
+            .into_iter()
+            .collect(),
         sudo: true,
         sudo_user: Some("root".into()),
         ..Default::default()
