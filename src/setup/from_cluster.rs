@@ -5,11 +5,60 @@
 //! Pure translation: no I/O, no network; it must never invent an address for a node.
 
 use std::path::Path;
+use std::time::Duration;
 
 use crate::cluster::{ClusterState, LoginSnapshot, NodeRecord};
 use crate::config::Setup;
-use crate::setup::ansible::AnsibleSettings;
-use crate::setup::{Host, Inventory, SetupError};
+use crate::setup::ansible::{AnsibleSettings, AnsibleSetupProvider};
+use crate::setup::readiness::{self, Readiness};
+use crate::setup::{Host, Inventory, SetupError, SetupOutcome, SetupProvider};
+
+/// What `start`/`setup` need to print at the end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetupReport {
+    pub outcome: SetupOutcome,
+    pub readiness: Readiness,
+}
+
+impl SetupReport {
+    /// `Your cluster is ready!`, or the not-ready warning saying what is missing and how
+    /// to re-run.
+    pub fn message(&self, cluster: &str) -> String {
+        if self.readiness.ready {
+            "Your cluster is ready!".to_string()
+        } else {
+            format!(
+                "WARNING: the cluster is NOT ready: {}. Check the nodes (`elasticluster ssh {cluster}`) and re-run `elasticluster setup {cluster}`.",
+                self.readiness.detail
+            )
+        }
+    }
+}
+
+/// The whole setup step: inventory from the state, Ansible run, then the readiness check
+/// on the frontend (polled up to `ready_timeout`). `known_hosts` is the cluster's file
+/// (`Storage::known_hosts_path`), `extra_args` come from `setup NAME -- …`.
+/// Blocking: call it from `spawn_blocking` in async code.
+pub fn setup_cluster(
+    state: &ClusterState,
+    setup: &Setup,
+    storage_dir: &Path,
+    known_hosts: &Path,
+    extra_args: &[String],
+    verbosity: u8,
+    ready_timeout: Duration,
+) -> Result<SetupReport, SetupError> {
+    let inventory = inventory_for(state, setup, &state.login)?;
+    let provider = AnsibleSetupProvider::new(ansible_settings(
+        setup,
+        &state.login,
+        storage_dir,
+        verbosity,
+    ));
+    let outcome = provider.setup(&inventory, known_hosts, extra_args)?;
+    let readiness = readiness::wait_ready(&inventory, known_hosts, ready_timeout)?;
+    Ok(SetupReport { outcome, readiness })
+}
 
 /// Splits `host:port`, `[v6]:port`, `[v6]` or a bare host into (address, port); port 22
 /// when none is given.
