@@ -29,6 +29,7 @@ fn live_setup_twice_then_ready() {
     let scheduler = var("ELASTICLUSTER_LIVE_SCHEDULER");
     let (master, worker) = match scheduler.as_str() {
         "slurm" => ("slurm_master", "slurm_workers"),
+        "slurm_clients" => ("slurm_master", "slurm_clients"),
         "gridengine" => ("gridengine_master", "gridengine_clients"),
         other => panic!("unknown scheduler {other}"),
     };
