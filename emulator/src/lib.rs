@@ -1,4 +1,429 @@
 //! Azure classic (Service Management API) emulator: HTTPS with client certificates,
 //! ASM XML, async operations, exclusivity, quotas, faults, and VMs through a backend.
+//!
+//! Library entry point: [`start`] with [`EmulatorOptions`] returns a [`RunningEmulator`]
+//! (used by the binary, by this crate's tests and by the tool's tests). It never exits the
+//! process or prints; `main` does that.
 
+pub mod admin;
+pub mod api;
+pub mod model;
+pub mod tls;
 pub mod vm;
+pub mod xml;
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use rand::Rng;
+
+pub use model::latency::{latency_model, LatencyModel};
+
+use api::{Emu, Quotas};
+use model::faults::{FaultRates, FaultSpecError, Faults};
+use model::{RolePhase, State, Subscription};
+use vm::{VmBackend, VmError};
+
+/// Which VM backend roles become.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum BackendKind {
+    /// State only: roles reach ReadyRole, nothing listens.
+    #[default]
+    None,
+    /// systemd-nspawn containers (issue 4).
+    Container,
+}
+
+/// Everything `start` needs. `Default` gives a none-backend emulator on 127.0.0.1:0 with
+/// Azure's timings (time scale 1) and no faults; set `state_dir` and `subscriptions`.
+#[derive(Clone)]
+pub struct EmulatorOptions {
+    pub state_dir: PathBuf,
+    pub listen: SocketAddr,
+    /// (subscription id, management certificate path: PEM or DER .cer).
+    pub subscriptions: Vec<(String, PathBuf)>,
+    pub backend: BackendKind,
+    /// Container backend: bind one host dir per virtual network as /home.
+    pub shared_home: bool,
+    pub image_dir: PathBuf,
+    /// Multiplies every modelled duration (0.01 for fast tests).
+    pub time_scale: f64,
+    /// Fault spec, see [`model::faults::FaultRates::parse`].
+    pub faults: String,
+    pub seed: u64,
+    pub max_cores: u32,
+    pub max_hosted_services: u32,
+    pub max_storage_accounts: u32,
+    /// Use this backend instead of `backend` (tests).
+    pub custom_backend: Option<Arc<dyn VmBackend>>,
+}
+
+pub const DEFAULT_IMAGE_DIR: &str = "/var/cache/azure-classic-emulator/images";
+
+impl Default for EmulatorOptions {
+    fn default() -> Self {
+        EmulatorOptions {
+            state_dir: PathBuf::from("azure-classic-emulator-state"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            subscriptions: Vec::new(),
+            backend: BackendKind::None,
+            shared_home: false,
+            image_dir: PathBuf::from(DEFAULT_IMAGE_DIR),
+            time_scale: 1.0,
+            faults: String::new(),
+            seed: 0,
+            max_cores: 100,
+            max_hosted_services: 20,
+            max_storage_accounts: 100,
+            custom_backend: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for EmulatorOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmulatorOptions")
+            .field("state_dir", &self.state_dir)
+            .field("listen", &self.listen)
+            .field("subscriptions", &self.subscriptions)
+            .field("backend", &self.backend)
+            .field("time_scale", &self.time_scale)
+            .field("faults", &self.faults)
+            .field("seed", &self.seed)
+            .finish()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("state dir {path}: {msg}")]
+    StateDir { path: PathBuf, msg: String },
+    #[error("--subscription {0}: {1}")]
+    Subscription(String, String),
+    #[error("no subscription registered: give at least one --subscription ID=CERT.pem")]
+    NoSubscription,
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    #[error(transparent)]
+    State(#[from] model::StateError),
+    #[error("--faults: {0}")]
+    Faults(#[from] FaultSpecError),
+    #[error("--time-scale must be a number >= 0 (got {0})")]
+    TimeScale(f64),
+    #[error("VM backend: {0}")]
+    Backend(#[from] VmError),
+    #[error("cannot listen on {addr}: {msg}")]
+    Listen { addr: SocketAddr, msg: String },
+}
+
+/// A started emulator. Dropping it without `shutdown` leaves the server running until the
+/// runtime ends; call `shutdown().await` to stop VMs and persist state.
+pub struct RunningEmulator {
+    url: String,
+    ca: PathBuf,
+    state_dir: PathBuf,
+    emu: Arc<Emu>,
+    stop: tokio::sync::watch::Sender<bool>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl RunningEmulator {
+    /// `https://127.0.0.1:PORT` (no trailing slash).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+    pub fn ca_pem_path(&self) -> &Path {
+        &self.ca
+    }
+    pub fn state_dir(&self) -> &Path {
+        &self.state_dir
+    }
+    /// The latency model in force.
+    pub fn latency(&self) -> &LatencyModel {
+        &self.emu.latency
+    }
+    /// The same JSON written to `<state-dir>/endpoint.json`.
+    pub fn endpoint_json(&self) -> String {
+        endpoint_json(&self.url, &self.ca)
+    }
+    /// Inventory JSON (what `GET /_emulator/inventory` returns).
+    pub async fn inventory(&self) -> serde_json::Value {
+        admin::inventory(&self.emu).await
+    }
+    /// Change fault rates at runtime (same syntax as `--faults`).
+    pub fn set_faults(&self, spec: &str) -> Result<(), Error> {
+        let (rates, seed) = FaultRates::parse(spec)?;
+        self.emu.faults().set(rates, seed);
+        Ok(())
+    }
+    /// Stop serving, stop every VM (backend.shutdown), persist state.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.server.await;
+        let tasks: Vec<_> = self
+            .emu
+            .tasks
+            .lock()
+            .map(|mut t| std::mem::take(&mut *t))
+            .unwrap_or_default();
+        for t in tasks {
+            t.abort();
+        }
+        self.emu.backend.shutdown().await;
+        let st = self.emu.lock();
+        self.emu.persist(&st);
+    }
+}
+
+fn endpoint_json(url: &str, ca: &Path) -> String {
+    serde_json::json!({
+        "url": url,
+        "ca": ca.display().to_string(),
+        "pid": std::process::id(),
+    })
+    .to_string()
+}
+
+fn load_subscriptions(subs: &[(String, PathBuf)]) -> Result<HashMap<String, Vec<String>>, Error> {
+    let mut certs: HashMap<String, Vec<String>> = HashMap::new();
+    for (id, path) in subs {
+        if id.is_empty() || id.contains('/') {
+            return Err(Error::Subscription(
+                id.clone(),
+                "the subscription id must be a non-empty path segment (a GUID)".into(),
+            ));
+        }
+        let cert = tls::load_certificate(path)
+            .map_err(|e| Error::Subscription(id.clone(), e.to_string()))?;
+        let t = tls::thumbprint(&cert)?;
+        certs.entry(t).or_default().push(id.to_ascii_lowercase());
+    }
+    Ok(certs)
+}
+
+/// Start the emulator: generate or reuse TLS files, load or create state, restore VMs,
+/// bind, write `endpoint.json`, serve.
+pub async fn start(opts: EmulatorOptions) -> Result<RunningEmulator, Error> {
+    if !(opts.time_scale >= 0.0 && opts.time_scale.is_finite()) {
+        return Err(Error::TimeScale(opts.time_scale));
+    }
+    if opts.subscriptions.is_empty() {
+        return Err(Error::NoSubscription);
+    }
+    let (rates, spec_seed) = FaultRates::parse(&opts.faults)?;
+    let seed = spec_seed.unwrap_or(opts.seed);
+    let certs = load_subscriptions(&opts.subscriptions)?;
+    let dir = &opts.state_dir;
+    std::fs::create_dir_all(dir).map_err(|e| Error::StateDir {
+        path: dir.clone(),
+        msg: e.to_string(),
+    })?;
+    let dir = dir.canonicalize().map_err(|e| Error::StateDir {
+        path: dir.clone(),
+        msg: e.to_string(),
+    })?;
+    let identity = tls::ensure_server_identity(&dir)?;
+    let acceptor = Arc::new(tls::acceptor(&identity)?);
+    let state_path = dir.join("state.json");
+    let mut state = match State::load(&state_path)? {
+        Some(s) => s,
+        None => {
+            let mut rng = rand::rng();
+            State {
+                vip_block: (rng.random_range(1..=254), rng.random_range(1..=254)),
+                ..Default::default()
+            }
+        }
+    };
+    for (id, _) in &opts.subscriptions {
+        if !state
+            .subscriptions
+            .keys()
+            .any(|k| k.eq_ignore_ascii_case(id))
+        {
+            state.subscriptions.insert(
+                id.clone(),
+                Subscription {
+                    id: id.clone(),
+                    ..Default::default()
+                },
+            );
+        }
+    }
+    let backend: Arc<dyn VmBackend> = match (&opts.custom_backend, opts.backend) {
+        (Some(b), _) => b.clone(),
+        (None, BackendKind::None) => Arc::new(vm::none::NoneBackend::new()),
+        (None, BackendKind::Container) => Arc::new(vm::container::ContainerBackend::new(
+            vm::container::ContainerOptions {
+                state_dir: dir.join("vms"),
+                image_dir: opts.image_dir.clone(),
+                shared_home: opts.shared_home,
+            },
+        )?),
+    };
+    // Bring back the VMs state says exist.
+    let restore: Vec<_> = state
+        .subscriptions
+        .values()
+        .flat_map(|s| s.hosted_services.values())
+        .filter_map(|h| h.deployment.as_ref())
+        .flat_map(|d| d.roles.iter())
+        .filter_map(|r| match (&r.vm_spec, &r.vm) {
+            (Some(s), Some(i)) => Some((s.clone(), i.clone(), r.phase != RolePhase::Stopped)),
+            _ => None,
+        })
+        .collect();
+    backend.restore(&restore).await?;
+    let listener = tokio::net::TcpListener::bind(opts.listen)
+        .await
+        .map_err(|e| Error::Listen {
+            addr: opts.listen,
+            msg: e.to_string(),
+        })?;
+    let local = listener.local_addr().map_err(|e| Error::Listen {
+        addr: opts.listen,
+        msg: e.to_string(),
+    })?;
+    let host = if local.ip().is_unspecified() {
+        "127.0.0.1".to_string()
+    } else {
+        local.ip().to_string()
+    };
+    let url = format!("https://{host}:{}", local.port());
+    let emu = Arc::new(Emu {
+        state: Mutex::new(state),
+        backend,
+        latency: LatencyModel::scaled(opts.time_scale),
+        faults: Mutex::new(Faults::new(rates, seed)),
+        certs,
+        state_path,
+        quotas: Quotas {
+            max_cores: opts.max_cores,
+            max_hosted_services: opts.max_hosted_services,
+            max_storage_accounts: opts.max_storage_accounts,
+        },
+        tasks: Mutex::new(Vec::new()),
+    });
+    {
+        let st = emu.lock();
+        st.save(&emu.state_path)?;
+    }
+    let ep = endpoint_json(&url, &identity.ca_pem);
+    std::fs::write(dir.join("endpoint.json"), &ep).map_err(|e| Error::StateDir {
+        path: dir.join("endpoint.json"),
+        msg: e.to_string(),
+    })?;
+    emu.resume_operations();
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let server = tokio::spawn(serve(listener, acceptor, emu.clone(), stop_rx));
+    tracing::info!("Azure classic emulator listening on {url}");
+    Ok(RunningEmulator {
+        url,
+        ca: identity.ca_pem,
+        state_dir: dir,
+        emu,
+        stop,
+        server,
+    })
+}
+
+async fn serve(
+    listener: tokio::net::TcpListener,
+    acceptor: Arc<openssl::ssl::SslAcceptor>,
+    emu: Arc<Emu>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            acc = listener.accept() => {
+                let Ok((tcp, _peer)) = acc else { continue };
+                let acceptor = acceptor.clone();
+                let emu = emu.clone();
+                conns.spawn(async move { connection(tcp, acceptor, emu).await });
+            }
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+    conns.abort_all();
+}
+
+async fn connection(
+    tcp: tokio::net::TcpStream,
+    acceptor: Arc<openssl::ssl::SslAcceptor>,
+    emu: Arc<Emu>,
+) {
+    let Ok(ssl) = openssl::ssl::Ssl::new(acceptor.context()) else {
+        return;
+    };
+    let Ok(mut stream) = tokio_openssl::SslStream::new(ssl, tcp) else {
+        return;
+    };
+    if let Err(e) = Pin::new(&mut stream).accept().await {
+        tracing::debug!("TLS handshake failed: {e}");
+        return;
+    }
+    let thumb: Option<String> = stream
+        .ssl()
+        .peer_certificate()
+        .and_then(|c| tls::thumbprint(&c).ok());
+    let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        let emu = emu.clone();
+        let thumb = thumb.clone();
+        async move {
+            let (parts, body) = req.into_parts();
+            let body = match Limited::new(body, 64 << 20).collect().await {
+                Ok(b) => b.to_bytes(),
+                Err(_) => Bytes::new(),
+            };
+            let resp = emu
+                .handle(
+                    parts.method.as_str(),
+                    parts.uri.path(),
+                    parts.uri.query().unwrap_or(""),
+                    &parts.headers,
+                    body,
+                    thumb.as_deref(),
+                )
+                .await;
+            Ok::<_, Infallible>(to_hyper(resp))
+        }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), svc)
+        .await;
+}
+
+fn to_hyper(r: api::Resp) -> hyper::Response<Full<Bytes>> {
+    let mut b = hyper::Response::builder()
+        .status(r.status)
+        .header("cache-control", "no-cache")
+        .header(
+            "server",
+            "1.0.6198.392 (azure-classic-emulator) Microsoft-HTTPAPI/2.0",
+        )
+        .header("x-ms-servedbyregion", "emulator")
+        .header(
+            "date",
+            chrono::Utc::now()
+                .format("%a, %d %b %Y %H:%M:%S GMT")
+                .to_string(),
+        );
+    if let Some(ct) = r.content_type {
+        b = b.header("content-type", ct);
+    }
+    for (k, v) in &r.headers {
+        b = b.header(k.as_str(), v.as_str());
+    }
+    b.body(Full::new(Bytes::from(r.body)))
+        .unwrap_or_else(|_| hyper::Response::new(Full::new(Bytes::new())))
+}

@@ -1,1 +1,296 @@
-//! TODO(config)
+//! ElastiCluster configuration: read the INI files (`FILE` plus `FILE.d/*.conf` in sorted
+//! order), check the file-level shape (syntax, section kinds), and on demand validate one
+//! cluster template into a typed [`ClusterTemplate`].
+//!
+//! A broken template only breaks the commands that use it: [`Config::load`] fails only for
+//! problems of the files themselves; [`Config::template`] reports every problem of one
+//! template (and of the sections it references) at once, each with file and line.
+//! This module never talks to a cloud and never writes files.
+
+pub mod diag;
+pub mod ini;
+mod template;
+mod values;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub use diag::{Diagnostic, Diagnostics};
+pub use template::{CLOUD_KEYS, CLUSTER_KEYS, KIND_SECTION_KEYS, LOGIN_KEYS, SETUP_KEYS};
+pub use values::{expand_path, parse_bool};
+
+/// Default Azure Service Management endpoint.
+pub const DEFAULT_MANAGEMENT_URL: &str = "https://management.core.windows.net";
+/// Default seconds to wait for nodes to come up (and then to answer SSH).
+pub const DEFAULT_STARTUP_TIMEOUT: u64 = 600;
+/// Default seconds to wait for one asynchronous Azure operation.
+pub const DEFAULT_WAIT_TIMEOUT: u64 = 600;
+/// Prefix in `playbook_path` meaning "the playbooks bundled with elasticluster".
+pub const ANSIBLE_PB_DIR: &str = "%(ansible_pb_dir)s";
+
+/// Why the configuration files could not be used at all.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file `{}` not found (nor `{}.d/*.conf`) — create it from azure-sample-config or pass -c FILE", .path.display(), .path.display())]
+    NotFound { path: PathBuf },
+    #[error("cannot read configuration file `{}`: {source} — check that it exists and is readable", .path.display())]
+    Unreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Invalid(Diagnostics),
+    #[error("{}: no cluster templates found — add a [cluster/NAME] section (see azure-sample-config)", .files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", "))]
+    NoTemplates { files: Vec<PathBuf> },
+}
+
+/// The loaded configuration: all files merged, file-level shape checked.
+#[derive(Debug, Clone)]
+pub struct Config {
+    path: PathBuf,
+    files: Vec<PathBuf>,
+    ini: ini::Ini,
+}
+
+impl Config {
+    /// Read `path` and `path.d/*.conf` (sorted). Fails if none exist, a file cannot be read,
+    /// a line cannot be parsed, a section has an unknown kind, or there is no template.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let files = ini::config_files(path);
+        if files.is_empty() {
+            return Err(if path.exists() {
+                ConfigError::Unreadable {
+                    path: path.to_path_buf(),
+                    source: std::io::Error::other("not a regular file"),
+                }
+            } else {
+                ConfigError::NotFound {
+                    path: path.to_path_buf(),
+                }
+            });
+        }
+        let mut parsed = ini::Ini::new();
+        let mut diags = Diagnostics::default();
+        for file in &files {
+            let text = std::fs::read(file).map_err(|source| ConfigError::Unreadable {
+                path: file.clone(),
+                source,
+            })?;
+            let text = String::from_utf8_lossy(&text);
+            for e in parsed.read_str(file, &text) {
+                diags.push(Diagnostic {
+                    file: Some(e.origin.file.to_path_buf()),
+                    line: Some(e.origin.line),
+                    section: None,
+                    key: None,
+                    problem: e.message,
+                    hint: String::new(),
+                });
+            }
+        }
+        template::check_sections(&parsed, &mut diags);
+        if !diags.is_empty() {
+            return Err(ConfigError::Invalid(diags));
+        }
+        let config = Config {
+            path: path.to_path_buf(),
+            files,
+            ini: parsed,
+        };
+        if config.template_names().is_empty() {
+            return Err(ConfigError::NoTemplates {
+                files: config.files.clone(),
+            });
+        }
+        Ok(config)
+    }
+
+    /// The path given (without `.d`).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The files actually read, in read order.
+    pub fn files(&self) -> &[PathBuf] {
+        &self.files
+    }
+
+    /// Names of all `[cluster/NAME]` templates, in the order they appear.
+    pub fn template_names(&self) -> Vec<String> {
+        self.ini
+            .section_names()
+            .filter_map(|s| s.strip_prefix("cluster/"))
+            .filter(|n| !n.is_empty() && !n.contains('/'))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Validate one template and everything it references. All problems at once.
+    pub fn template(&self, name: &str) -> Result<ClusterTemplate, Diagnostics> {
+        template::build(self, name)
+    }
+
+    /// Validate one `[cloud/NAME]` section alone (e.g. to stop a stored cluster whose
+    /// template has since changed).
+    pub fn cloud(&self, name: &str) -> Result<CloudConfig, Diagnostics> {
+        template::build_cloud(self, name)
+    }
+
+    pub(crate) fn ini(&self) -> &ini::Ini {
+        &self.ini
+    }
+}
+
+/// A fully validated cluster template: everything needed to start a cluster.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterTemplate {
+    /// Template name (`NAME` of `[cluster/NAME]`).
+    pub name: String,
+    /// File holding the `[cluster/NAME]` section.
+    pub source: PathBuf,
+    /// Names of the referenced sections (`X` of `[cloud/X]`, `[login/X]`, `[setup/X]`).
+    pub cloud_name: String,
+    pub login_name: String,
+    pub setup_name: String,
+    pub cloud: CloudConfig,
+    pub azure: AzureClusterOptions,
+    pub login: Login,
+    pub setup: Setup,
+    /// Node kinds by name.
+    pub kinds: BTreeMap<String, NodeKind>,
+    /// Kind names in the order their `<kind>_nodes` keys appear in the config.
+    pub kind_order: Vec<String>,
+    /// Kind (or node name) to ssh into by default.
+    pub ssh_to: Option<String>,
+}
+
+impl ClusterTemplate {
+    /// Kinds in config order with their settings.
+    pub fn kinds_in_order(&self) -> impl Iterator<Item = (&str, &NodeKind)> {
+        self.kind_order
+            .iter()
+            .filter_map(|k| self.kinds.get(k).map(|v| (k.as_str(), v)))
+    }
+
+    /// Apply `--nodes N:KIND` overrides. Unknown kinds are an error (the original ignored them).
+    pub fn override_counts(&mut self, counts: &[(String, u32)]) -> Result<(), String> {
+        for (kind, n) in counts {
+            match self.kinds.get_mut(kind) {
+                Some(k) => {
+                    k.count = *n;
+                    k.min = k.min.min(*n);
+                }
+                None => {
+                    return Err(format!(
+                        "template `{}` has no node kind `{kind}` — kinds are: {}",
+                        self.name,
+                        self.kind_order.join(", ")
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The cloud a template runs on.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CloudConfig {
+    /// `provider = azure`: Azure classic (Service Management API).
+    AzureClassic(AzureCloud),
+}
+
+/// `[cloud/X]` with `provider = azure`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AzureCloud {
+    /// Required unless `emulator = yes`.
+    pub subscription_id: Option<String>,
+    /// Management certificate PEM (certificate + key). Required unless `emulator = yes`.
+    pub certificate: Option<PathBuf>,
+    /// Default [`DEFAULT_MANAGEMENT_URL`].
+    pub management_url: String,
+    /// Extra trusted CA bundle (PEM).
+    pub ca_certificate: Option<PathBuf>,
+    /// Start/reuse the bundled Azure-classic emulator instead of talking to Azure.
+    pub emulator: bool,
+    /// Where the emulator keeps its state.
+    pub emulator_state_dir: Option<PathBuf>,
+}
+
+/// Azure-specific keys of `[cluster/X]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AzureClusterOptions {
+    pub location: String,
+    /// 3–15 lowercase letters/digits; prefix of every Azure resource name.
+    pub base_name: String,
+    /// Seconds per asynchronous operation (default 600).
+    pub wait_timeout: u64,
+    pub n_cloud_services: Option<u32>,
+    pub n_storage_accounts: Option<u32>,
+    pub subscription_file: Option<PathBuf>,
+    pub use_public_ips: bool,
+    /// Seconds for all nodes to run, and again to answer SSH (default 600).
+    pub startup_timeout: u64,
+}
+
+/// `[login/X]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Login {
+    pub image_user: String,
+    /// Default `root`.
+    pub image_user_sudo: String,
+    /// Default true.
+    pub image_sudo: bool,
+    /// Default `elasticluster-key` (unused by Azure).
+    pub user_key_name: String,
+    pub user_key_private: PathBuf,
+    pub user_key_public: PathBuf,
+}
+
+/// `[setup/X]` merged with the setup-related keys of `[cluster/X]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Setup {
+    /// Always `ansible` for now.
+    pub provider: String,
+    /// A playbook file of the user's (validated readable).
+    pub playbook_path: Option<PathBuf>,
+    /// `playbook_path = %(ansible_pb_dir)s/REL`: REL inside the bundled playbooks.
+    /// Both None means the bundled default playbook.
+    pub bundled_playbook: Option<PathBuf>,
+    /// `ansible_command`, shell-split. Default `["ansible-playbook"]`.
+    pub ansible_command: Vec<String>,
+    /// `ansible_extra_args`, shell-split, appended last.
+    pub ansible_extra_args: Vec<String>,
+    /// `ansible_foo = v` → `ANSIBLE_FOO=v` (not ansible_command/ansible_extra_args).
+    pub ansible_env: BTreeMap<String, String>,
+    /// Kind → Ansible groups (`<kind>_groups`). Kinds without groups are not in the inventory.
+    pub groups: BTreeMap<String, Vec<String>>,
+    /// `global_var_X`: setup section, overridden by cluster section.
+    pub global_vars: BTreeMap<String, String>,
+    /// Kind → `<kind>_var_X`: setup section, overridden by cluster section.
+    pub kind_vars: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+impl Setup {
+    /// Inventory variables for nodes of `kind`: global vars overridden by kind vars.
+    /// (Within each, `[cluster/X]` values override `[setup/X]` values.)
+    pub fn vars_for(&self, kind: &str) -> BTreeMap<String, String> {
+        let mut vars = self.global_vars.clone();
+        if let Some(kv) = self.kind_vars.get(kind) {
+            vars.extend(kv.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        vars
+    }
+}
+
+/// One node kind (`<kind>_nodes` plus per-kind settings).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeKind {
+    pub count: u32,
+    /// Minimum nodes that must come up before setup (default: `count`).
+    pub min: u32,
+    pub image_id: String,
+    pub flavor: String,
+    pub security_group: Option<String>,
+    pub image_userdata: Option<String>,
+}

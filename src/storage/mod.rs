@@ -1,1 +1,288 @@
-//! TODO(storage)
+//! Cluster state on disk: one `<name>.toml` per cluster (versioned schema) in the storage
+//! directory, plus the reserved `<name>.known_hosts` and `<name>.inventory`, and a per-cluster
+//! `<name>.lock` taken with `flock` by every mutating command.
+//!
+//! Writes are atomic (temporary file in the same directory, fsync, rename, fsync directory)
+//! and files are created mode 0600, so a crash never leaves a half-written state file.
+//! This module never talks to a cloud and never interprets the state beyond its schema version.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+
+pub use crate::cluster::ClusterState;
+use crate::cluster::SCHEMA_VERSION;
+
+/// Storage failures; each message names the file and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("cannot create storage directory `{}`: {source} — pass another one with -s DIR", .path.display())]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("`{name}` cannot be used as a cluster name: {reason}")]
+    InvalidName { name: String, reason: &'static str },
+    #[error("cluster `{name}` is in use by another elasticluster command (lock {}) — wait for it to finish and retry", .path.display())]
+    Locked { name: String, path: PathBuf },
+    #[error("cannot {action} `{}`: {source}", .path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("state file `{}` is damaged: {message} — fix or move it away (the cloud resources it lists may still exist)", .path.display())]
+    Corrupt { path: PathBuf, message: String },
+    #[error("state file `{}` has schema version {found}, this build reads version {SCHEMA_VERSION} — use a newer elasticluster", .path.display())]
+    NewerSchema { path: PathBuf, found: i64 },
+    #[error("cannot serialize the state of cluster `{name}`: {message}")]
+    Serialize { name: String, message: String },
+}
+
+fn io<'a>(
+    action: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(std::io::Error) -> StorageError + 'a {
+    move |source| StorageError::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The storage directory.
+#[derive(Debug, Clone)]
+pub struct Storage {
+    dir: PathBuf,
+}
+
+/// Held while a command mutates a cluster; released on drop (or process exit).
+#[derive(Debug)]
+pub struct ClusterLock {
+    name: String,
+    _file: File,
+}
+
+impl ClusterLock {
+    /// The cluster this lock is for.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// Check that `name` is usable as a cluster (and file) name.
+pub fn validate_cluster_name(name: &str) -> Result<(), StorageError> {
+    let bad = |reason| {
+        Err(StorageError::InvalidName {
+            name: name.to_string(),
+            reason,
+        })
+    };
+    if name.is_empty() {
+        return bad("it is empty");
+    }
+    if name.len() > 64 {
+        return bad("it is longer than 64 characters");
+    }
+    if name.starts_with(['.', '-']) {
+        return bad("it must not start with `.` or `-`");
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return bad("only letters, digits, `-`, `_` and `.` are allowed");
+    }
+    Ok(())
+}
+
+impl Storage {
+    /// Use `dir`, creating it (mode 0700) if needed.
+    pub fn open(dir: &Path) -> Result<Storage, StorageError> {
+        if !dir.is_dir() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|source| StorageError::CreateDir {
+                    path: dir.to_path_buf(),
+                    source,
+                })?;
+        }
+        Ok(Storage {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn state_path(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.toml"))
+    }
+
+    pub fn known_hosts_path(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.known_hosts"))
+    }
+
+    pub fn inventory_path(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.inventory"))
+    }
+
+    pub fn lock_path(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.lock"))
+    }
+
+    /// Take the cluster's lock without waiting; `Locked` if another process holds it.
+    pub fn lock(&self, name: &str) -> Result<ClusterLock, StorageError> {
+        validate_cluster_name(name)?;
+        let path = self.lock_path(name);
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(io("open lock file", &path))?;
+        // SAFETY: flock on a file descriptor we own; no memory is shared.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc != 0 {
+            let err = std::io::Error::last_os_error();
+            if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+                return Err(StorageError::Locked {
+                    name: name.to_string(),
+                    path,
+                });
+            }
+            return Err(StorageError::Io {
+                action: "lock",
+                path,
+                source: err,
+            });
+        }
+        Ok(ClusterLock {
+            name: name.to_string(),
+            _file: file,
+        })
+    }
+
+    /// Write the state atomically (the caller should hold the cluster's lock).
+    pub fn save(&self, state: &ClusterState) -> Result<(), StorageError> {
+        validate_cluster_name(&state.name)?;
+        let text = toml::to_string_pretty(state).map_err(|e| StorageError::Serialize {
+            name: state.name.clone(),
+            message: e.to_string(),
+        })?;
+        let text = format!(
+            "# elasticluster state of cluster `{}` — written by elasticluster, edit with care.\n{text}",
+            state.name
+        );
+        self.write_atomic(&self.state_path(&state.name), text.as_bytes())
+    }
+
+    /// Atomically replace `path` (inside the storage dir) with `data`, mode 0600.
+    pub fn write_atomic(&self, path: &Path, data: &[u8]) -> Result<(), StorageError> {
+        let dir = path.parent().unwrap_or(&self.dir);
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".tmp-")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .tempfile_in(dir)
+            .map_err(io("create a temporary file in", dir))?;
+        tmp.write_all(data).map_err(io("write", tmp.path()))?;
+        tmp.as_file().sync_all().map_err(io("sync", tmp.path()))?;
+        tmp.persist(path).map_err(|e| StorageError::Io {
+            action: "replace",
+            path: path.to_path_buf(),
+            source: e.error,
+        })?;
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io("sync directory", dir))?;
+        Ok(())
+    }
+
+    /// Load a cluster's state; `Ok(None)` if there is no such cluster.
+    pub fn load(&self, name: &str) -> Result<Option<ClusterState>, StorageError> {
+        validate_cluster_name(name)?;
+        let path = self.state_path(name);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io("read", &path)(e)),
+        };
+        let table: toml::Table = toml::from_str(&text).map_err(|e| StorageError::Corrupt {
+            path: path.clone(),
+            message: e.message().to_string(),
+        })?;
+        match table.get("schema_version").and_then(|v| v.as_integer()) {
+            Some(v) if v == i64::from(SCHEMA_VERSION) => {}
+            Some(v) if v > i64::from(SCHEMA_VERSION) => {
+                return Err(StorageError::NewerSchema { path, found: v })
+            }
+            Some(v) => {
+                return Err(StorageError::Corrupt {
+                    path,
+                    message: format!("unknown schema_version {v}"),
+                })
+            }
+            None => {
+                return Err(StorageError::Corrupt {
+                    path,
+                    message: "no schema_version".into(),
+                })
+            }
+        }
+        let state: ClusterState = toml::from_str(&text).map_err(|e| StorageError::Corrupt {
+            path: path.clone(),
+            message: e.message().to_string(),
+        })?;
+        if state.name != name {
+            return Err(StorageError::Corrupt {
+                path,
+                message: format!("it holds cluster `{}`", state.name),
+            });
+        }
+        Ok(Some(state))
+    }
+
+    /// Names of all stored clusters, sorted.
+    pub fn list(&self) -> Result<Vec<String>, StorageError> {
+        let rd = std::fs::read_dir(&self.dir).map_err(io("list", &self.dir))?;
+        let mut names: Vec<String> = rd
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let n = e.file_name().into_string().ok()?;
+                let stem = n.strip_suffix(".toml")?.to_string();
+                validate_cluster_name(&stem).ok()?;
+                Some(stem)
+            })
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// Delete the state, known_hosts, inventory and lock files of a cluster (missing ones are
+    /// fine). The caller should hold the cluster's lock.
+    pub fn remove(&self, name: &str) -> Result<(), StorageError> {
+        validate_cluster_name(name)?;
+        for path in [
+            self.state_path(name),
+            self.known_hosts_path(name),
+            self.inventory_path(name),
+            self.lock_path(name),
+        ] {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io("delete", &path)(e)),
+            }
+        }
+        if let Ok(d) = File::open(&self.dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+}

@@ -39,7 +39,8 @@ pub struct VmSpec {
     pub password: Option<String>,
     pub disable_ssh_password_authentication: bool,
     /// OpenSSH `authorized_keys` lines, already converted from the service certificates
-    /// named by `PublicKeys/PublicKey/Fingerprint`, with the `Path` each one goes to.
+    /// named by `PublicKeys/PublicKey/Fingerprint`, with the `Path` each one goes to:
+    /// `(line, path)`, e.g. `("ssh-rsa AAAA…", "/home/azureuser/.ssh/authorized_keys")`.
     pub authorized_keys: Vec<(String, String)>,
     /// OS image name (`SourceImageName`).
     pub image: String,

@@ -1,0 +1,67 @@
+#!/bin/sh
+# Customisation of the debian-12-elasticluster image. Runs INSIDE the freshly debootstrapped
+# root (chroot, private mount namespace, /proc /sys /dev mounted, the host's resolv.conf
+# bound over /etc/resolv.conf, /usr/sbin/policy-rc.d = "exit 101" so nothing starts).
+# Environment: ARCHIVE_URL, SECURITY_URL (may be empty), SUITE, RECIPE_DIR (this directory).
+# It must never touch anything outside the image root, and must leave no per-host identity
+# behind (hostname, machine-id, SSH host keys): every VM booted from the image gets its own.
+set -eu
+export DEBIAN_FRONTEND=noninteractive DEBCONF_NONINTERACTIVE_SEEN=true LC_ALL=C.UTF-8
+
+step() { echo "customize: $*" >&2; }
+
+step "apt sources"
+{
+    echo "deb $ARCHIVE_URL $SUITE main"
+    echo "deb $ARCHIVE_URL $SUITE-updates main"
+    if [ -n "$SECURITY_URL" ]; then echo "deb $SECURITY_URL $SUITE-security main"; fi
+} > /etc/apt/sources.list
+
+step "debconf preseed"
+debconf-set-selections "$RECIPE_DIR/debconf.preseed"
+
+step "apt-get update"
+apt-get -q update
+
+step "install playbook packages"
+# shellcheck disable=SC2046
+apt-get -q -y --no-install-recommends -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+    install $(grep -v '^#' "$RECIPE_DIR/packages.install")
+apt-get -q -y -o Dpkg::Options::=--force-confold upgrade
+apt-get clean
+
+step "GridEngine master: installed, but bound to no host"
+# Its postinst initialised the spool on the build host; a real VM's postinst would have
+# done that under its own name. Leave the spool empty (the playbook, like the package,
+# runs init_cluster when spooldb/sge is missing) and do not start a qmaster on every VM.
+find /var/spool/gridengine/spooldb -mindepth 1 -delete
+: > /var/lib/gridengine/default/common/act_qmaster
+systemctl disable gridengine-master.service 2>/dev/null || update-rc.d gridengine-master disable
+
+step "SSH host keys are generated at first boot, so every VM gets its own"
+rm -f /etc/ssh/ssh_host_*
+cat > /etc/systemd/system/ssh-hostkeys.service <<'UNIT'
+[Unit]
+Description=Generate this machine's SSH host keys (first boot)
+DefaultDependencies=no
+After=local-fs.target
+Before=ssh.service sshd.service
+ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key
+
+[Service]
+Type=oneshot
+ExecStart=/usr/bin/ssh-keygen -A
+
+[Install]
+WantedBy=multi-user.target ssh.service
+UNIT
+systemctl enable ssh-hostkeys.service
+systemctl enable ssh.service
+
+step "containers have no console login"
+systemctl mask console-getty.service
+
+step "identity files"
+rm -f /etc/hostname /etc/mailname /var/lib/dbus/machine-id
+: > /etc/machine-id
+printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n' > /etc/hosts

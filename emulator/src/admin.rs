@@ -1,0 +1,184 @@
+//! The emulator's own admin API under `/_emulator/` (same client-certificate auth, any
+//! registered certificate): `GET inventory` (every resource of every subscription, the
+//! ground truth for leak checks), `GET|POST faults`, `GET latency`. It never changes
+//! Azure-visible resources.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde_json::{json, Value};
+
+use crate::api::deployments::{instance_status, vm_statuses};
+use crate::api::{ApiError, Emu, Resp};
+use crate::model::faults::FaultRates;
+use crate::model::{iso, now_ms, OpStatus};
+
+pub async fn handle(
+    emu: &Arc<Emu>,
+    method: &str,
+    segs: &[String],
+    _query: &str,
+    body: &Bytes,
+) -> Resp {
+    let s: Vec<&str> = segs.iter().map(|x| x.as_str()).collect();
+    match (method, s.as_slice()) {
+        ("GET", ["inventory"]) => Resp::json(&inventory(emu).await),
+        ("GET", ["faults"]) => Resp::json(&faults_json(emu)),
+        ("GET", ["latency"]) => Resp::json(&json!(emu.latency)),
+        ("POST", ["faults"]) | ("PUT", ["faults"]) => {
+            let spec = String::from_utf8_lossy(body);
+            match FaultRates::parse(&spec) {
+                Ok((rates, seed)) => {
+                    emu.faults().set(rates, seed);
+                    Resp::json(&faults_json(emu))
+                }
+                Err(e) => {
+                    let mut r = Resp::json(&json!({ "error": e.to_string() }));
+                    r.status = 400;
+                    r
+                }
+            }
+        }
+        _ => {
+            ApiError::not_found("The requested URI does not represent any resource on the server.")
+                .to_resp()
+        }
+    }
+}
+
+fn faults_json(emu: &Emu) -> Value {
+    let f = emu.faults();
+    json!({ "rates": f.rates, "seed": f.seed })
+}
+
+/// Every resource per subscription.
+pub async fn inventory(emu: &Arc<Emu>) -> Value {
+    let st = emu.lock().clone();
+    let now = now_ms();
+    let mut subs = serde_json::Map::new();
+    for (id, sub) in &st.subscriptions {
+        let mut services = Vec::new();
+        for h in sub.hosted_services.values() {
+            let dep = match &h.deployment {
+                None => Value::Null,
+                Some(d) => {
+                    let statuses = vm_statuses(emu, d).await;
+                    let roles: Vec<Value> = d
+                        .roles
+                        .iter()
+                        .map(|r| {
+                            let vm = statuses
+                                .get(&r.name)
+                                .cloned()
+                                .unwrap_or(crate::vm::VmStatus::Booting);
+                            let (is, ps) = instance_status(emu, r, &vm, now);
+                            json!({
+                                "name": r.name,
+                                "hostname": r.hostname,
+                                "user": r.user,
+                                "role_size": r.role_size,
+                                "instance_status": is,
+                                "power_state": ps,
+                                "backend_status": format!("{vm:?}"),
+                                "private_ip": r.vm.as_ref().map(|v| v.private_ip.to_string()),
+                                "public_ip": r.vm.as_ref().and_then(|v| v.public_ip).map(|ip| ip.to_string()),
+                                "endpoints": r.endpoints.iter().map(|e| json!({
+                                    "name": e.name,
+                                    "protocol": e.protocol,
+                                    "public": format!("{}:{}", h.vip, e.port),
+                                    "local_port": e.local_port,
+                                })).collect::<Vec<_>>(),
+                                "os_disk": r.os_disk.disk_name,
+                                "vm_id": r.vm_spec.as_ref().map(|s| s.id.clone()),
+                                "fail_provisioning": r.vm_spec.as_ref().map(|s| s.fail_provisioning).unwrap_or(false),
+                            })
+                        })
+                        .collect();
+                    json!({
+                        "name": d.name,
+                        "slot": d.slot,
+                        "phase": format!("{:?}", d.phase),
+                        "virtual_network": d.virtual_network,
+                        "lock": d.lock,
+                        "roles": roles,
+                    })
+                }
+            };
+            services.push(json!({
+                "name": h.name,
+                "location": h.location,
+                "vip": h.vip.to_string(),
+                "lock": h.lock,
+                "certificates": h.certificates.iter().map(|c| c.thumbprint.clone()).collect::<Vec<_>>(),
+                "deployment": dep,
+            }));
+        }
+        let storage: Vec<Value> = sub
+            .storage_accounts
+            .values()
+            .map(|s| {
+                json!({
+                    "name": s.name,
+                    "status": s.status,
+                    "location": s.location,
+                    "account_type": s.account_type,
+                })
+            })
+            .collect();
+        let disks: Vec<Value> = sub
+            .disks
+            .values()
+            .map(|d| {
+                json!({
+                    "name": d.name,
+                    "media_link": d.media_link,
+                    "attached_to": d.attached_to.as_ref().map(|a| json!({
+                        "hosted_service": a.hosted_service,
+                        "deployment": a.deployment,
+                        "role": a.role,
+                    })),
+                    "lease": d.lease_state(now),
+                    "lease_until": d.lease_until.map(iso),
+                })
+            })
+            .collect();
+        let sites: Vec<Value> = sub
+            .network
+            .as_ref()
+            .map(crate::api::network::sites)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| {
+                json!({
+                    "name": s.name,
+                    "location": s.location,
+                    "address_prefixes": s.prefixes,
+                    "subnets": s.subnets.iter().map(|(n, p)| json!({"name": n, "prefix": p})).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        let ops: Vec<Value> = sub
+            .operations
+            .values()
+            .filter(|o| o.status == OpStatus::InProgress)
+            .map(|o| json!({ "id": o.id, "kind": o.kind }))
+            .collect();
+        subs.insert(
+            id.clone(),
+            json!({
+                "hosted_services": services,
+                "storage_accounts": storage,
+                "disks": disks,
+                "vnet_sites": sites,
+                "network_configuration_set": sub.network.is_some(),
+                "operations_in_progress": ops,
+            }),
+        );
+    }
+    json!({
+        "backend": emu.backend.name(),
+        "vip_block": format!("127.{}.{}.0/24", st.vip_block.0, st.vip_block.1),
+        "time_scale": emu.latency.time_scale,
+        "subscriptions": subs,
+    })
+}

@@ -1,0 +1,301 @@
+//! Networking of the container backend: one bridge per emulator on a free `10.200.X.0/24`
+//! (held by a flock under /run so no two emulators ever share it), and per VM a network
+//! namespace with a veth whose host end sits on the bridge. Addresses: `.1` is the bridge
+//! (the VMs' default gateway), VMs get `.4` upwards (Azure reserves the first three).
+//! It must never touch interfaces, namespaces or routes it did not create.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use super::super::VmError;
+use super::sys::{self, FileLock};
+
+pub const LOCK_DIR: &str = "/run/azure-classic-emulator/subnets";
+/// First VM address (Azure hands out `.4` first) and last usable one.
+pub const FIRST_HOST: u8 = 4;
+pub const LAST_HOST: u8 = 254;
+
+pub fn subnet_addr(index: u8, host: u8) -> Ipv4Addr {
+    Ipv4Addr::new(10, 200, index, host)
+}
+
+/// A `10.200.X.0/24` this process holds exclusively, and the bridge that carries it.
+#[derive(Debug)]
+pub struct SubnetLease {
+    pub index: u8,
+    pub bridge: String,
+    lock: Option<FileLock>,
+}
+
+impl SubnetLease {
+    pub fn gateway(&self) -> Ipv4Addr {
+        subnet_addr(self.index, 1)
+    }
+
+    /// Release the flock (and remove its file).
+    pub fn release(&mut self) {
+        if let Some(lock) = self.lock.take() {
+            lock.release_and_remove();
+        }
+    }
+}
+
+fn lock_path(index: u8) -> PathBuf {
+    Path::new(LOCK_DIR).join(format!("{index}.lock"))
+}
+
+/// IPv4 networks (address, prefix) that appear on this host's interfaces or routes.
+fn host_networks() -> Vec<(u32, u8)> {
+    let mut nets = Vec::new();
+    let mut add = |cidr: &str| {
+        let (a, p) = cidr.split_once('/').unwrap_or((cidr, "32"));
+        if let (Ok(addr), Ok(prefix)) = (a.parse::<Ipv4Addr>(), p.parse::<u8>()) {
+            if prefix <= 32 {
+                nets.push((u32::from(addr), prefix));
+            }
+        }
+    };
+    if let Ok(out) = sys::run("ip", ["-4", "-o", "addr", "show"]) {
+        for line in out.lines() {
+            let mut it = line.split_whitespace();
+            while let Some(tok) = it.next() {
+                if tok == "inet" {
+                    if let Some(c) = it.next() {
+                        add(c);
+                    }
+                }
+            }
+        }
+    }
+    if let Ok(out) = sys::run("ip", ["-4", "route", "show", "table", "all"]) {
+        for line in out.lines() {
+            let first = line
+                .split_whitespace()
+                .find(|t| t.contains('.') || *t == "default");
+            if let Some(c) = first {
+                if c != "default" {
+                    add(c);
+                }
+            }
+        }
+    }
+    nets
+}
+
+fn overlaps(a: (u32, u8), b: (u32, u8)) -> bool {
+    let p = a.1.min(b.1);
+    let mask = if p == 0 { 0 } else { u32::MAX << (32 - p) };
+    (a.0 & mask) == (b.0 & mask)
+}
+
+fn subnet_in_use(index: u8, nets: &[(u32, u8)]) -> bool {
+    let mine = (u32::from(subnet_addr(index, 0)), 24);
+    nets.iter().any(|n| n.1 > 0 && overlaps(mine, *n))
+}
+
+/// Take `preferred` (a state dir's earlier choice) or else any free subnet.
+pub fn lease_subnet(preferred: Option<(u8, String)>) -> Result<SubnetLease, VmError> {
+    let nets = host_networks();
+    if let Some((index, bridge)) = preferred {
+        let lock = FileLock::try_acquire(&lock_path(index))?.ok_or_else(|| {
+            VmError::Exhausted(format!(
+                "subnet 10.200.{index}.0/24 recorded in this state dir is held by another running emulator \
+                 (lock {}); stop it or use another --state-dir",
+                lock_path(index).display()
+            ))
+        })?;
+        // Our own stale bridge (previous run of this state dir crashed) is fine: it is rebuilt.
+        let ours = interface_exists(&bridge);
+        if subnet_in_use(index, &nets) && !ours {
+            return Err(VmError::Exhausted(format!(
+                "subnet 10.200.{index}.0/24 recorded in this state dir is now used on this host by something else"
+            )));
+        }
+        return Ok(SubnetLease {
+            index,
+            bridge,
+            lock: Some(lock),
+        });
+    }
+    let start: u8 = rand::random();
+    for k in 0..=255u16 {
+        let index = start.wrapping_add(k as u8);
+        if subnet_in_use(index, &nets) {
+            continue;
+        }
+        if let Some(lock) = FileLock::try_acquire(&lock_path(index))? {
+            let bridge = format!(
+                "acb{}",
+                sys::short_hash(
+                    format!(
+                        "{index}-{}-{:?}",
+                        std::process::id(),
+                        std::time::SystemTime::now()
+                    )
+                    .as_bytes(),
+                    6
+                )
+            );
+            return Ok(SubnetLease {
+                index,
+                bridge,
+                lock: Some(lock),
+            });
+        }
+    }
+    Err(VmError::Exhausted(
+        "every 10.200.X.0/24 subnet is in use on this host (by other emulators or routes); \
+         stop an emulator or free an address range"
+            .into(),
+    ))
+}
+
+pub fn interface_exists(name: &str) -> bool {
+    Path::new("/sys/class/net").join(name).exists()
+}
+
+/// (Re)create the bridge with the gateway address, up.
+pub fn create_bridge(lease: &SubnetLease) -> Result<(), VmError> {
+    if interface_exists(&lease.bridge) {
+        sys::run_quiet("ip", ["link", "del", lease.bridge.as_str()]);
+    }
+    sys::run(
+        "ip",
+        ["link", "add", lease.bridge.as_str(), "type", "bridge"],
+    )?;
+    let cidr = format!("{}/24", lease.gateway());
+    let r = sys::run(
+        "ip",
+        ["addr", "add", cidr.as_str(), "dev", lease.bridge.as_str()],
+    )
+    .and_then(|_| sys::run("ip", ["link", "set", lease.bridge.as_str(), "up"]));
+    if let Err(e) = r {
+        sys::run_quiet("ip", ["link", "del", lease.bridge.as_str()]);
+        return Err(e);
+    }
+    Ok(())
+}
+
+pub fn delete_bridge(name: &str) {
+    if interface_exists(name) {
+        sys::run_quiet("ip", ["link", "del", name]);
+    }
+}
+
+/// Names of one VM's host-side network objects.
+#[derive(Clone, Debug)]
+pub struct VmNet {
+    pub netns: String,
+    pub veth: String,
+    pub addr: Ipv4Addr,
+    pub gateway: Ipv4Addr,
+}
+
+impl VmNet {
+    pub fn new(bridge: &str, index: u8, host: u8) -> VmNet {
+        let tag = bridge.trim_start_matches("acb");
+        VmNet {
+            netns: format!("{bridge}-{host}"),
+            veth: format!("acv{tag}-{host}"),
+            addr: subnet_addr(index, host),
+            gateway: subnet_addr(index, 1),
+        }
+    }
+
+    pub fn netns_path(&self) -> PathBuf {
+        Path::new("/run/netns").join(&self.netns)
+    }
+
+    /// Namespace + veth (`eth0` inside, address and default route set) on `bridge`.
+    pub fn create(&self, bridge: &str) -> Result<(), VmError> {
+        self.delete();
+        let r = (|| {
+            let ns = self.netns.as_str();
+            sys::run("ip", ["netns", "add", ns])?;
+            // The VM's MAC follows from its address, so a reused address keeps its MAC
+            // and other VMs' ARP caches stay right.
+            let o = self.addr.octets();
+            let mac = format!("02:ac:{:02x}:{:02x}:{:02x}:{:02x}", o[0], o[1], o[2], o[3]);
+            sys::run(
+                "ip",
+                [
+                    "link",
+                    "add",
+                    self.veth.as_str(),
+                    "type",
+                    "veth",
+                    "peer",
+                    "name",
+                    "eth0",
+                    "address",
+                    mac.as_str(),
+                    "netns",
+                    ns,
+                ],
+            )?;
+            sys::run(
+                "ip",
+                ["link", "set", self.veth.as_str(), "master", bridge, "up"],
+            )?;
+            sys::run("ip", ["-n", ns, "link", "set", "lo", "up"])?;
+            let cidr = format!("{}/24", self.addr);
+            sys::run(
+                "ip",
+                ["-n", ns, "addr", "add", cidr.as_str(), "dev", "eth0"],
+            )?;
+            sys::run("ip", ["-n", ns, "link", "set", "eth0", "up"])?;
+            let gw = self.gateway.to_string();
+            sys::run(
+                "ip",
+                ["-n", ns, "route", "add", "default", "via", gw.as_str()],
+            )?;
+            Ok(())
+        })();
+        if r.is_err() {
+            self.delete();
+        }
+        r
+    }
+
+    /// Remove veth and namespace; idempotent.
+    pub fn delete(&self) {
+        if interface_exists(&self.veth) {
+            sys::run_quiet("ip", ["link", "del", self.veth.as_str()]);
+        }
+        if self.netns_path().exists() {
+            sys::run_quiet("ip", ["netns", "del", self.netns.as_str()]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlap_detection() {
+        let n = |s: &str, p| {
+            (
+                u32::from(s.parse::<Ipv4Addr>().unwrap_or(Ipv4Addr::UNSPECIFIED)),
+                p,
+            )
+        };
+        assert!(subnet_in_use(7, &[n("10.200.7.1", 24)]));
+        assert!(subnet_in_use(7, &[n("10.200.0.0", 16)]));
+        assert!(!subnet_in_use(
+            7,
+            &[n("10.200.8.1", 24), n("192.0.2.2", 24)]
+        ));
+        assert!(
+            !subnet_in_use(7, &[n("0.0.0.0", 0)]),
+            "a default route does not occupy a subnet"
+        );
+    }
+
+    #[test]
+    fn interface_names_fit_the_kernel_limit() {
+        let v = VmNet::new("acb123abc", 200, 254);
+        assert!(v.veth.len() <= 15, "{}", v.veth);
+        assert_eq!(v.addr, Ipv4Addr::new(10, 200, 200, 254));
+    }
+}
