@@ -232,6 +232,8 @@ impl Sandbox {
                 "container",
                 "--shared-home",
             ])
+            .arg("--time-scale")
+            .arg(time_scale())
             .arg("--subscription")
             .arg(format!("{subscription}={}", cert.display()))
             .stdin(Stdio::null())
