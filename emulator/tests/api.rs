@@ -749,8 +749,12 @@ async fn deleting_the_only_role_or_a_busy_service_is_refused() {
         )
         .await;
     assert_eq!(s, 400);
-    let (s, _, _) = h.send("DELETE", "/services/hostedservices/ls1", None).await;
+    let (s, _, b) = h.send("DELETE", "/services/hostedservices/ls1", None).await;
     assert_eq!(s, 409);
+    assert!(
+        b.contains("A hosted service cannot be deleted while it still contains deployments."),
+        "{b}"
+    );
     let (s, _, b) = h
         .send(
             "POST",
@@ -982,4 +986,40 @@ async fn conflict_and_opfail_faults_are_reproducible_by_seed() {
     for kind in ["409", "Failed", "Succeeded"] {
         assert!(a.iter().any(|x| x == kind), "{kind} never seen in {a:?}");
     }
+}
+
+#[tokio::test]
+async fn hosted_service_operations_are_exclusive_too() {
+    let h = Harness::start_with(|o| o.time_scale = 0.05).await;
+    let key = Cert::new("k");
+    let tp = key.thumbprint();
+    h.base("ex1", "exsa1", &key).await;
+    let other = Cert::new("other");
+    let (s, id, _) = h
+        .send(
+            "POST",
+            "/services/hostedservices/ex1/certificates",
+            Some(&cert_xml(&other)),
+        )
+        .await;
+    assert_eq!(s, 202);
+    let (s, _, b) = h
+        .send(
+            "POST",
+            "/services/hostedservices/ex1/deployments",
+            Some(&deployment_xml("ex1", "a", 22, &tp, "exsa1")),
+        )
+        .await;
+    assert_eq!(s, 409, "{b}");
+    assert!(b.contains("<Message>Windows Azure is currently performing an operation on this hosted service that requires exclusive access.</Message>"), "{b}");
+    assert!(h.wait_op(&id).await.contains("Succeeded"));
+    let (_, certs) = h.get("/services/hostedservices/ex1/certificates").await;
+    assert_eq!(all_between(&certs, "Thumbprint").len(), 2, "{certs}");
+    h.ok_async(
+        "POST",
+        "/services/hostedservices/ex1/deployments",
+        Some(&deployment_xml("ex1", "a", 22, &tp, "exsa1")),
+    )
+    .await;
+    h.stop().await;
 }

@@ -332,6 +332,27 @@ async fn replay(h: &Harness, file: &Path) -> usize {
                     it.resp_body
                 );
             }
+            if it.resp_body.starts_with("<Error ") {
+                assert_eq!(body, it.resp_body, "{ctx}: error body");
+            }
+            if it.resp_body.starts_with("<AvailabilityResponse ") {
+                for tag in ["Result", "Reason"] {
+                    assert_eq!(
+                        between(&body, tag),
+                        between(&it.resp_body, tag),
+                        "{ctx}: {tag}"
+                    );
+                }
+            }
+            if is_poll {
+                for tag in ["Status", "HttpStatusCode", "Code"] {
+                    assert_eq!(
+                        between(&body, tag),
+                        between(&it.resp_body, tag),
+                        "{ctx}: operation {tag}"
+                    );
+                }
+            }
             // Root element written with both namespaces exactly like Azure.
             let head = &body[..body.find('>').unwrap()];
             let rec_head: String = it.resp_body[..it.resp_body.find('>').unwrap()].to_string();

@@ -19,15 +19,9 @@ pub struct Args {
 
 pub fn run(ctx: &Context, args: Args) -> Result<(), CliError> {
     let storage = ctx.storage()?;
-    let state = ctx.cluster(&storage, &args.cluster)?;
+    let mut state = ctx.cluster(&storage, &args.cluster)?;
     if args.update {
-        return Err(CliError::NotAvailable {
-            command: "list-nodes",
-            message: format!(
-                "cannot refresh cluster `{}` (-u): the Azure classic provider is not part of this build yet; run without -u to see the stored state",
-                state.name
-            ),
-        });
+        state = refresh(ctx, &storage, &state.name)?;
     }
     let view = state.view();
     let json = if args.pretty_json {
@@ -45,4 +39,39 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CliError> {
         None => print!("{}", state.nodes_listing()),
     }
     Ok(())
+}
+
+/// Ask the cloud for every node's status and addresses and store them.
+fn refresh(
+    _ctx: &Context,
+    storage: &crate::storage::Storage,
+    name: &str,
+) -> Result<crate::cluster::ClusterState, CliError> {
+    use super::start::fail;
+    use std::sync::Arc;
+    let _lock = storage.lock(name)?;
+    let state = storage
+        .load(name)?
+        .ok_or_else(|| fail(format!("cluster `{name}` disappeared")))?;
+    let Some(provider) = crate::providers::from_snapshot(&state.provider).map_err(fail)? else {
+        return Ok(state);
+    };
+    let reachable: std::collections::BTreeSet<String> = state
+        .nodes
+        .iter()
+        .filter(|n| n.status == crate::cluster::NodeStatus::Reachable)
+        .map(|n| n.name.clone())
+        .collect();
+    let ledger = Arc::new(crate::cluster::ledger::StateLedger::new(
+        storage.clone(),
+        state,
+    ));
+    let rt = crate::cluster::ops::runtime().map_err(fail)?;
+    let infos = rt
+        .block_on(provider.nodes(ledger.clone() as Arc<dyn crate::providers::Ledger>))
+        .map_err(|e| fail(format!("cluster `{name}`: {e}")))?;
+    ledger
+        .update(|s| crate::cluster::ops::apply_node_infos(s, &infos, &reachable))
+        .map_err(fail)?;
+    Ok(ledger.state())
 }

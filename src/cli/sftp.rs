@@ -19,14 +19,5 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, args: Args) -> Result<(), CliError> {
-    let storage = ctx.storage()?;
-    let state = ctx.cluster(&storage, &args.cluster)?;
-    let node = super::ssh::target(&state, args.node.as_deref())?;
-    Err(CliError::NotAvailable {
-        command: "sftp",
-        message: format!(
-            "cannot connect to node `{}` of cluster `{}`: SFTP support is not part of this build yet",
-            node.name, state.name
-        ),
-    })
+    super::ssh::exec_to(ctx, "sftp", &args.cluster, args.node.as_deref(), &args.args)
 }

@@ -39,15 +39,74 @@ pub(crate) fn target<'a>(
     }
 }
 
-pub fn run(ctx: &Context, args: Args) -> Result<(), CliError> {
+/// Split `host:port` / `[v6]:port` (port 22 when absent).
+fn split_addr(a: &str) -> Option<(String, u16)> {
+    if let Some(rest) = a.strip_prefix('[') {
+        let (h, p) = rest.split_once("]:")?;
+        return Some((h.to_string(), p.parse().ok()?));
+    }
+    match a.rsplit_once(':') {
+        Some((h, p)) => Some((h.to_string(), p.parse().ok()?)),
+        None => Some((a.to_string(), 22)),
+    }
+}
+
+/// Replace this process with `ssh`/`sftp` to the chosen node (strict host-key checking
+/// against the cluster's known_hosts).
+pub(crate) fn exec_to(
+    ctx: &Context,
+    program: &str,
+    cluster: &str,
+    node: Option<&str>,
+    extra: &[String],
+) -> Result<(), CliError> {
+    use std::os::unix::process::CommandExt;
     let storage = ctx.storage()?;
-    let state = ctx.cluster(&storage, &args.cluster)?;
-    let node = target(&state, args.node.as_deref())?;
-    Err(CliError::NotAvailable {
-        command: "ssh",
-        message: format!(
-            "cannot connect to node `{}` of cluster `{}`: SSH support is not part of this build yet",
-            node.name, state.name
-        ),
-    })
+    let state = ctx.cluster(&storage, cluster)?;
+    let node = target(&state, node)?;
+    let Some((host, port)) = node.preferred_ip.as_deref().and_then(split_addr) else {
+        return Err(CliError::Failed(format!(
+            "node `{}` of cluster `{}` has no known address — run `elasticluster list-nodes {} -u` to refresh it",
+            node.name, state.name, state.name
+        )));
+    };
+    let kh = storage.known_hosts_path(&state.name);
+    if !kh.exists() {
+        return Err(CliError::Failed(format!(
+            "{} is missing: without the recorded host keys the connection cannot be verified — re-run `elasticluster start {}` to record them",
+            kh.display(),
+            state.template
+        )));
+    }
+    let t = crate::ssh::SshTarget {
+        user: node.image_user.clone(),
+        host,
+        port,
+        private_key: state.login.user_key_private.clone(),
+        known_hosts: kh,
+        proxy_command: None,
+    };
+    let argv = crate::ssh::ssh_command(program, &t, extra);
+    let err = std::process::Command::new(&argv[0]).args(&argv[1..]).exec();
+    Err(CliError::Failed(format!(
+        "cannot run `{program}`: {err} — install the OpenSSH client"
+    )))
+}
+
+pub fn run(ctx: &Context, args: Args) -> Result<(), CliError> {
+    exec_to(ctx, "ssh", &args.cluster, args.node.as_deref(), &args.args)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn addresses() {
+        assert_eq!(
+            super::split_addr("1.2.3.4:1222"),
+            Some(("1.2.3.4".into(), 1222))
+        );
+        assert_eq!(super::split_addr("1.2.3.4"), Some(("1.2.3.4".into(), 22)));
+        assert_eq!(super::split_addr("[::1]:2200"), Some(("::1".into(), 2200)));
+        assert_eq!(super::split_addr("h:x"), None);
+    }
 }

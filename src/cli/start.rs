@@ -1,7 +1,15 @@
 //! `elasticluster start TEMPLATE [-n NAME] [--nodes N:KIND,...] [--no-setup]`.
 
-use super::{CliError, Context, PROVIDER_PENDING};
-use crate::cluster::parse_node_counts;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{CliError, Context};
+use crate::cluster::ledger::StateLedger;
+use crate::cluster::{self, ops, parse_node_counts, ClusterState};
+use crate::config::CloudConfig;
+use crate::progress::Progress;
+use crate::providers::{self, Ledger};
 use crate::storage::validate_cluster_name;
 
 #[derive(Debug, clap::Args)]
@@ -19,6 +27,10 @@ pub struct Args {
     pub no_setup: bool,
 }
 
+pub(crate) fn fail(e: impl std::fmt::Display) -> CliError {
+    CliError::Failed(e.to_string())
+}
+
 pub fn run(ctx: &Context, args: Args) -> Result<(), CliError> {
     let (_config, mut template) = ctx.template(&args.cluster)?;
     if let Some(spec) = &args.nodes {
@@ -32,24 +44,103 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CliError> {
     validate_cluster_name(&name)?;
     let storage = ctx.storage()?;
     let _lock = storage.lock(&name)?;
-    if let Some(existing) = storage.load(&name)? {
-        if existing.template != template.name {
-            return Err(CliError::Failed(format!(
-                "cluster `{name}` already exists and was started from template `{}` — pick another name with -n NAME",
-                existing.template
-            )));
+    let mut state = match storage.load(&name)? {
+        Some(existing) => {
+            if existing.template != template.name {
+                return Err(CliError::Failed(format!(
+                    "cluster `{name}` already exists and was started from template `{}` — pick another name with -n NAME",
+                    existing.template
+                )));
+            }
+            eprintln!("Resuming cluster `{name}`: creating only what is missing.");
+            existing
         }
+        None => ClusterState::plan(&name, &template),
+    };
+    let CloudConfig::AzureClassic(cloud) = &template.cloud;
+    if cloud.emulator {
+        return Err(CliError::NotAvailable {
+            command: "start",
+            message: "`emulator = yes` (the sandbox) is not part of this build yet; point the cloud section at an emulator with management_url/ca_certificate".into(),
+        });
     }
-    let nodes: Vec<String> = template
+    state.provider = providers::snapshot_for_template(&template, None).map_err(fail)?;
+    // The cluster exists on disk before anything is asked of the cloud.
+    storage.save(&state)?;
+    let provider = providers::from_snapshot(&state.provider)
+        .map_err(fail)?
+        .ok_or_else(|| fail("internal: no provider settings"))?;
+    let ledger = Arc::new(StateLedger::new(storage.clone(), state));
+    let min_nodes: BTreeMap<String, usize> = template
         .kinds_in_order()
-        .map(|(k, v)| format!("{} {k}", v.count))
+        .map(|(k, v)| (k.to_string(), v.min as usize))
         .collect();
+    let st = ledger.state();
+    let counts: Vec<String> = st
+        .kinds()
+        .iter()
+        .map(|k| format!("{} {k}", st.nodes_of(k).count()))
+        .collect();
+    eprintln!(
+        "Starting cluster `{name}` with {} nodes ({}).",
+        st.nodes.len(),
+        counts.join(", ")
+    );
+    let scale = ops::time_scale();
+    let req = cluster::start::StartRequest {
+        nodes: ops::node_requests(&st),
+        min_nodes,
+        ssh_user: st.login.image_user.clone(),
+        ssh_private_key: st.login.user_key_private.clone(),
+        known_hosts: storage.known_hosts_path(&name),
+        startup_timeout: Duration::from_secs(template.azure.startup_timeout.max(1)),
+        probe_ssh: !ops::skip_ssh_wait(),
+        poll_interval: Duration::from_secs(2)
+            .mul_f64(scale)
+            .max(Duration::from_millis(20)),
+        ssh_timeout: Duration::from_secs(10),
+    };
+    let progress = Progress::new(ctx.verbosity == 0);
+    let rt = ops::runtime().map_err(fail)?;
+    let outcome = rt.block_on(cluster::start::start(
+        provider.as_ref(),
+        ledger.clone() as Arc<dyn Ledger>,
+        &req,
+        &progress,
+    ));
+    // Whatever happened, record what the cloud says about the nodes now.
+    let infos = rt
+        .block_on(provider.nodes(ledger.clone() as Arc<dyn Ledger>))
+        .unwrap_or_default();
+    let reachable: BTreeSet<String> = match &outcome {
+        Ok(o) if req.probe_ssh => o.ready.iter().map(|n| n.name.clone()).collect(),
+        _ => BTreeSet::new(),
+    };
+    // Nodes the provider no longer knows were dropped (their VMs deleted): forget them too,
+    // so a later `start` resumes the same set. Before any plan, the provider knows nothing.
+    let known: BTreeSet<String> = infos.iter().map(|i| i.name.clone()).collect();
+    ledger
+        .update(|s| {
+            ops::apply_node_infos(s, &infos, &reachable);
+            if !known.is_empty() {
+                s.nodes.retain(|n| known.contains(&n.name));
+            }
+        })
+        .map_err(fail)?;
+    let out = outcome.map_err(|e| fail(format!("cluster `{name}`: {e}")))?;
+    for (n, why) in &out.dropped {
+        eprintln!("warning: node {n} was removed: {why}");
+    }
+    let st = ledger.state();
+    eprintln!("Cluster `{name}` has {} nodes up.", out.ready.len());
+    if args.no_setup {
+        println!("{}", st.nodes_listing());
+        return Ok(());
+    }
     Err(CliError::NotAvailable {
         command: "start",
         message: format!(
-            "template `{}` is valid ({} nodes) but cannot start cluster `{name}`: {PROVIDER_PENDING}",
-            template.name,
-            nodes.join(", ")
+            "the nodes of cluster `{name}` are up, but the Ansible setup is not part of this build yet; use --no-setup, then `elasticluster setup {name}` when available"
         ),
     })
 }

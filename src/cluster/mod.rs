@@ -5,7 +5,11 @@
 //!
 //! This module never does I/O: `storage` persists [`ClusterState`], providers fill it in.
 
+pub mod ledger;
 pub mod naming;
+pub mod ops;
+pub mod start;
+pub mod stop;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -418,7 +418,12 @@ fn prepare_role(
     r.phase = RolePhase::Creating;
     r.created = now;
     r.op_duration_ms = op_ms;
+    let mut salt = salt;
     r.os_disk.disk_name = os_disk_name(dep, &r.name, now, salt);
+    while sub.disks.contains_key(&r.os_disk.disk_name) {
+        salt += 1;
+        r.os_disk.disk_name = os_disk_name(dep, &r.name, now, salt);
+    }
     sub.disks.insert(
         r.os_disk.disk_name.clone(),
         Disk {

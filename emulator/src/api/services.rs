@@ -113,7 +113,7 @@ pub fn create(emu: &Arc<Emu>, ctx: &Ctx) -> ApiResult {
             ..Default::default()
         },
     );
-    emu.register_sync(sub, &ctx.request_id, "CreateHostedService", 201);
+    emu.register_sync(sub, &ctx.request_id, "CreateHostedService", 200);
     let loc = format!("{AZURE_HOST}/subscriptions/{}/compute/{name}", ctx.sub);
     emu.persist(&st);
     Ok(Resp::empty(201).header("Location", loc))
@@ -294,7 +294,7 @@ pub fn delete(emu: &Arc<Emu>, ctx: &Ctx, svc: &str) -> ApiResult {
     }
     if h.deployment.is_some() {
         return Err(ApiError::conflict(
-            "There is currently a deployment in the hosted service. Delete the deployment first (or delete the hosted service with comp=media).",
+            "A hosted service cannot be deleted while it still contains deployments.",
         ));
     }
     sub.hosted_services.remove(&key);
@@ -359,7 +359,7 @@ pub fn get_cert(emu: &Arc<Emu>, ctx: &Ctx, svc: &str, t: &str) -> ApiResult {
         .certificates
         .iter()
         .find(|c| c.thumbprint == tp)
-        .ok_or_else(|| ApiError::not_found("The specified certificate does not exist."))?;
+        .ok_or_else(|| ApiError::not_found("The certificate was not found."))?;
     let mut w = W::root("Certificate");
     w.leaf("Data", &c.data);
     Ok(Resp::xml(w.finish("Certificate")))
@@ -424,9 +424,7 @@ pub fn delete_cert(emu: &Arc<Emu>, ctx: &Ctx, svc: &str, t: &str) -> ApiResult {
     let sub = sub_mut(&mut st, ctx)?;
     let h = sub.hosted_services.get(&key).ok_or_else(not_found)?;
     if !h.certificates.iter().any(|c| c.thumbprint == tp) {
-        return Err(ApiError::not_found(
-            "The specified certificate does not exist.",
-        ));
+        return Err(ApiError::not_found("The certificate was not found."));
     }
     if h.lock.is_some() {
         return Err(busy_service());

@@ -300,7 +300,6 @@ pub fn provision(
     )?;
 
     // Home directory on the shared /home, from the image's skeleton.
-    let home_in_vm = format!("/home/{}", spec.user);
     if let Some(shared) = shared_home {
         let home = safe_join(shared, &spec.user)?;
         if !home.exists() {
@@ -360,7 +359,6 @@ pub fn provision(
         write_file(&host_path, &content, 0o600)?;
         chown(&host_path, uid, gid)?;
     }
-    let _ = home_in_vm;
 
     // sshd password policy, as the agent set it.
     let dropin = safe_join(merged, "/etc/ssh/sshd_config.d")?;

@@ -10,6 +10,10 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use super::super::VmError;
 
+/// A stopped VM has no address on the bridge: give up on it like a load balancer would,
+/// instead of holding the client for the kernel's two-minute SYN timeout.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 #[derive(Debug)]
 pub struct Forwarder {
     task: JoinHandle<()>,
@@ -36,7 +40,7 @@ impl Forwarder {
                     accepted = listener.accept() => {
                         let Ok((mut inbound, _)) = accepted else { continue };
                         conns.spawn(async move {
-                            match TcpStream::connect(target).await {
+                            match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(target)).await.unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into())) {
                                 Ok(mut outbound) => {
                                     let _ = inbound.set_nodelay(true);
                                     let _ = outbound.set_nodelay(true);

@@ -40,8 +40,8 @@ impl SubnetLease {
     }
 }
 
-fn lock_path(index: u8) -> PathBuf {
-    Path::new(LOCK_DIR).join(format!("{index}.lock"))
+fn lock_path_in(dir: &Path, index: u8) -> PathBuf {
+    dir.join(format!("{index}.lock"))
 }
 
 /// IPv4 networks (address, prefix) that appear on this host's interfaces or routes.
@@ -95,7 +95,15 @@ fn subnet_in_use(index: u8, nets: &[(u32, u8)]) -> bool {
 
 /// Take `preferred` (a state dir's earlier choice) or else any free subnet.
 pub fn lease_subnet(preferred: Option<(u8, String)>) -> Result<SubnetLease, VmError> {
-    let nets = host_networks();
+    lease_subnet_in(preferred, &host_networks(), Path::new(LOCK_DIR))
+}
+
+fn lease_subnet_in(
+    preferred: Option<(u8, String)>,
+    nets: &[(u32, u8)],
+    lock_dir: &Path,
+) -> Result<SubnetLease, VmError> {
+    let lock_path = |index: u8| lock_path_in(lock_dir, index);
     if let Some((index, bridge)) = preferred {
         let lock = FileLock::try_acquire(&lock_path(index))?.ok_or_else(|| {
             VmError::Exhausted(format!(
@@ -106,7 +114,7 @@ pub fn lease_subnet(preferred: Option<(u8, String)>) -> Result<SubnetLease, VmEr
         })?;
         // Our own stale bridge (previous run of this state dir crashed) is fine: it is rebuilt.
         let ours = interface_exists(&bridge);
-        if subnet_in_use(index, &nets) && !ours {
+        if subnet_in_use(index, nets) && !ours {
             return Err(VmError::Exhausted(format!(
                 "subnet 10.200.{index}.0/24 recorded in this state dir is now used on this host by something else"
             )));
@@ -120,22 +128,22 @@ pub fn lease_subnet(preferred: Option<(u8, String)>) -> Result<SubnetLease, VmEr
     let start: u8 = rand::random();
     for k in 0..=255u16 {
         let index = start.wrapping_add(k as u8);
-        if subnet_in_use(index, &nets) {
+        if subnet_in_use(index, nets) {
             continue;
         }
         if let Some(lock) = FileLock::try_acquire(&lock_path(index))? {
-            let bridge = format!(
-                "acb{}",
-                sys::short_hash(
-                    format!(
-                        "{index}-{}-{:?}",
+            // A fresh name nobody uses (create_bridge replaces an existing one of its name).
+            let bridge = (0u32..)
+                .map(|n| {
+                    let seed = format!(
+                        "{index}-{}-{:?}-{n}",
                         std::process::id(),
                         std::time::SystemTime::now()
-                    )
-                    .as_bytes(),
-                    6
-                )
-            );
+                    );
+                    format!("acb{}", sys::short_hash(seed.as_bytes(), 6))
+                })
+                .find(|b| !interface_exists(b))
+                .unwrap_or_default();
             return Ok(SubnetLease {
                 index,
                 bridge,
@@ -290,6 +298,33 @@ mod tests {
             !subnet_in_use(7, &[n("0.0.0.0", 0)]),
             "a default route does not occupy a subnet"
         );
+    }
+
+    #[test]
+    fn exhaustion_and_held_subnets_are_clear_errors() {
+        let locks = tempfile::tempdir().expect("lock dir");
+        let all = [(u32::from(Ipv4Addr::new(10, 200, 0, 0)), 16)];
+        let err = lease_subnet_in(None, &all, locks.path())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("every 10.200.X.0/24 subnet is in use"),
+            "{err}"
+        );
+
+        let mut first = lease_subnet_in(None, &[], locks.path()).expect("a free subnet");
+        let second = lease_subnet_in(None, &[], locks.path()).expect("another free subnet");
+        assert_ne!(first.index, second.index, "two leases never share a subnet");
+        assert_ne!(first.bridge, second.bridge);
+        let held = lease_subnet_in(Some((first.index, first.bridge.clone())), &[], locks.path());
+        let err = held.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("held by another running emulator"), "{err}");
+        let index = first.index;
+        first.release();
+        let again = lease_subnet_in(Some((index, "acbgone".into())), &[], locks.path())
+            .expect("re-take after release");
+        assert_eq!(again.index, index);
     }
 
     #[test]

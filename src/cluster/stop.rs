@@ -1,0 +1,70 @@
+//! `stop`: delete every cloud resource of the cluster through the provider, then — only if
+//! nothing is left — the cluster's local files (state, known_hosts, inventory).
+//!
+//! Never deletes local files while the ledger still lists resources: they are the only way
+//! to find and delete the survivors later.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::progress::Progress;
+use crate::providers::{
+    CloudProvider, Events, Ledger, ProviderError, ProviderEvent, TeardownOptions, TeardownReport,
+};
+
+#[derive(Clone, Debug, Default)]
+pub struct StopRequest {
+    pub force: bool,
+    /// Local files to remove once the cloud is clean (known_hosts, inventory; the caller
+    /// removes the state file itself, under its lock).
+    pub local_files: Vec<PathBuf>,
+}
+
+#[derive(Debug)]
+pub struct StopOutcome {
+    pub report: TeardownReport,
+    /// True when the ledger is empty: the caller may delete the state.
+    pub clean: bool,
+}
+
+pub async fn stop(
+    provider: &dyn CloudProvider,
+    ledger: Arc<dyn Ledger>,
+    req: &StopRequest,
+    progress: &Progress,
+) -> Result<StopOutcome, ProviderError> {
+    let total = ledger
+        .resources()
+        .iter()
+        .filter(|r| ["cloud_service", "storage_account", "vnet"].contains(&r.kind.as_str()))
+        .count();
+    let bar = progress.bar("deleting", total as u64);
+    let events: Events = {
+        let bar = bar.clone();
+        Arc::new(move |e| {
+            if let ProviderEvent::Deleted { kind, name } = e {
+                bar.inc(1);
+                bar.set_message(format!("{kind} {name}"));
+            }
+        })
+    };
+    let report = provider
+        .teardown(ledger.clone(), TeardownOptions { force: req.force }, events)
+        .await?;
+    let clean = ledger.resources().is_empty() && report.remaining.is_empty();
+    bar.finish(if clean {
+        "all deleted"
+    } else {
+        "some resources remain"
+    });
+    if clean {
+        for f in &req.local_files {
+            match std::fs::remove_file(f) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => tracing::warn!("cannot remove {}: {e}", f.display()),
+            }
+        }
+    }
+    Ok(StopOutcome { report, clean })
+}

@@ -1,0 +1,267 @@
+//! Honest readiness: after provisioning, ask the scheduler on the frontend whether it sees
+//! every worker (`sinfo` for Slurm, `qhost` for GridEngine) and say which are missing.
+//!
+//! The check runs OpenSSH with the cluster's known_hosts and `StrictHostKeyChecking=yes`;
+//! it never disables host-key checking and never changes anything on the cluster.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::setup::{Host, Inventory, SetupError};
+
+/// The batch system a cluster runs, detected from its groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheduler {
+    Slurm,
+    GridEngine,
+}
+
+impl Scheduler {
+    /// The command run on the frontend.
+    pub fn command(self) -> &'static str {
+        match self {
+            Scheduler::Slurm => "sinfo -h -N -o '%N %T'",
+            Scheduler::GridEngine => "qhost",
+        }
+    }
+}
+
+/// Result of one readiness check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Readiness {
+    pub ready: bool,
+    /// Workers the scheduler does not list or lists as down/unreachable.
+    pub missing: Vec<String>,
+    /// Human-readable summary (e.g. `compute002: down*`).
+    pub detail: String,
+}
+
+/// What to check: the scheduler, the node to ask, and the workers it must see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadinessTarget<'a> {
+    pub scheduler: Scheduler,
+    pub frontend: &'a Host,
+    pub workers: Vec<String>,
+}
+
+/// Finds the scheduler's master and workers in the inventory; `None` when the cluster
+/// runs no scheduler this module knows (then there is nothing to wait for).
+pub fn target(inventory: &Inventory) -> Option<ReadinessTarget<'_>> {
+    let pick = |scheduler, master: &str, workers: &[&str]| {
+        let frontend = inventory.hosts_in(master).next()?;
+        let mut names: Vec<String> = workers
+            .iter()
+            .flat_map(|g| inventory.hosts_in(g).map(|h| h.name.clone()))
+            .collect();
+        names.sort();
+        names.dedup();
+        Some(ReadinessTarget {
+            scheduler,
+            frontend,
+            workers: names,
+        })
+    };
+    pick(
+        Scheduler::Slurm,
+        "slurm_master",
+        &["slurm_workers", "slurm_clients"],
+    )
+    .or_else(|| {
+        pick(
+            Scheduler::GridEngine,
+            "gridengine_master",
+            &["gridengine_clients"],
+        )
+    })
+}
+
+fn short(name: &str) -> &str {
+    name.split('.').next().unwrap_or(name)
+}
+
+fn verdict(expected: &[String], problems: Vec<(String, String)>, seen: &[String]) -> Readiness {
+    let mut missing = Vec::new();
+    let mut details = Vec::new();
+    for worker in expected {
+        if let Some((_, why)) = problems.iter().find(|(n, _)| short(n) == short(worker)) {
+            missing.push(worker.clone());
+            details.push(format!("{worker}: {why}"));
+        } else if !seen.iter().any(|n| short(n) == short(worker)) {
+            missing.push(worker.clone());
+            details.push(format!("{worker}: not known to the scheduler"));
+        }
+    }
+    let detail = if missing.is_empty() {
+        format!("all {} worker(s) up", expected.len())
+    } else {
+        details.join("; ")
+    };
+    Readiness {
+        ready: missing.is_empty(),
+        missing,
+        detail,
+    }
+}
+
+/// Parses `sinfo -h -N -o '%N %T'`. A node counts as up when its state is idle, mixed,
+/// allocated or completing without a `*` (not responding) or other flag suffix.
+pub fn parse_sinfo(output: &str, expected: &[String]) -> Readiness {
+    let mut seen = Vec::new();
+    let mut problems = Vec::new();
+    for line in output.lines() {
+        let mut words = line.split_whitespace();
+        let (Some(node), Some(state)) = (words.next(), words.next()) else {
+            continue;
+        };
+        let state_l = state.to_ascii_lowercase();
+        let up = ["idle", "mixed", "allocated", "completing"]
+            .iter()
+            .any(|s| state_l == *s);
+        seen.push(node.to_string());
+        if !up {
+            problems.push((node.to_string(), state.to_string()));
+        }
+    }
+    verdict(expected, problems, &seen)
+}
+
+/// Parses `qhost`: a host whose LOAD column is `-` has no execution daemon reporting.
+pub fn parse_qhost(output: &str, expected: &[String]) -> Readiness {
+    let mut seen = Vec::new();
+    let mut problems = Vec::new();
+    for line in output.lines() {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        if cols.len() < 7
+            || cols[0] == "HOSTNAME"
+            || cols[0] == "global"
+            || cols[0].starts_with('-')
+        {
+            continue;
+        }
+        seen.push(cols[0].to_string());
+        if cols[6] == "-" {
+            problems.push((
+                cols[0].to_string(),
+                "execution daemon not reporting".to_string(),
+            ));
+        }
+    }
+    verdict(expected, problems, &seen)
+}
+
+/// The `ssh` argument vector that runs `command` on `host`.
+pub fn ssh_args(host: &Host, known_hosts: &Path, command: &str) -> Vec<String> {
+    vec![
+        "-i".into(),
+        host.private_key.display().to_string(),
+        "-p".into(),
+        host.port.to_string(),
+        "-o".into(),
+        format!("UserKnownHostsFile={}", known_hosts.display()),
+        "-o".into(),
+        "StrictHostKeyChecking=yes".into(),
+        "-o".into(),
+        "BatchMode=yes".into(),
+        "-o".into(),
+        "ConnectTimeout=10".into(),
+        "-o".into(),
+        "LogLevel=ERROR".into(),
+        format!("{}@{}", host.user, host.address),
+        "--".into(),
+        command.into(),
+    ]
+}
+
+/// One readiness check over SSH. A cluster without a known scheduler is ready.
+pub fn readiness(inventory: &Inventory, known_hosts: &Path) -> Result<Readiness, SetupError> {
+    let Some(t) = target(inventory) else {
+        return Ok(Readiness {
+            ready: true,
+            missing: Vec::new(),
+            detail: "no scheduler to check".into(),
+        });
+    };
+    let output = Command::new("ssh")
+        .args(ssh_args(t.frontend, known_hosts, t.scheduler.command()))
+        .output()
+        .map_err(|e| SetupError::Readiness {
+            host: t.frontend.name.clone(),
+            detail: format!("cannot run ssh: {e}"),
+        })?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        return Ok(Readiness {
+            ready: false,
+            missing: t.workers.clone(),
+            detail: format!(
+                "`{}` on {} failed: {}",
+                t.scheduler.command(),
+                t.frontend.name,
+                stderr.trim()
+            ),
+        });
+    }
+    Ok(match t.scheduler {
+        Scheduler::Slurm => parse_sinfo(&stdout, &t.workers),
+        Scheduler::GridEngine => parse_qhost(&stdout, &t.workers),
+    })
+}
+
+/// Repeats [`readiness`] until ready or `timeout` has passed; returns the last result.
+pub fn wait_ready(
+    inventory: &Inventory,
+    known_hosts: &Path,
+    timeout: Duration,
+) -> Result<Readiness, SetupError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let r = readiness(inventory, known_hosts)?;
+        if r.ready || Instant::now() >= deadline {
+            return Ok(r);
+        }
+        std::thread::sleep(Duration::from_millis(500).min(deadline - Instant::now()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn sinfo_states() {
+        let expected = names(&["compute001", "compute002", "compute003"]);
+        let r = parse_sinfo("compute001 idle\ncompute002 down*\n", &expected);
+        assert!(!r.ready);
+        assert_eq!(r.missing, names(&["compute002", "compute003"]));
+        assert!(r.detail.contains("compute002: down*"), "{}", r.detail);
+        assert!(r.detail.contains("compute003: not known"), "{}", r.detail);
+        let r = parse_sinfo(
+            "compute001 idle\ncompute002 mixed\ncompute003 allocated\n",
+            &expected,
+        );
+        assert!(r.ready, "{r:?}");
+        // not responding is not ready even if idle
+        let r = parse_sinfo("compute001 idle*\n", &names(&["compute001"]));
+        assert!(!r.ready);
+    }
+
+    #[test]
+    fn qhost_load_dash_means_down() {
+        let out = "HOSTNAME                ARCH         NCPU NSOC NCOR NTHR  LOAD  MEMTOT  MEMUSE  SWAPTO  SWAPUS
+----------------------------------------------------------------------------------------------
+global                  -               -    -    -    -     -       -       -       -       -
+compute001              lx-amd64        2    1    2    2  4.21   23.5G  999.9M     0.0     0.0
+compute002              -               -    -    -    -     -       -       -       -       -
+";
+        let r = parse_qhost(out, &names(&["compute001", "compute002"]));
+        assert_eq!(r.missing, names(&["compute002"]));
+        let r = parse_qhost(out, &names(&["compute001"]));
+        assert!(r.ready);
+    }
+}

@@ -1,0 +1,336 @@
+//! The Azure classic provider + lifecycle against the in-process emulator (API-only `none`
+//! backend, time scale 0.01): start, list, stop leaves nothing; quota-driven spread; vnets of
+//! others survive; interrupted starts resume or tear down cleanly; failed VMs are dropped at
+//! once; a wrong certificate gives one clear line.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use elasticluster::cluster::{start, stop};
+use elasticluster::progress::Progress;
+use elasticluster::providers::azure_classic::resources;
+use elasticluster::providers::azure_classic::transport::AsmClient;
+use elasticluster::providers::{CloudProvider, Ledger, MemoryLedger, NodePhase};
+use support::*;
+
+const SCALE: f64 = 0.01;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_cluster_start_list_stop_leaves_nothing_and_keeps_other_vnets() {
+    let creds = Creds::new();
+    let st = tempfile::tempdir().unwrap();
+    let emu = emulator(&creds, st.path(), SCALE, 20).await;
+    // someone else's vnet, created before us
+    let c = AsmClient::new(&access(&creds, &emu), Default::default()).unwrap();
+    resources::ensure_vnet(&c, "othernet", "West Europe")
+        .await
+        .unwrap();
+
+    let p = provider(&creds, &emu, "tst1", SCALE);
+    let ledger: Arc<dyn Ledger> = Arc::new(MemoryLedger::default());
+    let req = start_request(
+        nodes(1, 2),
+        &creds,
+        st.path().join("c.known_hosts"),
+        Duration::from_secs(60),
+    );
+    let out = start::start(&p, ledger.clone(), &req, &Progress::hidden())
+        .await
+        .unwrap();
+    assert_eq!(out.ready.len(), 3, "{:?}", out.dropped);
+    let listed = p.nodes(ledger.clone()).await.unwrap();
+    assert_eq!(listed.len(), 3);
+    let mut ports = std::collections::BTreeSet::new();
+    for n in &listed {
+        assert_eq!(n.phase, NodePhase::Running, "{n:?}");
+        assert!(n.ssh_host.is_some() && n.ssh_port.is_some(), "{n:?}");
+        assert!(
+            ports.insert((n.ssh_host.clone(), n.ssh_port)),
+            "duplicate endpoint {n:?}"
+        );
+    }
+    let inv = emu.inventory().await.to_string();
+    assert!(inv.contains("othernet") && inv.contains("tst1vn0"), "{inv}");
+
+    let res = stop::stop(
+        &p,
+        ledger.clone(),
+        &stop::StopRequest::default(),
+        &Progress::hidden(),
+    )
+    .await
+    .unwrap();
+    assert!(res.clean, "{:?}", res.report.remaining);
+    assert!(ledger.resources().is_empty());
+    assert_eq!(leftovers(&emu, &["othernet"]).await, Vec::<String>::new());
+    let inv = emu.inventory().await.to_string();
+    assert!(
+        inv.contains("othernet"),
+        "the other vnet must survive: {inv}"
+    );
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_five_vms_use_every_allowed_cloud_service() {
+    let creds = Creds::new();
+    let st = tempfile::tempdir().unwrap();
+    let emu = emulator(&creds, st.path(), SCALE, 20).await;
+    let p = provider(&creds, &emu, "tst2", SCALE);
+    let ledger: Arc<dyn Ledger> = Arc::new(MemoryLedger::default());
+    let req = start_request(
+        nodes(1, 24),
+        &creds,
+        st.path().join("c.known_hosts"),
+        Duration::from_secs(120),
+    );
+    let out = start::start(&p, ledger.clone(), &req, &Progress::hidden())
+        .await
+        .unwrap();
+    assert_eq!(out.ready.len(), 25, "{:?}", out.dropped);
+    let inv = emu.inventory().await;
+    let services = inv["subscriptions"][SUB]["hosted_services"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(services.len(), 20, "quota allows 20 cloud services");
+    let roles: usize = services
+        .iter()
+        .map(|s| s["deployment"]["roles"].as_array().map_or(0, |r| r.len()))
+        .sum();
+    assert_eq!(roles, 25);
+    let res = stop::stop(
+        &p,
+        ledger.clone(),
+        &stop::StopRequest::default(),
+        &Progress::hidden(),
+    )
+    .await
+    .unwrap();
+    assert!(res.clean, "{:?}", res.report.remaining);
+    assert_eq!(leftovers(&emu, &[]).await, Vec::<String>::new());
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interrupted_start_resumes_or_tears_down_cleanly() {
+    let creds = Creds::new();
+    let st = tempfile::tempdir().unwrap();
+    let emu = emulator(&creds, st.path(), SCALE, 20).await;
+    for (i, cut_ms) in [30u64, 250, 700, 1200].into_iter().enumerate() {
+        let base = format!("cut{i}");
+        let p = provider(&creds, &emu, &base, SCALE);
+        let ledger: Arc<dyn Ledger> = Arc::new(MemoryLedger::default());
+        let req = start_request(
+            nodes(1, 3),
+            &creds,
+            st.path().join(format!("{base}.kh")),
+            Duration::from_secs(60),
+        );
+        // "kill" the start at some point: the future is dropped mid-flight
+        let _ = tokio::time::timeout(
+            Duration::from_millis(cut_ms),
+            start::start(&p, ledger.clone(), &req, &Progress::hidden()),
+        )
+        .await;
+        if i % 2 == 0 {
+            // resume, then stop
+            let out = start::start(&p, ledger.clone(), &req, &Progress::hidden())
+                .await
+                .unwrap();
+            assert_eq!(out.ready.len(), 4, "cut at {cut_ms} ms: {:?}", out.dropped);
+        }
+        let res = stop::stop(
+            &p,
+            ledger.clone(),
+            &stop::StopRequest::default(),
+            &Progress::hidden(),
+        )
+        .await
+        .unwrap();
+        assert!(res.clean, "cut at {cut_ms} ms: {:?}", res.report.remaining);
+        let left = leftovers(&emu, &[]).await;
+        assert!(left.is_empty(), "cut at {cut_ms} ms left {left:?}");
+    }
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn force_stop_finds_resources_the_ledger_lost() {
+    let creds = Creds::new();
+    let st = tempfile::tempdir().unwrap();
+    let emu = emulator(&creds, st.path(), SCALE, 20).await;
+    let p = provider(&creds, &emu, "lost1", SCALE);
+    let ledger: Arc<dyn Ledger> = Arc::new(MemoryLedger::default());
+    let req = start_request(
+        nodes(1, 1),
+        &creds,
+        st.path().join("c.kh"),
+        Duration::from_secs(60),
+    );
+    start::start(&p, ledger.clone(), &req, &Progress::hidden())
+        .await
+        .unwrap();
+    // the state is lost: a fresh, empty ledger
+    let empty: Arc<dyn Ledger> = Arc::new(MemoryLedger::default());
+    let res = stop::stop(
+        &p,
+        empty.clone(),
+        &stop::StopRequest {
+            force: true,
+            ..Default::default()
+        },
+        &Progress::hidden(),
+    )
+    .await
+    .unwrap();
+    assert!(res.clean, "{:?}", res.report.remaining);
+    assert_eq!(leftovers(&emu, &[]).await, Vec::<String>::new());
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provisioning_failed_vms_are_dropped_at_once() {
+    let creds = Creds::new();
+    let st = tempfile::tempdir().unwrap();
+    let emu = emulator(&creds, st.path(), SCALE, 20).await;
+    emu.set_faults("vmfail=1,seed=3").unwrap();
+    let p = provider(&creds, &emu, "fail1", SCALE);
+    let ledger: Arc<dyn Ledger> = Arc::new(MemoryLedger::default());
+    // a long startup_timeout: the failure must be noticed from the status, not the timeout
+    let req = start_request(
+        nodes(1, 2),
+        &creds,
+        st.path().join("c.kh"),
+        Duration::from_secs(600),
+    );
+    let t = Instant::now();
+    let e = start::start(&p, ledger.clone(), &req, &Progress::hidden())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        t.elapsed() < Duration::from_secs(60),
+        "took {:?}",
+        t.elapsed()
+    );
+    assert!(e.contains("not enough") && e.contains("001"), "{e}");
+    // the failed VMs were deleted; only the empty scaffolding remains for stop
+    let inv = emu.inventory().await;
+    let roles: usize = inv["subscriptions"][SUB]["hosted_services"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|s| s["deployment"]["roles"].as_array().map_or(0, |r| r.len()))
+        .sum();
+    assert_eq!(roles, 0, "{inv}");
+    emu.set_faults("none").unwrap();
+    let res = stop::stop(
+        &p,
+        ledger,
+        &stop::StopRequest::default(),
+        &Progress::hidden(),
+    )
+    .await
+    .unwrap();
+    assert!(res.clean, "{:?}", res.report.remaining);
+    assert_eq!(leftovers(&emu, &[]).await, Vec::<String>::new());
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_certificate_gives_one_clear_line() {
+    let creds = Creds::new();
+    let other = Creds::new();
+    let st = tempfile::tempdir().unwrap();
+    let emu = emulator(&creds, st.path(), SCALE, 20).await;
+    let mut a = access(&creds, &emu);
+    a.certificate = other.mgmt();
+    let c = AsmClient::new(&a, Default::default()).unwrap();
+    let e = resources::get_subscription(&c)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(!e.contains('\n'), "{e}");
+    assert!(e.contains(SUB), "{e}");
+    assert!(e.contains(&other.mgmt().display().to_string()), "{e}");
+    assert!(e.contains(c.thumbprint()), "{e}");
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn survives_injected_faults_and_still_leaks_nothing() {
+    let creds = Creds::new();
+    let st = tempfile::tempdir().unwrap();
+    let emu = emulator(&creds, st.path(), SCALE, 20).await;
+    emu.set_faults("internal=0.08,busy=0.05,throttle=0.05,conflict=0.1,opfail=0.1,hang=0.01,hang_secs=8,seed=11")
+        .unwrap();
+    let p = provider(&creds, &emu, "flaky1", SCALE);
+    let ledger: Arc<dyn Ledger> = Arc::new(MemoryLedger::default());
+    let req = start_request(
+        nodes(1, 3),
+        &creds,
+        st.path().join("c.kh"),
+        Duration::from_secs(120),
+    );
+    let out = start::start(&p, ledger.clone(), &req, &Progress::hidden())
+        .await
+        .unwrap();
+    assert_eq!(out.ready.len(), 4, "{:?}", out.dropped);
+    let res = stop::stop(
+        &p,
+        ledger.clone(),
+        &stop::StopRequest::default(),
+        &Progress::hidden(),
+    )
+    .await
+    .unwrap();
+    assert!(res.clean, "{:?}", res.report.remaining);
+    emu.set_faults("none").unwrap();
+    assert_eq!(leftovers(&emu, &[]).await, Vec::<String>::new());
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn public_ips_give_each_vm_its_own_address_on_port_22() {
+    let creds = Creds::new();
+    let st = tempfile::tempdir().unwrap();
+    let emu = emulator(&creds, st.path(), SCALE, 1).await;
+    let mut s = settings(&creds, &emu, "pip1", SCALE);
+    s.use_public_ips = true;
+    let p =
+        elasticluster::providers::azure_classic::provider::AzureClassicProvider::new(s).unwrap();
+    let ledger: Arc<dyn Ledger> = Arc::new(MemoryLedger::default());
+    // quota for one cloud service: both VMs share it (and its VIP)
+    let req = start_request(
+        nodes(1, 1),
+        &creds,
+        st.path().join("c.kh"),
+        Duration::from_secs(60),
+    );
+    let out = start::start(&p, ledger.clone(), &req, &Progress::hidden())
+        .await
+        .unwrap();
+    assert_eq!(out.ready.len(), 2);
+    let hosts: std::collections::BTreeSet<_> =
+        out.ready.iter().map(|n| n.ssh_host.clone()).collect();
+    assert_eq!(hosts.len(), 2, "{:?}", out.ready);
+    assert!(out
+        .ready
+        .iter()
+        .all(|n| n.ssh_port == Some(22) && n.ssh_host.is_some()));
+    let res = stop::stop(
+        &p,
+        ledger,
+        &stop::StopRequest::default(),
+        &Progress::hidden(),
+    )
+    .await
+    .unwrap();
+    assert!(res.clean, "{:?}", res.report.remaining);
+    assert_eq!(leftovers(&emu, &[]).await, Vec::<String>::new());
+    emu.shutdown().await;
+}

@@ -1,0 +1,160 @@
+//! The embedded playbooks, checked with the real Ansible tools: `--syntax-check` of
+//! `site.yml` on an inventory written by the provider, `ansible-lint` (production
+//! profile), and a check-mode run of the NFS roles on this machine (connection local,
+//! nothing changed) whose diff must show the export and the fstab line.
+//!
+//! Needs ansible-core and ansible-lint (on PATH or in /opt/ansible-venv/bin).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use elasticluster::setup::ansible::{playbooks, AnsibleSettings, AnsibleSetupProvider};
+use elasticluster::setup::{Host, Inventory};
+
+fn bin(name: &str) -> PathBuf {
+    let venv = Path::new("/opt/ansible-venv/bin").join(name);
+    if venv.is_file() {
+        venv
+    } else {
+        PathBuf::from(name)
+    }
+}
+
+fn repo_playbooks() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("playbooks")
+}
+
+fn run(cmd: &mut Command) -> (bool, String) {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?} (is ansible-core installed?): {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+fn node(name: &str, kind: &str, groups: &[&str]) -> Host {
+    Host {
+        name: name.into(),
+        kind: kind.into(),
+        groups: groups.iter().map(|s| s.to_string()).collect(),
+        address: "10.0.0.1".into(),
+        port: 22,
+        user: "user".into(),
+        private_key: PathBuf::from("/dev/null"),
+        vars: BTreeMap::new(),
+    }
+}
+
+#[test]
+fn site_playbook_passes_syntax_check_on_generated_inventory() {
+    let dir = tempfile::tempdir().unwrap();
+    let provider = AnsibleSetupProvider::new(AnsibleSettings {
+        storage_dir: dir.path().to_path_buf(),
+        ..Default::default()
+    });
+    for (groups_f, groups_c) in [
+        (&["slurm_master"][..], &["slurm_workers"][..]),
+        (&["slurm_master"][..], &["slurm_clients"][..]),
+        (&["gridengine_master"][..], &["gridengine_clients"][..]),
+    ] {
+        let inv = Inventory {
+            cluster_name: "c".into(),
+            hosts: vec![
+                node("frontend001", "frontend", groups_f),
+                node("compute001", "compute", groups_c),
+            ],
+            vars: BTreeMap::new(),
+        };
+        let inv_path = provider
+            .write_inventory(&inv, &dir.path().join("c.known_hosts"))
+            .unwrap();
+        let pb = playbooks::extract(dir.path()).unwrap();
+        let (ok, out) = run(Command::new(bin("ansible-playbook"))
+            .arg("--syntax-check")
+            .arg(format!("--inventory={}", inv_path.display()))
+            .arg(pb.join("site.yml")));
+        assert!(
+            ok,
+            "syntax check failed for {groups_f:?}/{groups_c:?}:\n{out}"
+        );
+        assert!(out.contains("playbook:"), "{out}");
+    }
+}
+
+#[test]
+fn playbooks_are_ansible_lint_clean_with_production_profile() {
+    // Run on a copy so lint caches never land in the source tree.
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, out) = run(Command::new("cp")
+        .arg("-a")
+        .arg(repo_playbooks())
+        .arg(dir.path()));
+    assert!(ok, "{out}");
+    let copy = dir.path().join("playbooks");
+    let (ok, out) = run(Command::new(bin("ansible-lint"))
+        .arg("--offline")
+        .arg("--profile=production")
+        .current_dir(&copy)
+        .env("HOME", dir.path()));
+    assert!(ok, "ansible-lint failed:\n{out}");
+    assert!(
+        out.contains("Profile 'production' was required, and it passed"),
+        "{out}"
+    );
+}
+
+/// The NFS roles cannot run for real on this kernel (no NFS), so they run in check mode
+/// against this machine: nothing is changed, and the diff shows what would be.
+#[test]
+fn nfs_roles_in_check_mode_show_export_and_fstab_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let pb = playbooks::extract(dir.path()).unwrap();
+    let inv = dir.path().join("inventory");
+    std::fs::write(
+        &inv,
+        "[slurm_master]\n\
+         frontend001 ansible_connection=local ansible_python_interpreter=/usr/bin/python3 common_node_address=10.1.2.2\n\
+         [slurm_workers]\n\
+         compute001 ansible_host=10.1.2.3 common_node_address=10.1.2.3\n\
+         [gridengine_clients]\n\
+         compute002 ansible_host=10.1.2.4 common_node_address=10.1.2.4\n",
+    )
+    .unwrap();
+    let play = dir.path().join("check.yml");
+    std::fs::write(
+        &play,
+        "- name: NFS server in check mode\n  hosts: slurm_master\n  gather_facts: true\n  roles: [nfs_server]\n\
+         - name: NFS client in check mode\n  hosts: slurm_master\n  gather_facts: false\n  vars:\n    nfs_client_server: frontend001\n  roles: [nfs_client]\n",
+    )
+    .unwrap();
+    let exports_before = std::fs::read("/etc/exports").ok();
+    let fstab_before = std::fs::read("/etc/fstab").ok();
+    let (ok, out) = run(Command::new(bin("ansible-playbook"))
+        .arg("-i")
+        .arg(&inv)
+        .arg("--check")
+        .arg("--diff")
+        .arg(&play)
+        .env("ANSIBLE_ROLES_PATH", pb.join("roles"))
+        .env("ANSIBLE_HOST_PATTERN_MISMATCH", "ignore"));
+    assert!(ok, "check-mode run failed:\n{out}");
+    assert!(
+        out.contains(
+            "+/home 10.1.2.3(rw,no_root_squash,async,no_subtree_check,crossmnt) 10.1.2.4(rw,"
+        ),
+        "export line missing from the diff:\n{out}"
+    );
+    assert!(
+        out.contains("+frontend001:/home /home nfs rw,hard,_netdev 0 0"),
+        "fstab line missing from the diff:\n{out}"
+    );
+    assert!(out.contains("failed=0"), "{out}");
+    // check mode really changed nothing
+    assert_eq!(std::fs::read("/etc/exports").ok(), exports_before);
+    assert_eq!(std::fs::read("/etc/fstab").ok(), fstab_before);
+}
