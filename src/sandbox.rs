@@ -303,6 +303,58 @@ fn time_scale() -> String {
         .unwrap_or_else(|| "0.1".to_string())
 }
 
+/// Key in a cluster state's `[provider]` table naming the sandbox directory it runs in.
+pub const STATE_KEY: &str = "sandbox_dir";
+
+/// The sandbox a cluster state was started in, if any.
+pub fn of_state(state: &crate::cluster::ClusterState) -> Option<Sandbox> {
+    state
+        .provider
+        .get(STATE_KEY)
+        .and_then(|v| v.as_str())
+        .map(Sandbox::new)
+}
+
+/// Record in `state` that it runs in `sandbox`, reached at `ep`.
+pub fn record(state: &mut crate::cluster::ClusterState, sandbox: &Sandbox, ep: &SandboxEndpoint) {
+    state.provider.insert(
+        STATE_KEY.into(),
+        toml::Value::String(sandbox.dir().display().to_string()),
+    );
+    point_state_at(state, ep);
+}
+
+/// After an emulator restart its URL changes: point the stored subscription at it.
+fn point_state_at(state: &mut crate::cluster::ClusterState, ep: &SandboxEndpoint) {
+    if let Some(toml::Value::Array(subs)) = state.provider.get_mut("subscriptions") {
+        if let Some(toml::Value::Table(first)) = subs.first_mut() {
+            first.insert(
+                "management_url".into(),
+                toml::Value::String(ep.management_url.clone()),
+            );
+            first.insert(
+                "ca_certificate".into(),
+                toml::Value::String(ep.ca_certificate.display().to_string()),
+            );
+        }
+    }
+}
+
+/// For a cluster started in a sandbox: make sure its emulator runs (restarting it, and so its
+/// VMs, if needed) and that `state` points at it. Returns whether `state` changed.
+pub fn ensure_for_state(
+    state: &mut crate::cluster::ClusterState,
+    on_line: &mut dyn FnMut(&str),
+) -> Result<bool, SandboxError> {
+    let Some(sb) = of_state(state) else {
+        return Ok(false);
+    };
+    let ep = sb.ensure_running(on_line)?;
+    let before = state.provider.clone();
+    point_state_at(state, &ep);
+    Ok(before != state.provider)
+}
+
 fn emulator_program() -> Result<PathBuf, SandboxError> {
     let me = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("elasticluster"));
     let beside = me.with_file_name("azure-classic-emulator");
