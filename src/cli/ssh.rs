@@ -59,7 +59,7 @@ pub(crate) fn exec_to(
     let Some((host, port)) = node
         .preferred_ip
         .as_deref()
-        .and_then(crate::ssh::split_addr)
+        .and_then(|a| crate::ssh::split_address(a).ok())
     else {
         return Err(CliError::Failed(format!(
             "node `{}` of cluster `{}` has no known address — run `elasticluster list-nodes {} -u` to refresh it",
@@ -91,24 +91,4 @@ pub(crate) fn exec_to(
 
 pub fn run(ctx: &Context, args: Args) -> Result<(), CliError> {
     exec_to(ctx, "ssh", &args.cluster, args.node.as_deref(), &args.args)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn addresses() {
-        assert_eq!(
-            crate::ssh::split_addr("1.2.3.4:1222"),
-            Some(("1.2.3.4".into(), 1222))
-        );
-        assert_eq!(
-            crate::ssh::split_addr("1.2.3.4"),
-            Some(("1.2.3.4".into(), 22))
-        );
-        assert_eq!(
-            crate::ssh::split_addr("[::1]:2200"),
-            Some(("::1".into(), 2200))
-        );
-        assert_eq!(crate::ssh::split_addr("h:x"), None);
-    }
 }

@@ -170,9 +170,9 @@ pub(crate) fn setup_and_report(
 ) -> Result<(), CliError> {
     let name = &state.name;
     let timeout = Duration::from_secs(template.azure.startup_timeout.clamp(30, 300));
-    let report = cluster::setup::run(
+    let report = crate::setup::from_cluster::setup_cluster(
         state,
-        template,
+        &template.setup,
         storage.dir(),
         &storage.known_hosts_path(name),
         extra,

@@ -8,7 +8,6 @@
 pub mod ledger;
 pub mod naming;
 pub mod ops;
-pub mod setup;
 pub mod start;
 pub mod stop;
 

@@ -60,32 +60,7 @@ pub fn setup_cluster(
     Ok(SetupReport { outcome, readiness })
 }
 
-/// Splits `host:port`, `[v6]:port`, `[v6]` or a bare host into (address, port); port 22
-/// when none is given.
-pub fn split_address(addr: &str) -> Result<(String, u16), String> {
-    let addr = addr.trim();
-    if let Some(rest) = addr.strip_prefix('[') {
-        let (host, tail) = rest
-            .split_once(']')
-            .ok_or_else(|| format!("`{addr}`: missing `]`"))?;
-        let port = match tail.strip_prefix(':') {
-            Some(p) => p.parse().map_err(|_| format!("`{addr}`: bad port"))?,
-            None if tail.is_empty() => 22,
-            None => return Err(format!("`{addr}`: unexpected text after `]`")),
-        };
-        return Ok((host.to_string(), port));
-    }
-    match addr.rsplit_once(':') {
-        // More than one colon without brackets: a bare IPv6 address.
-        Some((host, _)) if host.contains(':') => Ok((addr.to_string(), 22)),
-        Some((host, port)) => Ok((
-            host.to_string(),
-            port.parse().map_err(|_| format!("`{addr}`: bad port"))?,
-        )),
-        None if addr.is_empty() => Err("empty address".into()),
-        None => Ok((addr.to_string(), 22)),
-    }
-}
+pub use crate::ssh::split_address;
 
 /// The inventory of a cluster: every node whose kind has `<kind>_groups`, reached at its
 /// `preferred_ip` as its `image_user` with the login's private key, with the variables of

@@ -12,14 +12,29 @@ pub use command::{ssh_command, SshTarget};
 pub use known_hosts::{HostKey, KnownHosts};
 pub use probe::{probe, ProbeError};
 
-/// Split `host:port` / `[v6]:port` (port 22 when absent).
-pub fn split_addr(a: &str) -> Option<(String, u16)> {
-    if let Some(rest) = a.strip_prefix('[') {
-        let (h, p) = rest.split_once("]:")?;
-        return Some((h.to_string(), p.parse().ok()?));
+/// Splits `host:port`, `[v6]:port`, `[v6]` or a bare host into (address, port); port 22
+/// when none is given.
+pub fn split_address(addr: &str) -> Result<(String, u16), String> {
+    let addr = addr.trim();
+    if let Some(rest) = addr.strip_prefix('[') {
+        let (host, tail) = rest
+            .split_once(']')
+            .ok_or_else(|| format!("`{addr}`: missing `]`"))?;
+        let port = match tail.strip_prefix(':') {
+            Some(p) => p.parse().map_err(|_| format!("`{addr}`: bad port"))?,
+            None if tail.is_empty() => 22,
+            None => return Err(format!("`{addr}`: unexpected text after `]`")),
+        };
+        return Ok((host.to_string(), port));
     }
-    match a.rsplit_once(':') {
-        Some((h, p)) => Some((h.to_string(), p.parse().ok()?)),
-        None => Some((a.to_string(), 22)),
+    match addr.rsplit_once(':') {
+        // More than one colon without brackets: a bare IPv6 address.
+        Some((host, _)) if host.contains(':') => Ok((addr.to_string(), 22)),
+        Some((host, port)) => Ok((
+            host.to_string(),
+            port.parse().map_err(|_| format!("`{addr}`: bad port"))?,
+        )),
+        None if addr.is_empty() => Err("empty address".into()),
+        None => Ok((addr.to_string(), 22)),
     }
 }
