@@ -98,7 +98,7 @@ async fn start_list_stop_through_the_cli_leaves_nothing() {
     );
     let out = run({
         let mut c = cmd(&env);
-        c.args(["list-nodes", "c", "--json", "-u"]);
+        c.args(["-v", "list-nodes", "c", "--json", "-u"]);
         c
     })
     .await;
@@ -106,6 +106,15 @@ async fn start_list_stop_through_the_cli_leaves_nothing() {
         out.status.success(),
         "list-nodes: {}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    // -v: every API call is logged with Azure's request id (on stderr; stdout stays JSON)
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.lines().any(
+            |l| l.contains("GET /services/hostedservices/cli1cs0/deployments/cli1cs0")
+                && l.contains("request-id ")
+        ),
+        "{log}"
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     let text = v.to_string();
