@@ -557,3 +557,104 @@ async fn remove_node_deletes_its_vm_and_forgets_it() {
     assert_eq!(leftovers(&emu, &[]).await, Vec::<String>::new());
     emu.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resize_adds_into_existing_services_and_removes_the_last_nodes() {
+    let creds = Creds::new();
+    let st = tempfile::tempdir().unwrap();
+    let emu = emulator(&creds, st.path(), 0.01, 2).await;
+    let env = setup(creds, &emu, "rsz", 1);
+    let out = run({
+        let mut c = cmd(&env);
+        c.args(["start", "c", "--no-setup"]);
+        c
+    })
+    .await;
+    assert!(
+        out.status.success(),
+        "start: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let roles = |inv: &serde_json::Value| -> Vec<String> {
+        let mut v = Vec::new();
+        for hs in inv["subscriptions"][SUB]["hosted_services"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+        {
+            for r in hs["deployment"]["roles"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+            {
+                v.push(r["name"].as_str().unwrap_or("").to_string());
+            }
+        }
+        v.sort();
+        v
+    };
+    let out = run({
+        let mut c = cmd(&env);
+        c.args(["resize", "c", "-a", "3:compute", "--no-setup"]);
+        c
+    })
+    .await;
+    assert!(
+        out.status.success(),
+        "resize -a: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let inv = emu.inventory().await;
+    assert_eq!(
+        roles(&inv),
+        [
+            "rsz-compute001",
+            "rsz-compute002",
+            "rsz-compute003",
+            "rsz-compute004",
+            "rsz-frontend001"
+        ],
+        "{inv}"
+    );
+    assert_eq!(
+        inv["subscriptions"][SUB]["hosted_services"]
+            .as_array()
+            .map(|a| a.len()),
+        Some(2)
+    );
+    let out = run({
+        let mut c = cmd(&env);
+        c.args(["resize", "c", "-r", "2:compute", "--no-setup", "--yes"]);
+        c
+    })
+    .await;
+    assert!(
+        out.status.success(),
+        "resize -r: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let inv = emu.inventory().await;
+    assert_eq!(
+        roles(&inv),
+        ["rsz-compute001", "rsz-compute002", "rsz-frontend001"],
+        "{inv}"
+    );
+    let state = state_text(&env);
+    assert!(
+        !state.contains("compute003") && !state.contains("compute004"),
+        "{state}"
+    );
+    let out = run({
+        let mut c = cmd(&env);
+        c.args(["stop", "c", "--yes"]);
+        c
+    })
+    .await;
+    assert!(
+        out.status.success(),
+        "stop: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(leftovers(&emu, &[]).await, Vec::<String>::new());
+    emu.shutdown().await;
+}

@@ -222,7 +222,3 @@ pub fn confirm(question: &str) -> bool {
     }
     matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
 }
-
-/// The provider work that commands needing the cloud are waiting for.
-pub(crate) const PROVIDER_PENDING: &str =
-    "the Azure classic provider is not part of this build yet; nothing was changed";

@@ -56,30 +56,13 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CliError> {
     ledger
         .update(|s| s.nodes.retain(|n| n.name != node.name))
         .map_err(fail)?;
-    // Its host key must not vouch for whatever gets that address next.
-    if let Some((host, port)) = node.preferred_ip.as_deref().and_then(split_host_port) {
-        let kh_path = storage.known_hosts_path(&name);
-        if let Ok(mut kh) = crate::ssh::KnownHosts::load(&kh_path) {
-            kh.remove(&host, port);
-            if let Err(e) = kh.save() {
-                tracing::warn!("{e}");
-            }
-        }
-    }
+    ops::forget_host_key(
+        &storage.known_hosts_path(&name),
+        node.preferred_ip.as_deref(),
+    );
     eprintln!("Node `{}` of cluster `{name}` removed.", node.name);
     if !args.no_setup {
         eprintln!("Run `elasticluster setup {name}` to reconfigure the remaining nodes.");
     }
     Ok(())
-}
-
-fn split_host_port(a: &str) -> Option<(String, u16)> {
-    if let Some(rest) = a.strip_prefix('[') {
-        let (h, p) = rest.split_once("]:")?;
-        return Some((h.to_string(), p.parse().ok()?));
-    }
-    match a.rsplit_once(':') {
-        Some((h, p)) => Some((h.to_string(), p.parse().ok()?)),
-        None => Some((a.to_string(), 22)),
-    }
 }

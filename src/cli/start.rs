@@ -90,6 +90,36 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CliError> {
         .map_err(fail)?
         .ok_or_else(|| fail("internal: no provider settings"))?;
     let ledger = Arc::new(StateLedger::new(storage.clone(), state));
+    let out = bring_up(
+        ctx,
+        &storage,
+        &ledger,
+        provider.as_ref(),
+        &template,
+        &name,
+        "Starting",
+    )?;
+    let st = ledger.state();
+    eprintln!("Cluster `{name}` has {} nodes up.", out.ready.len());
+    if args.no_setup {
+        println!("{}", st.nodes_listing());
+        return Ok(());
+    }
+    println!("Configuring the cluster `{name}` (this too may take a while...)");
+    setup_and_report(ctx, &storage, &st, &template, &[])
+}
+
+/// Create what the state's nodes still need, wait for them, record what the cloud says in
+/// the state (dropped nodes are forgotten) and return the lifecycle's outcome.
+pub(crate) fn bring_up(
+    ctx: &Context,
+    storage: &crate::storage::Storage,
+    ledger: &Arc<StateLedger>,
+    provider: &dyn providers::CloudProvider,
+    template: &crate::config::ClusterTemplate,
+    name: &str,
+    verb: &str,
+) -> Result<cluster::start::StartOutcome, CliError> {
     let min_nodes: BTreeMap<String, usize> = template
         .kinds_in_order()
         .map(|(k, v)| (k.to_string(), v.min as usize))
@@ -101,7 +131,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CliError> {
         .map(|k| format!("{} {k}", st.nodes_of(k).count()))
         .collect();
     eprintln!(
-        "Starting cluster `{name}` with {} nodes ({}).",
+        "{verb} cluster `{name}` with {} nodes ({}).",
         st.nodes.len(),
         counts.join(", ")
     );
@@ -111,7 +141,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CliError> {
         min_nodes,
         ssh_user: st.login.image_user.clone(),
         ssh_private_key: st.login.user_key_private.clone(),
-        known_hosts: storage.known_hosts_path(&name),
+        known_hosts: storage.known_hosts_path(name),
         startup_timeout: Duration::from_secs(template.azure.startup_timeout.max(1)),
         probe_ssh: !ops::skip_ssh_wait(),
         poll_interval: Duration::from_secs(2)
@@ -122,7 +152,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CliError> {
     let progress = Progress::new(ctx.verbosity == 0);
     let rt = ops::runtime().map_err(fail)?;
     let outcome = rt.block_on(cluster::start::start(
-        provider.as_ref(),
+        provider,
         ledger.clone() as Arc<dyn Ledger>,
         &req,
         &progress,
@@ -150,14 +180,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CliError> {
     for (n, why) in &out.dropped {
         eprintln!("warning: node {n} was removed: {why}");
     }
-    let st = ledger.state();
-    eprintln!("Cluster `{name}` has {} nodes up.", out.ready.len());
-    if args.no_setup {
-        println!("{}", st.nodes_listing());
-        return Ok(());
-    }
-    println!("Configuring the cluster `{name}` (this too may take a while...)");
-    setup_and_report(ctx, &storage, &st, &template, &[])
+    Ok(out)
 }
 
 /// Run the setup on a started cluster and tell the user honestly whether it is ready.

@@ -85,3 +85,20 @@ pub fn time_scale() -> f64 {
         .filter(|f| f.is_finite() && *f > 0.0)
         .unwrap_or(1.0)
 }
+
+/// Remove a deleted node's host key from the cluster's known_hosts, so it cannot vouch for
+/// whatever gets that address next. Problems are only logged.
+pub fn forget_host_key(known_hosts: &std::path::Path, preferred_ip: Option<&str>) {
+    let Some((host, port)) = preferred_ip.and_then(|a| crate::ssh::split_address(a).ok()) else {
+        return;
+    };
+    match crate::ssh::KnownHosts::load(known_hosts) {
+        Ok(mut kh) => {
+            kh.remove(&host, port);
+            if let Err(e) = kh.save() {
+                tracing::warn!("{e}");
+            }
+        }
+        Err(e) => tracing::warn!("{e}"),
+    }
+}

@@ -176,6 +176,108 @@ impl AzureClassicProvider {
         Ok((quotas, cores))
     }
 
+    /// Place nodes added to a running cluster into its existing cloud services (the emptiest
+    /// first, at most 50 each) and storage accounts, and record them as `Planned`.
+    fn plan_additions(
+        &self,
+        added: &[&NodeRequest],
+        existing: &[Resource],
+        ledger: Arc<dyn Ledger>,
+    ) -> Result<PlanSummary, ProviderError> {
+        let res = ledger.resources();
+        let mut cs_load: BTreeMap<(String, String), usize> = res
+            .iter()
+            .filter(|r| r.kind == K_CLOUD_SERVICE)
+            .map(|r| ((r.scope.clone(), r.name.clone()), 0))
+            .collect();
+        let mut sa_load: BTreeMap<(String, String), usize> = res
+            .iter()
+            .filter(|r| r.kind == K_STORAGE)
+            .map(|r| ((r.scope.clone(), r.name.clone()), 0))
+            .collect();
+        for vm in existing {
+            let a = |k: &str| vm.attr(k).unwrap_or_default().to_string();
+            *cs_load
+                .entry((vm.scope.clone(), a("cloud_service")))
+                .or_default() += 1;
+            *sa_load
+                .entry((vm.scope.clone(), a("storage_account")))
+                .or_default() += 1;
+        }
+        let first_index = existing
+            .iter()
+            .filter_map(|v| v.attr("index").and_then(|i| i.parse::<usize>().ok()))
+            .max()
+            .map_or(0, |m| m + 1);
+        let mut rs = Vec::new();
+        for (next_index, req) in (first_index..).zip(added) {
+            let Some(((scope, cs), _)) = cs_load
+                .iter()
+                .filter(|(_, n)| **n < layout::MAX_VMS_PER_CLOUD_SERVICE)
+                .min_by_key(|(k, n)| (**n, (*k).clone()))
+                .map(|(k, n)| (k.clone(), *n))
+            else {
+                return Err(ProviderError::Other(format!(
+                    "every cloud service of the cluster already holds {} VMs: stop and start a larger cluster instead",
+                    layout::MAX_VMS_PER_CLOUD_SERVICE
+                )));
+            };
+            let Some((_, sa)) = sa_load
+                .iter()
+                .filter(|((s, _), _)| s == &scope)
+                .min_by_key(|(k, n)| (**n, (*k).clone()))
+                .map(|(k, _)| k.clone())
+            else {
+                return Err(ProviderError::Other(format!(
+                    "the cluster has no storage account in subscription {scope}"
+                )));
+            };
+            *cs_load.entry((scope.clone(), cs.clone())).or_default() += 1;
+            *sa_load.entry((scope.clone(), sa.clone())).or_default() += 1;
+            let sub_index = self
+                .inner
+                .s
+                .subscriptions
+                .iter()
+                .position(|s| s.id == scope)
+                .unwrap_or(0);
+            let vnet = existing
+                .iter()
+                .find(|v| v.scope == scope)
+                .and_then(|v| v.attr("vnet"))
+                .map(str::to_string)
+                .unwrap_or_else(|| layout::vnet_name(&self.inner.s.base_name, sub_index));
+            let port =
+                layout::SSH_PORT_BASE.saturating_add(u16::try_from(next_index).unwrap_or(u16::MAX));
+            rs.push(
+                Resource::new(
+                    K_VM,
+                    &scope,
+                    &layout::role_name(&self.inner.s.base_name, &req.name),
+                )
+                .with("node", &req.name)
+                .with("kind", &req.kind)
+                .with("index", next_index)
+                .with("cloud_service", &cs)
+                .with("storage_account", &sa)
+                .with("vnet", &vnet)
+                .with("ssh_port", port)
+                .with("image", &req.image_id)
+                .with("flavor", &req.flavor)
+                .with("user", &req.image_user),
+            );
+        }
+        ledger.record(&rs)?;
+        Ok(PlanSummary {
+            lines: vec![format!(
+                "adding {} VMs to the cluster's {} cloud services",
+                rs.len(),
+                cs_load.len()
+            )],
+            notes: Vec::new(),
+        })
+    }
+
     fn vms_of(res: &[Resource]) -> Vec<Resource> {
         let mut v: Vec<Resource> = res.iter().filter(|r| r.kind == K_VM).cloned().collect();
         v.sort_by_key(|r| {
@@ -298,6 +400,13 @@ impl CloudProvider for AzureClassicProvider {
                     lines: vec![format!("resuming: {} VMs already planned", existing.len())],
                     notes: Vec::new(),
                 });
+            }
+            if have.is_subset(&want) {
+                let added: Vec<&NodeRequest> = nodes
+                    .iter()
+                    .filter(|n| !have.contains(n.name.as_str()))
+                    .collect();
+                return self.plan_additions(&added, &existing, ledger);
             }
             return Err(ProviderError::Other(format!(
                 "the cluster already has VMs planned for {} and the request is for {}: \
