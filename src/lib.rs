@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod config;
 pub mod progress;
 pub mod providers;
+pub mod sandbox;
 pub mod setup;
 pub mod ssh;
 pub mod storage;

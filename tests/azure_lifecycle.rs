@@ -334,3 +334,67 @@ async fn public_ips_give_each_vm_its_own_address_on_port_22() {
     assert_eq!(leftovers(&emu, &[]).await, Vec::<String>::new());
     emu.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_subscriptions_share_the_cluster_and_are_all_cleaned() {
+    use azure_classic_emulator::{BackendKind, EmulatorOptions};
+    const SUB2: &str = "0a1b2c3d-0000-4000-8000-00000000cafe";
+    let creds = Creds::new();
+    let other = Creds::new();
+    let st = tempfile::tempdir().unwrap();
+    let emu = azure_classic_emulator::start(EmulatorOptions {
+        state_dir: st.path().to_path_buf(),
+        subscriptions: vec![
+            (SUB.to_string(), creds.mgmt()),
+            (SUB2.to_string(), other.mgmt()),
+        ],
+        backend: BackendKind::None,
+        time_scale: SCALE,
+        max_hosted_services: 2,
+        max_cores: 1000,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let mut s = settings(&creds, &emu, "multi1", SCALE);
+    let mut second = access(&other, &emu);
+    second.id = SUB2.into();
+    s.subscriptions.push(second);
+    let p =
+        elasticluster::providers::azure_classic::provider::AzureClassicProvider::new(s).unwrap();
+    let ledger: Arc<dyn Ledger> = Arc::new(MemoryLedger::default());
+    let req = start_request(
+        nodes(1, 5),
+        &creds,
+        st.path().join("c.kh"),
+        Duration::from_secs(60),
+    );
+    let out = start::start(&p, ledger.clone(), &req, &Progress::hidden())
+        .await
+        .unwrap();
+    assert_eq!(out.ready.len(), 6, "{:?}", out.dropped);
+    let inv = emu.inventory().await;
+    for sub in [SUB, SUB2] {
+        let hs = inv["subscriptions"][sub]["hosted_services"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(hs.len(), 2, "two cloud services in {sub}: {inv}");
+        let vn = inv["subscriptions"][sub]["vnet_sites"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(vn.len(), 1, "one vnet in {sub}");
+    }
+    let res = stop::stop(
+        &p,
+        ledger,
+        &stop::StopRequest::default(),
+        &Progress::hidden(),
+    )
+    .await
+    .unwrap();
+    assert!(res.clean, "{:?}", res.report.remaining);
+    assert_eq!(leftovers(&emu, &[]).await, Vec::<String>::new());
+    emu.shutdown().await;
+}

@@ -490,3 +490,61 @@ async fn failed_provisioning_is_reported_per_node_and_stop_cleans_up() {
     assert_eq!(leftovers(&emu, &[]).await, Vec::<String>::new());
     emu.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remove_node_deletes_its_vm_and_forgets_it() {
+    let creds = Creds::new();
+    let st = tempfile::tempdir().unwrap();
+    let emu = emulator(&creds, st.path(), 0.01, 1).await; // one cloud service: a role delete
+    let env = setup(creds, &emu, "rmn", 2);
+    let out = run({
+        let mut c = cmd(&env);
+        c.args(["start", "c", "--no-setup"]);
+        c
+    })
+    .await;
+    assert!(
+        out.status.success(),
+        "start: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run({
+        let mut c = cmd(&env);
+        c.args(["remove-node", "c", "compute002", "--yes", "--no-setup"]);
+        c
+    })
+    .await;
+    assert!(
+        out.status.success(),
+        "remove-node: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let inv = emu.inventory().await;
+    let roles: Vec<String> = inv["subscriptions"][SUB]["hosted_services"][0]["deployment"]["roles"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(roles.len(), 2, "{roles:?}");
+    assert!(
+        !roles.iter().any(|r| r.ends_with("compute002")),
+        "{roles:?}"
+    );
+    let state = state_text(&env);
+    assert!(!state.contains("compute002"), "{state}");
+    let out = run({
+        let mut c = cmd(&env);
+        c.args(["stop", "c", "--yes"]);
+        c
+    })
+    .await;
+    assert!(
+        out.status.success(),
+        "stop: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(leftovers(&emu, &[]).await, Vec::<String>::new());
+    emu.shutdown().await;
+}

@@ -156,12 +156,14 @@ fn ansible_reads_the_inventory_as_intended() {
         )),
         "{common}"
     );
-    // precedence: cluster section over setup section, kind over global
+    // precedence: kind over global, cluster section over setup section
     assert_eq!(front["shared_home"], "none");
     assert_eq!(c1["shared_home"], "none");
     assert_eq!(front["slurm_task_plugin"], "task/cgroup");
     assert_eq!(c1["slurm_task_plugin"], "task/affinity");
-    assert_eq!(c1["note"], "from cluster global");
+    // a kind value beats a global one, even across sections
+    assert_eq!(c1["note"], "from setup kind");
+    assert_eq!(front["note"], "from cluster global");
     // awkward values arrive verbatim, as strings
     assert_eq!(front["odd"], "it's a \"value\" # not a comment");
     assert_eq!(front["flag"], "True");
@@ -173,8 +175,9 @@ fn settings(dir: &Path) -> AnsibleSettings {
     AnsibleSettings {
         storage_dir: dir.to_path_buf(),
         playbook_path: None,
-        ansible_command: Some("/opt/x/ansible-playbook --diff".into()),
-        ansible_extra_args: Some("--tags 'a b' -e x=1".into()),
+        bundled_playbook: None,
+        ansible_command: vec!["/opt/x/ansible-playbook".into(), "--diff".into()],
+        ansible_extra_args: vec!["--tags".into(), "a b".into(), "-e".into(), "x=1".into()],
         ansible_env: map(&[
             ("ansible_timeout", "99"),
             ("ansible_forks", "2"),
@@ -278,12 +281,6 @@ fn paths() -> RunPaths<'static> {
 fn bad_settings_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = settings(dir.path());
-    s.ansible_extra_args = Some("--tags 'unbalanced".into());
-    let err = build_invocation(&s, paths(), 1, &[], &BTreeMap::new())
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("ansible_extra_args"), "{err}");
-    let mut s = settings(dir.path());
     s.ansible_env = map(&[("ansible_forks", "many")]);
     let err = build_invocation(&s, paths(), 1, &[], &BTreeMap::new())
         .unwrap_err()
@@ -312,7 +309,7 @@ fn old_or_missing_ansible_gets_a_message_with_the_version_needed() {
 
     let dir = tempfile::tempdir().unwrap();
     let mut s = settings(dir.path());
-    s.ansible_command = Some("/nonexistent/ansible-playbook".into());
+    s.ansible_command = vec!["/nonexistent/ansible-playbook".into()];
     let err = AnsibleSetupProvider::new(s)
         .setup(&sample(), &dir.path().join("kh"), &[])
         .unwrap_err()
@@ -347,8 +344,8 @@ fn provider_runs_playbook_and_reports_changes() {
     let dir = tempfile::tempdir().unwrap();
     let fake = fake_ansible(dir.path(), "2.19.14", 3, 0);
     let mut s = settings(dir.path());
-    s.ansible_command = Some(fake.display().to_string());
-    s.ansible_extra_args = None;
+    s.ansible_command = vec![fake.display().to_string()];
+    s.ansible_extra_args = Vec::new();
     let provider = AnsibleSetupProvider::new(s);
     let out = provider
         .setup(
@@ -375,8 +372,8 @@ fn provider_runs_playbook_and_reports_changes() {
     // unchanged re-run
     let fake = fake_ansible(dir.path(), "2.19.14", 0, 0);
     let mut s = settings(dir.path());
-    s.ansible_command = Some(fake.display().to_string());
-    s.ansible_extra_args = None;
+    s.ansible_command = vec![fake.display().to_string()];
+    s.ansible_extra_args = Vec::new();
     let out = AnsibleSetupProvider::new(s.clone())
         .setup(&sample(), &dir.path().join("mycluster.known_hosts"), &[])
         .unwrap();
@@ -410,7 +407,7 @@ fn playbook_path_must_exist() {
     let dir = tempfile::tempdir().unwrap();
     let fake = fake_ansible(dir.path(), "2.19.14", 0, 0);
     let mut s = settings(dir.path());
-    s.ansible_command = Some(fake.display().to_string());
+    s.ansible_command = vec![fake.display().to_string()];
     s.playbook_path = Some(dir.path().join("nope.yml"));
     let err = AnsibleSetupProvider::new(s)
         .setup(&sample(), &dir.path().join("kh"), &[])

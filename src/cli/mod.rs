@@ -3,7 +3,9 @@
 //! No domain logic lives here; only `main` prints errors and exits.
 //!
 //! Exit codes: 0 success, 1 error, 2 usage error (clap), 3 [`EXIT_NOT_AVAILABLE`]: the
-//! command exists and its inputs were checked, but this build cannot do the work yet.
+//! command exists and its inputs were checked, but this build cannot do the work yet;
+//! 4 [`EXIT_NOT_READY`]: the nodes are up but the setup failed or the scheduler does not see
+//! every worker.
 
 pub mod export;
 pub mod import;
@@ -34,6 +36,9 @@ pub const EXIT_ERROR: i32 = 1;
 pub const EXIT_USAGE: i32 = 2;
 /// The command is not available in this build yet (inputs were valid, nothing was done).
 pub const EXIT_NOT_AVAILABLE: i32 = 3;
+/// The nodes are up but the cluster is not ready: the setup failed or the scheduler does not
+/// see every worker. `elasticluster setup NAME` re-runs the setup.
+pub const EXIT_NOT_READY: i32 = 4;
 
 /// Start, set up and tear down compute clusters on Azure classic.
 #[derive(Debug, Parser)]
@@ -105,6 +110,9 @@ pub enum CliError {
         command: &'static str,
         message: String,
     },
+    /// Nodes up, but setup failed or the scheduler misses workers (exit 4).
+    #[error("{0}")]
+    NotReady(String),
     /// Anything else, already phrased for the user.
     #[error("{0}")]
     Failed(String),
@@ -118,6 +126,7 @@ impl CliError {
         match self {
             CliError::Usage(_) => EXIT_USAGE,
             CliError::NotAvailable { .. } => EXIT_NOT_AVAILABLE,
+            CliError::NotReady(_) => EXIT_NOT_READY,
             _ => EXIT_ERROR,
         }
     }

@@ -18,13 +18,13 @@ pub struct Args {
 pub fn run(ctx: &Context, args: Args) -> Result<(), CliError> {
     let storage = ctx.storage()?;
     let _lock = storage.lock(&args.cluster)?;
-    let state = ctx.cluster(&storage, &args.cluster)?;
-    let (_config, _template) = ctx.template(&state.template)?;
-    Err(CliError::NotAvailable {
-        command: "setup",
-        message: format!(
-            "cannot set up cluster `{}`: the Ansible setup is not part of this build yet; nothing was changed",
-            state.name
-        ),
-    })
+    let mut state = ctx.cluster(&storage, &args.cluster)?;
+    let (_config, template) = ctx.template(&state.template)?;
+    if crate::sandbox::ensure_for_state(&mut state, &mut |l| eprintln!("sandbox: {l}"))
+        .map_err(|e| CliError::Failed(e.to_string()))?
+    {
+        storage.save(&state)?;
+    }
+    println!("Configuring cluster `{}`...", state.name);
+    super::start::setup_and_report(ctx, &storage, &state, &template, &args.extra)
 }

@@ -39,18 +39,6 @@ pub(crate) fn target<'a>(
     }
 }
 
-/// Split `host:port` / `[v6]:port` (port 22 when absent).
-fn split_addr(a: &str) -> Option<(String, u16)> {
-    if let Some(rest) = a.strip_prefix('[') {
-        let (h, p) = rest.split_once("]:")?;
-        return Some((h.to_string(), p.parse().ok()?));
-    }
-    match a.rsplit_once(':') {
-        Some((h, p)) => Some((h.to_string(), p.parse().ok()?)),
-        None => Some((a.to_string(), 22)),
-    }
-}
-
 /// Replace this process with `ssh`/`sftp` to the chosen node (strict host-key checking
 /// against the cluster's known_hosts).
 pub(crate) fn exec_to(
@@ -62,9 +50,17 @@ pub(crate) fn exec_to(
 ) -> Result<(), CliError> {
     use std::os::unix::process::CommandExt;
     let storage = ctx.storage()?;
-    let state = ctx.cluster(&storage, cluster)?;
+    let mut state = ctx.cluster(&storage, cluster)?;
+    // A sandbox cluster's endpoints are forwarded by its emulator: make sure it runs. (The
+    // stored URL is refreshed by commands that hold the cluster lock; ssh does not need it.)
+    crate::sandbox::ensure_for_state(&mut state, &mut |l| eprintln!("sandbox: {l}"))
+        .map_err(|e| CliError::Failed(e.to_string()))?;
     let node = target(&state, node)?;
-    let Some((host, port)) = node.preferred_ip.as_deref().and_then(split_addr) else {
+    let Some((host, port)) = node
+        .preferred_ip
+        .as_deref()
+        .and_then(|a| crate::ssh::split_address(a).ok())
+    else {
         return Err(CliError::Failed(format!(
             "node `{}` of cluster `{}` has no known address — run `elasticluster list-nodes {} -u` to refresh it",
             node.name, state.name, state.name
@@ -95,18 +91,4 @@ pub(crate) fn exec_to(
 
 pub fn run(ctx: &Context, args: Args) -> Result<(), CliError> {
     exec_to(ctx, "ssh", &args.cluster, args.node.as_deref(), &args.args)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn addresses() {
-        assert_eq!(
-            super::split_addr("1.2.3.4:1222"),
-            Some(("1.2.3.4".into(), 1222))
-        );
-        assert_eq!(super::split_addr("1.2.3.4"), Some(("1.2.3.4".into(), 22)));
-        assert_eq!(super::split_addr("[::1]:2200"), Some(("::1".into(), 2200)));
-        assert_eq!(super::split_addr("h:x"), None);
-    }
 }

@@ -58,13 +58,32 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CliError> {
         None => ClusterState::plan(&name, &template),
     };
     let CloudConfig::AzureClassic(cloud) = &template.cloud;
-    if cloud.emulator {
-        return Err(CliError::NotAvailable {
-            command: "start",
-            message: "`emulator = yes` (the sandbox) is not part of this build yet; point the cloud section at an emulator with management_url/ca_certificate".into(),
-        });
+    let sandbox = cloud.emulator.then(|| {
+        crate::sandbox::Sandbox::new(
+            cloud
+                .emulator_state_dir
+                .clone()
+                .unwrap_or_else(|| storage.dir().join("sandbox")),
+        )
+    });
+    let endpoint = match &sandbox {
+        None => None,
+        Some(sb) => {
+            let ep = sb
+                .ensure_running(&mut |line| eprintln!("sandbox: {line}"))
+                .map_err(fail)?;
+            Some(crate::providers::azure_classic::config::Endpoint {
+                subscription_id: ep.subscription_id.clone(),
+                certificate: ep.certificate.clone(),
+                management_url: ep.management_url.clone(),
+                ca_certificate: Some(ep.ca_certificate.clone()),
+            })
+        }
+    };
+    state.provider = providers::snapshot_for_template(&template, endpoint).map_err(fail)?;
+    if let (Some(sb), Some(ep)) = (&sandbox, sandbox.as_ref().and_then(|sb| sb.running())) {
+        crate::sandbox::record(&mut state, sb, &ep);
     }
-    state.provider = providers::snapshot_for_template(&template, None).map_err(fail)?;
     // The cluster exists on disk before anything is asked of the cloud.
     storage.save(&state)?;
     let provider = providers::from_snapshot(&state.provider)
@@ -137,10 +156,50 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CliError> {
         println!("{}", st.nodes_listing());
         return Ok(());
     }
-    Err(CliError::NotAvailable {
-        command: "start",
-        message: format!(
-            "the nodes of cluster `{name}` are up, but the Ansible setup is not part of this build yet; use --no-setup, then `elasticluster setup {name}` when available"
-        ),
-    })
+    println!("Configuring the cluster `{name}` (this too may take a while...)");
+    setup_and_report(ctx, &storage, &st, &template, &[])
+}
+
+/// Run the setup on a started cluster and tell the user honestly whether it is ready.
+pub(crate) fn setup_and_report(
+    ctx: &Context,
+    storage: &crate::storage::Storage,
+    state: &ClusterState,
+    template: &crate::config::ClusterTemplate,
+    extra: &[String],
+) -> Result<(), CliError> {
+    let name = &state.name;
+    let timeout = Duration::from_secs(template.azure.startup_timeout.clamp(30, 300));
+    let report = crate::setup::from_cluster::setup_cluster(
+        state,
+        &template.setup,
+        storage.dir(),
+        &storage.known_hosts_path(name),
+        extra,
+        ctx.verbosity,
+        timeout,
+    );
+    let not_ready = |why: String| {
+        CliError::NotReady(format!(
+            "WARNING: YOUR CLUSTER IS NOT READY YET! {why}\nFix the cause and re-run `elasticluster setup {name}`."
+        ))
+    };
+    match report {
+        Err(e) => Err(not_ready(e.to_string())),
+        Ok(r) if !r.readiness.ready => Err(not_ready(format!(
+            "the scheduler does not see every worker (missing: {}): {}",
+            r.readiness.missing.join(", "),
+            r.readiness.detail
+        ))),
+        Ok(r) => {
+            match r.outcome.changed {
+                Some(false) => println!("Setup of `{name}` changed nothing (already configured)."),
+                Some(true) => println!("Setup of `{name}` done."),
+                None => {}
+            }
+            println!("Your cluster `{name}` is ready!");
+            println!("{}", state.summary());
+            Ok(())
+        }
+    }
 }

@@ -30,8 +30,9 @@ pub struct Args {
 pub fn run(ctx: &Context, args: Args) -> Result<(), CliError> {
     let storage = ctx.storage()?;
     let _lock = storage.lock(&args.cluster)?;
-    let state = ctx.cluster(&storage, &args.cluster)?;
+    let mut state = ctx.cluster(&storage, &args.cluster)?;
     let name = state.name.clone();
+    let sandbox = crate::sandbox::of_state(&state);
     if !args.yes {
         if !std::io::stdin().is_terminal() {
             return Err(CliError::Usage(format!(
@@ -50,6 +51,11 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CliError> {
         storage.known_hosts_path(&name),
         storage.inventory_path(&name),
     ];
+    if crate::sandbox::ensure_for_state(&mut state, &mut |l| eprintln!("sandbox: {l}"))
+        .map_err(fail)?
+    {
+        storage.save(&state)?;
+    }
     let Some(provider) = providers::from_snapshot(&state.provider).map_err(fail)? else {
         if state.resources.is_empty() {
             storage.remove(&name)?;
@@ -80,6 +86,9 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CliError> {
             "Cluster `{name}` deleted ({} cloud resources).",
             out.report.deleted.len()
         );
+        if let Some(sb) = sandbox {
+            stop_unused_sandbox(&storage, &sb);
+        }
         return Ok(());
     }
     // Keep the survivors (and the nodes whose VMs still exist) in the state.
@@ -99,4 +108,24 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), CliError> {
     }
     msg.push_str(&format!("\nRe-run `elasticluster stop {name}` to retry."));
     Err(CliError::Failed(msg))
+}
+
+/// The last cluster of a sandbox is gone: stop its emulator (which stops its VMs).
+fn stop_unused_sandbox(storage: &crate::storage::Storage, sb: &crate::sandbox::Sandbox) {
+    let in_use = storage.list().unwrap_or_default().iter().any(|other| {
+        storage
+            .load(other)
+            .ok()
+            .flatten()
+            .and_then(|st| crate::sandbox::of_state(&st))
+            .is_some_and(|o| o.dir() == sb.dir())
+    });
+    if in_use {
+        return;
+    }
+    match sb.stop() {
+        Ok(true) => eprintln!("Stopped the sandbox emulator (no sandbox cluster left)."),
+        Ok(false) => {}
+        Err(e) => eprintln!("warning: could not stop the sandbox emulator: {e}"),
+    }
 }

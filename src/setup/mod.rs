@@ -8,6 +8,7 @@
 //! the cluster itself by the playbooks).
 
 pub mod ansible;
+pub mod from_cluster;
 pub mod readiness;
 
 use std::collections::BTreeMap;
@@ -54,11 +55,12 @@ impl Inventory {
 }
 
 /// The variable sources of a cluster, lowest precedence first:
-/// setup section `global_var_*` < setup section `<kind>_var_*` < cluster section
-/// `global_var_*` < cluster section `<kind>_var_*`.
+/// setup section `global_var_*` < cluster section `global_var_*` < setup section
+/// `<kind>_var_*` < cluster section `<kind>_var_*`.
 ///
-/// So within one section a kind's value beats the global one, and anything written in
-/// the cluster section beats the (shared) setup section.
+/// So a kind's value beats a global one, and between two values of the same scope the
+/// cluster section beats the (shared) setup section. This is the order
+/// `config::Setup::vars_for` implements.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VarSources {
     pub setup_global: BTreeMap<String, String>,
@@ -79,8 +81,8 @@ impl VarSources {
     pub fn effective(&self, kind: &str) -> BTreeMap<String, String> {
         merge_vars(&[
             &self.setup_global,
-            self.setup_kind.get(kind).unwrap_or(&BTreeMap::new()),
             &self.cluster_global,
+            self.setup_kind.get(kind).unwrap_or(&BTreeMap::new()),
             self.cluster_kind.get(kind).unwrap_or(&BTreeMap::new()),
         ])
     }
@@ -224,14 +226,17 @@ mod tests {
         assert_eq!(eff["a"], "setup-kind");
         assert_eq!(eff["b"], "cluster-global");
         assert_eq!(eff["c"], "cluster-kind");
-        // cluster section global beats the setup section's kind value
-        assert_eq!(eff["d"], "cluster-global");
+        // a kind value (even from the setup section) beats any global value
+        assert_eq!(eff["d"], "sk");
         let front = sources.effective("frontend");
         assert_eq!(front["a"], "setup-global");
         assert_eq!(front["c"], "sg");
         // host_vars holds only what differs from [all:vars]
         let hv = sources.host_vars("compute");
-        assert_eq!(hv, map(&[("a", "setup-kind"), ("c", "cluster-kind")]));
+        assert_eq!(
+            hv,
+            map(&[("a", "setup-kind"), ("c", "cluster-kind"), ("d", "sk")])
+        );
         assert!(sources.host_vars("frontend").is_empty());
     }
 }

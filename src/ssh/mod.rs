@@ -11,3 +11,30 @@ pub mod probe;
 pub use command::{ssh_command, SshTarget};
 pub use known_hosts::{HostKey, KnownHosts};
 pub use probe::{probe, ProbeError};
+
+/// Splits `host:port`, `[v6]:port`, `[v6]` or a bare host into (address, port); port 22
+/// when none is given.
+pub fn split_address(addr: &str) -> Result<(String, u16), String> {
+    let addr = addr.trim();
+    if let Some(rest) = addr.strip_prefix('[') {
+        let (host, tail) = rest
+            .split_once(']')
+            .ok_or_else(|| format!("`{addr}`: missing `]`"))?;
+        let port = match tail.strip_prefix(':') {
+            Some(p) => p.parse().map_err(|_| format!("`{addr}`: bad port"))?,
+            None if tail.is_empty() => 22,
+            None => return Err(format!("`{addr}`: unexpected text after `]`")),
+        };
+        return Ok((host.to_string(), port));
+    }
+    match addr.rsplit_once(':') {
+        // More than one colon without brackets: a bare IPv6 address.
+        Some((host, _)) if host.contains(':') => Ok((addr.to_string(), 22)),
+        Some((host, port)) => Ok((
+            host.to_string(),
+            port.parse().map_err(|_| format!("`{addr}`: bad port"))?,
+        )),
+        None if addr.is_empty() => Err("empty address".into()),
+        None => Ok((addr.to_string(), 22)),
+    }
+}

@@ -12,6 +12,44 @@ use elasticluster::providers::NodeRequest;
 
 pub const SUB: &str = "0a1b2c3d-0000-4000-8000-00000000beef";
 
+/// A self-signed management certificate with its PKCS#8 key, key first (the layout of
+/// `openssl req -x509 -nodes -newkey rsa:2048 -keyout x.pem -out x.pem`).
+pub fn management_pem() -> Vec<u8> {
+    use openssl::{asn1::Asn1Time, bn::BigNum, hash::MessageDigest, pkey::PKey, rsa::Rsa, x509};
+    let key = PKey::from_rsa(Rsa::generate(2048).expect("rsa")).expect("pkey");
+    let mut name = x509::X509NameBuilder::new().expect("name");
+    name.append_entry_by_text("CN", "AzureMgmtCert")
+        .expect("cn");
+    let name = name.build();
+    let mut b = x509::X509Builder::new().expect("builder");
+    b.set_version(2).expect("version");
+    let serial = BigNum::from_u32(rand_serial())
+        .expect("bn")
+        .to_asn1_integer()
+        .expect("serial");
+    b.set_serial_number(&serial).expect("serial");
+    b.set_subject_name(&name).expect("subject");
+    b.set_issuer_name(&name).expect("issuer");
+    b.set_pubkey(&key).expect("pubkey");
+    b.set_not_before(&Asn1Time::days_from_now(0).expect("t"))
+        .expect("nb");
+    b.set_not_after(&Asn1Time::days_from_now(2).expect("t"))
+        .expect("na");
+    b.sign(&key, MessageDigest::sha256()).expect("sign");
+    let mut pem = key.private_key_to_pem_pkcs8().expect("key pem");
+    pem.extend(b.build().to_pem().expect("cert pem"));
+    pem
+}
+
+fn rand_serial() -> u32 {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let n = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(1);
+    n ^ std::process::id()
+}
+
 pub struct Creds {
     pub dir: tempfile::TempDir,
 }
@@ -21,29 +59,7 @@ impl Creds {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let mgmt = dir.path().join("mgmt.pem");
-        let st = Command::new("openssl")
-            .args([
-                "req",
-                "-x509",
-                "-nodes",
-                "-days",
-                "2",
-                "-newkey",
-                "rsa:2048",
-                "-subj",
-                "/CN=AzureMgmtCert",
-            ])
-            .arg("-keyout")
-            .arg(&mgmt)
-            .arg("-out")
-            .arg(&mgmt)
-            .output()
-            .expect("openssl");
-        assert!(
-            st.status.success(),
-            "{}",
-            String::from_utf8_lossy(&st.stderr)
-        );
+        std::fs::write(&mgmt, management_pem()).expect("write mgmt.pem");
         let st = Command::new("ssh-keygen")
             .args(["-q", "-t", "rsa", "-b", "2048", "-N", "", "-f"])
             .arg(dir.path().join("id_rsa"))

@@ -783,170 +783,218 @@ impl CloudProvider for AzureClassicProvider {
             }
         }
         let res = ledger.resources();
-        // 1. Cloud services: deployment (with media) then the service, all concurrently.
-        let services: Vec<Resource> = res
-            .iter()
-            .filter(|r| r.kind == K_CLOUD_SERVICE)
-            .cloned()
-            .collect();
-        // VMs whose cloud service is not (or no longer) in the ledger still need their deployment gone.
-        let mut cs_names: BTreeSet<(String, String)> = services
-            .iter()
-            .map(|s| (s.scope.clone(), s.name.clone()))
-            .collect();
-        for vm in res.iter().filter(|r| r.kind == K_VM) {
-            if let Some(cs) = vm.attr("cloud_service") {
-                cs_names.insert((vm.scope.clone(), cs.to_string()));
-            }
-        }
-        let mut js: JoinSet<((String, String), Result<(), AsmError>)> = JoinSet::new();
-        for (scope, cs) in cs_names.iter().cloned() {
+        // Every subscription is torn down concurrently, each as a pipeline: all deployments
+        // (with media) first; then, at the same time, the cloud services, leftover disks and
+        // storage accounts, and the vnet (which only waits for the deployments).
+        let mut scopes: BTreeSet<String> = res.iter().map(|r| r.scope.clone()).collect();
+        scopes.retain(|s| !s.is_empty());
+        let mut js: JoinSet<Result<TeardownReport, ProviderError>> = JoinSet::new();
+        for scope in scopes {
             let c = self.client(&scope)?.clone();
             let ledger = ledger.clone();
-            let in_ledger = services.iter().any(|s| s.scope == scope && s.name == cs);
-            let res = res.clone();
-            js.spawn(async move {
-                let out = async {
-                    r::delete_deployment(&c, &cs).await?;
-                    for vm in res
-                        .iter()
-                        .filter(|v| v.kind == K_VM && v.attr("cloud_service") == Some(cs.as_str()))
-                    {
-                        let _ = ledger.forget(K_VM, &vm.scope, &vm.name);
-                    }
-                    if in_ledger {
-                        r::delete_hosted_service(&c, &cs).await?;
-                        for cr in res.iter().filter(|x| {
-                            x.kind == K_CERTIFICATE && x.attr("cloud_service") == Some(cs.as_str())
-                        }) {
-                            let _ = ledger.forget(K_CERTIFICATE, &cr.scope, &cr.name);
-                        }
-                        let _ = ledger.forget(K_CLOUD_SERVICE, &scope, &cs);
-                    }
-                    Ok(())
-                }
-                .await;
-                ((scope, cs), out)
-            });
+            let events = events.clone();
+            let mine: Vec<Resource> = res.iter().filter(|r| r.scope == scope).cloned().collect();
+            js.spawn(async move { teardown_subscription(c, mine, ledger, events).await });
         }
-        let mut failed_scopes: BTreeSet<String> = BTreeSet::new();
         while let Some(j) = js.join_next().await {
-            let ((scope, cs), out) = j.map_err(|e| ProviderError::Other(e.to_string()))?;
-            match out {
+            let part =
+                j.map_err(|e| ProviderError::Other(format!("teardown task failed: {e}")))??;
+            report.deleted.extend(part.deleted);
+            report.remaining.extend(part.remaining);
+        }
+        Ok(report)
+    }
+}
+
+/// Tear down everything of one subscription (see `teardown`).
+async fn teardown_subscription(
+    c: AsmClient,
+    res: Vec<Resource>,
+    ledger: Arc<dyn Ledger>,
+    events: Events,
+) -> Result<TeardownReport, ProviderError> {
+    let mut report = TeardownReport::default();
+    let services: BTreeSet<String> = res
+        .iter()
+        .filter(|r| r.kind == K_CLOUD_SERVICE)
+        .map(|r| r.name.clone())
+        .collect();
+    // VMs whose cloud service is not (or no longer) in the ledger still need their deployment gone.
+    let mut deployments = services.clone();
+    deployments.extend(
+        res.iter()
+            .filter(|r| r.kind == K_VM)
+            .filter_map(|r| r.attr("cloud_service").map(str::to_string)),
+    );
+    // 1. Deployments, concurrently.
+    let mut js: JoinSet<(String, Result<(), AsmError>)> = JoinSet::new();
+    for cs in deployments.iter().cloned() {
+        let c = c.clone();
+        js.spawn(async move {
+            let out = r::delete_deployment(&c, &cs).await;
+            (cs, out)
+        });
+    }
+    let mut failed = false;
+    while let Some(j) = js.join_next().await {
+        let (cs, out) = j.map_err(|e| ProviderError::Other(e.to_string()))?;
+        match out {
+            Ok(()) => {
+                for vm in res
+                    .iter()
+                    .filter(|v| v.kind == K_VM && v.attr("cloud_service") == Some(cs.as_str()))
+                {
+                    ledger.forget(K_VM, &vm.scope, &vm.name)?;
+                }
+            }
+            Err(e) => {
+                failed = true;
+                report
+                    .remaining
+                    .push((format!("deployment {cs}"), e.to_string()));
+            }
+        }
+    }
+    // 2. Cloud services, storage (after leftover disks) and the vnet, concurrently.
+    let mut js: JoinSet<Result<TeardownReport, ProviderError>> = JoinSet::new();
+    for cs in services {
+        if report
+            .remaining
+            .iter()
+            .any(|(w, _)| w == &format!("deployment {cs}"))
+        {
+            continue;
+        }
+        let (c, ledger, events, res) = (c.clone(), ledger.clone(), events.clone(), res.clone());
+        js.spawn(async move {
+            let mut rep = TeardownReport::default();
+            match r::delete_hosted_service(&c, &cs).await {
                 Ok(()) => {
+                    for cr in res.iter().filter(|x| {
+                        x.kind == K_CERTIFICATE && x.attr("cloud_service") == Some(cs.as_str())
+                    }) {
+                        ledger.forget(K_CERTIFICATE, &cr.scope, &cr.name)?;
+                    }
+                    ledger.forget(K_CLOUD_SERVICE, c.subscription(), &cs)?;
                     events(ProviderEvent::Deleted {
                         kind: K_CLOUD_SERVICE.into(),
                         name: cs.clone(),
                     });
-                    report.deleted.push(format!("cloud service {cs}"));
+                    rep.deleted.push(format!("cloud service {cs}"));
                 }
-                Err(e) => {
-                    failed_scopes.insert(scope);
-                    report
-                        .remaining
-                        .push((format!("cloud service {cs}"), e.to_string()));
-                }
+                Err(e) => rep
+                    .remaining
+                    .push((format!("cloud service {cs}"), e.to_string())),
             }
-        }
-        // 2. Leftover disks on our storage accounts or our services (comp=media normally took them).
-        let storage: Vec<Resource> = res
-            .iter()
-            .filter(|r| r.kind == K_STORAGE)
-            .cloned()
-            .collect();
-        for (id, c) in &self.inner.clients {
-            let sas: BTreeSet<String> = storage
-                .iter()
-                .filter(|s| &s.scope == id)
-                .map(|s| s.name.clone())
-                .collect();
-            let css: BTreeSet<String> = cs_names
-                .iter()
-                .filter(|(s, _)| s == id)
-                .map(|(_, n)| n.clone())
-                .collect();
-            if sas.is_empty() && css.is_empty() {
-                continue;
+            Ok(rep)
+        });
+    }
+    let storage: Vec<Resource> = res
+        .iter()
+        .filter(|r| r.kind == K_STORAGE)
+        .cloned()
+        .collect();
+    {
+        let (c, ledger, events) = (c.clone(), ledger.clone(), events.clone());
+        let deployments = deployments.clone();
+        js.spawn(async move {
+            let mut rep = TeardownReport::default();
+            if storage.is_empty() {
+                return Ok(rep);
             }
+            let sas: BTreeSet<String> = storage.iter().map(|s| s.name.clone()).collect();
             let ours = |d: &super::xml::Disk| {
                 d.attached_to
                     .as_ref()
-                    .is_some_and(|a| css.contains(&a.hosted_service_name))
+                    .is_some_and(|a| deployments.contains(&a.hosted_service_name))
                     || d.media_link
                         .as_deref()
                         .is_some_and(|m| sas.iter().any(|sa| m.contains(&format!("//{sa}.blob."))))
             };
-            if let Err(e) = r::delete_leftover_disks(c, ours).await {
-                report
-                    .remaining
-                    .push((format!("disks in subscription {id}"), e.to_string()));
+            if let Err(e) = r::delete_leftover_disks(&c, ours).await {
+                rep.remaining.push((
+                    format!("disks in subscription {}", c.subscription()),
+                    e.to_string(),
+                ));
             }
-        }
-        // 3. Storage accounts, concurrently.
-        let mut js: JoinSet<(Resource, Result<(), AsmError>)> = JoinSet::new();
-        for sa in storage {
-            let c = self.client(&sa.scope)?.clone();
-            js.spawn(async move {
-                let out = async {
-                    if unconfirmed(&sa) {
-                        settle(&c, || r::storage_account_exists(&c, &sa.name)).await?;
+            let mut sj: JoinSet<(Resource, Result<(), AsmError>)> = JoinSet::new();
+            for sa in storage {
+                let c = c.clone();
+                sj.spawn(async move {
+                    let out = async {
+                        if unconfirmed(&sa) {
+                            settle(&c, || r::storage_account_exists(&c, &sa.name)).await?;
+                        }
+                        r::delete_storage_account(&c, &sa.name).await
                     }
-                    r::delete_storage_account(&c, &sa.name).await
+                    .await;
+                    (sa, out)
+                });
+            }
+            while let Some(j) = sj.join_next().await {
+                let (sa, out) = j.map_err(|e| ProviderError::Other(e.to_string()))?;
+                match out {
+                    Ok(()) => {
+                        ledger.forget(K_STORAGE, &sa.scope, &sa.name)?;
+                        events(ProviderEvent::Deleted {
+                            kind: K_STORAGE.into(),
+                            name: sa.name.clone(),
+                        });
+                        rep.deleted.push(format!("storage account {}", sa.name));
+                    }
+                    Err(e) => rep
+                        .remaining
+                        .push((format!("storage account {}", sa.name), e.to_string())),
+                }
+            }
+            Ok(rep)
+        });
+    }
+    let vnets: Vec<Resource> = res.iter().filter(|r| r.kind == K_VNET).cloned().collect();
+    {
+        let (c, ledger, events) = (c.clone(), ledger.clone(), events.clone());
+        js.spawn(async move {
+            let mut rep = TeardownReport::default();
+            // One network-configuration write at a time per subscription.
+            for vn in vnets {
+                if failed {
+                    rep.remaining.push((
+                        format!("virtual network {}", vn.name),
+                        "kept: a deployment in it could not be deleted".into(),
+                    ));
+                    continue;
+                }
+                let out = async {
+                    if unconfirmed(&vn) {
+                        settle(&c, || async {
+                            Ok(r::list_vnet_names(&c).await?.iter().any(|n| n == &vn.name))
+                        })
+                        .await?;
+                    }
+                    r::remove_vnet(&c, &vn.name).await
                 }
                 .await;
-                (sa, out)
-            });
-        }
-        while let Some(j) = js.join_next().await {
-            let (sa, out) = j.map_err(|e| ProviderError::Other(e.to_string()))?;
-            match out {
-                Ok(()) => {
-                    ledger.forget(K_STORAGE, &sa.scope, &sa.name)?;
-                    events(ProviderEvent::Deleted {
-                        kind: K_STORAGE.into(),
-                        name: sa.name.clone(),
-                    });
-                    report.deleted.push(format!("storage account {}", sa.name));
+                match out {
+                    Ok(()) => {
+                        ledger.forget(K_VNET, &vn.scope, &vn.name)?;
+                        events(ProviderEvent::Deleted {
+                            kind: K_VNET.into(),
+                            name: vn.name.clone(),
+                        });
+                        rep.deleted.push(format!("virtual network {}", vn.name));
+                    }
+                    Err(e) => rep
+                        .remaining
+                        .push((format!("virtual network {}", vn.name), e.to_string())),
                 }
-                Err(e) => report
-                    .remaining
-                    .push((format!("storage account {}", sa.name), e.to_string())),
             }
-        }
-        // 4. Virtual networks (one network-configuration write per subscription at a time).
-        for vn in res.iter().filter(|r| r.kind == K_VNET) {
-            if failed_scopes.contains(&vn.scope) {
-                report.remaining.push((
-                    format!("virtual network {}", vn.name),
-                    "kept: a cloud service in it could not be deleted".into(),
-                ));
-                continue;
-            }
-            let c = self.client(&vn.scope)?;
-            let out = async {
-                if unconfirmed(vn) {
-                    settle(c, || async {
-                        Ok(r::list_vnet_names(c).await?.iter().any(|n| n == &vn.name))
-                    })
-                    .await?;
-                }
-                r::remove_vnet(c, &vn.name).await
-            }
-            .await;
-            match out {
-                Ok(()) => {
-                    ledger.forget(K_VNET, &vn.scope, &vn.name)?;
-                    events(ProviderEvent::Deleted {
-                        kind: K_VNET.into(),
-                        name: vn.name.clone(),
-                    });
-                    report.deleted.push(format!("virtual network {}", vn.name));
-                }
-                Err(e) => report
-                    .remaining
-                    .push((format!("virtual network {}", vn.name), e.to_string())),
-            }
-        }
-        Ok(report)
+            Ok(rep)
+        });
     }
+    while let Some(j) = js.join_next().await {
+        let part = j.map_err(|e| ProviderError::Other(e.to_string()))??;
+        report.deleted.extend(part.deleted);
+        report.remaining.extend(part.remaining);
+    }
+    Ok(report)
 }

@@ -5,7 +5,9 @@
 //! errors); 400/403/404 fail at once with Azure's message. Never retries forever, never
 //! logs key material.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rand::Rng;
@@ -111,6 +113,29 @@ pub struct AsmClient {
     subscription: String,
     identity: ManagementIdentity,
     pub opts: ClientOptions,
+    /// Last observed duration per operation kind (shared by clones of this client).
+    op_durations: Arc<Mutex<HashMap<String, Duration>>>,
+}
+
+/// The sort of an operation, from its method and path without resource names:
+/// `POST roles`, `DELETE deployments`, `PUT media`, …
+pub fn op_kind(method: &Method, path: &str) -> String {
+    const KNOWN: [&str; 8] = [
+        "hostedservices",
+        "deployments",
+        "roles",
+        "certificates",
+        "storageservices",
+        "media",
+        "disks",
+        "roleinstances",
+    ];
+    let path = path.split('?').next().unwrap_or(path);
+    let last = path
+        .split('/')
+        .rfind(|seg| KNOWN.contains(seg))
+        .unwrap_or("other");
+    format!("{method} {last}")
 }
 
 impl std::fmt::Debug for AsmClient {
@@ -174,6 +199,7 @@ impl AsmClient {
             subscription: access.id.clone(),
             identity,
             opts,
+            op_durations: Arc::new(Mutex::new(HashMap::new())),
         })
     }
 
@@ -301,14 +327,52 @@ impl AsmClient {
     }
 
     /// Poll Get Operation Status until the operation is no longer `InProgress`.
-    pub async fn wait_operation(&self, request_id: &str, what: &str) -> Result<(), AsmError> {
+    ///
+    /// `kind` groups operations of the same sort (see [`op_kind`]): the first poll waits for
+    /// most of the duration the last operation of that kind took, then polls quickly with
+    /// growing intervals — few requests, little overshoot.
+    pub async fn wait_operation(
+        &self,
+        request_id: &str,
+        what: &str,
+        kind: &str,
+    ) -> Result<(), AsmError> {
         let started = Instant::now();
+        let learned = self
+            .op_durations
+            .lock()
+            .ok()
+            .and_then(|m| m.get(kind).copied())
+            .unwrap_or_default();
+        // Wait for most of the learned duration first, then poll with short growing intervals.
+        let head_start = learned.mul_f64(0.9).min(self.opts.operation_timeout);
+        let mut polls = 0u32;
         let mut interval = self.opts.poll_initial;
         loop {
-            tokio::time::sleep(interval).await;
+            if polls == 0 && head_start > interval {
+                tokio::time::sleep(head_start).await;
+            } else {
+                tokio::time::sleep(interval).await;
+                interval = interval
+                    .mul_f64(self.opts.poll_factor)
+                    .min(self.opts.poll_max);
+            }
+            polls += 1;
             let op: xml::Operation = self.get_xml(&format!("operations/{request_id}")).await?;
             match op.status.as_str() {
-                "Succeeded" => return Ok(()),
+                "Succeeded" => {
+                    // Done at the first poll: the real duration may be shorter, so shrink the
+                    // estimate; otherwise the fine-grained polls measured it closely.
+                    let estimate = if polls == 1 && !learned.is_zero() {
+                        learned.mul_f64(0.8)
+                    } else {
+                        started.elapsed()
+                    };
+                    if let Ok(mut m) = self.op_durations.lock() {
+                        m.insert(kind.to_string(), estimate);
+                    }
+                    return Ok(());
+                }
                 "Failed" => {
                     let e = op.error.unwrap_or_default();
                     return Err(AsmError::OperationFailed {
@@ -334,9 +398,6 @@ impl AsmClient {
                     waited_secs: started.elapsed().as_secs(),
                 });
             }
-            interval = interval
-                .mul_f64(self.opts.poll_factor)
-                .min(self.opts.poll_max);
         }
     }
 
@@ -362,7 +423,10 @@ impl AsmClient {
                     detail: "202 Accepted without x-ms-request-id".into(),
                 });
             };
-            match self.wait_operation(&rid, what).await {
+            match self
+                .wait_operation(&rid, what, &op_kind(&method, path))
+                .await
+            {
                 Ok(()) => return Ok(reply),
                 Err(e @ AsmError::OperationFailed { http_status, .. })
                     if (http_status == 500
@@ -429,6 +493,39 @@ mod tests {
             assert!(b <= o.retry_cap);
             assert!(b >= o.retry_base.mul_f64(0.5).min(o.retry_cap.mul_f64(0.5)));
         }
+    }
+
+    #[test]
+    fn operation_kinds_ignore_names() {
+        assert_eq!(
+            op_kind(
+                &Method::POST,
+                "services/hostedservices/a/deployments/a/roles"
+            ),
+            "POST roles"
+        );
+        assert_eq!(
+            op_kind(&Method::POST, "services/hostedservices/b/deployments"),
+            "POST deployments"
+        );
+        assert_eq!(
+            op_kind(
+                &Method::DELETE,
+                "services/hostedservices/a/deployments/a?comp=media"
+            ),
+            "DELETE deployments"
+        );
+        assert_eq!(
+            op_kind(
+                &Method::DELETE,
+                "services/hostedservices/a/deployments/a/roles/r?comp=media"
+            ),
+            "DELETE roles"
+        );
+        assert_eq!(
+            op_kind(&Method::PUT, "services/networking/media"),
+            "PUT media"
+        );
     }
 
     #[test]

@@ -31,10 +31,12 @@ pub struct AnsibleSettings {
     pub storage_dir: PathBuf,
     /// `playbook_path`: use this playbook instead of the embedded `site.yml`.
     pub playbook_path: Option<PathBuf>,
-    /// `ansible_command`, split like a shell would (default `ansible-playbook`).
-    pub ansible_command: Option<String>,
-    /// `ansible_extra_args`, split like a shell would.
-    pub ansible_extra_args: Option<String>,
+    /// `playbook_path = %(ansible_pb_dir)s/REL`: REL inside the embedded playbooks.
+    pub bundled_playbook: Option<PathBuf>,
+    /// `ansible_command`, already split into words; empty means `ansible-playbook`.
+    pub ansible_command: Vec<String>,
+    /// `ansible_extra_args`, already split into words.
+    pub ansible_extra_args: Vec<String>,
     /// Every other `ansible_<x>` key of the setup section (key as written, lower case):
     /// exported as `ANSIBLE_<X>` unless the user's environment already has it.
     pub ansible_env: BTreeMap<String, String>,
@@ -66,15 +68,6 @@ impl Invocation {
     }
 }
 
-/// Splits a shell-like setting (`ansible_command`, `ansible_extra_args`).
-pub fn split_setting(key: &str, value: &str) -> Result<Vec<String>, SetupError> {
-    shlex::split(value).ok_or_else(|| SetupError::BadSetting {
-        key: key.into(),
-        value: value.into(),
-        reason: "unbalanced quotes".into(),
-    })
-}
-
 /// Files an invocation refers to.
 #[derive(Debug, Clone, Copy)]
 pub struct RunPaths<'a> {
@@ -95,17 +88,11 @@ pub fn build_invocation(
     extra_args: &[String],
     user_env: &BTreeMap<String, String>,
 ) -> Result<Invocation, SetupError> {
-    let mut command = match &settings.ansible_command {
-        Some(c) => split_setting("ansible_command", c)?,
-        None => vec!["ansible-playbook".to_string()],
+    let mut command = if settings.ansible_command.is_empty() {
+        vec!["ansible-playbook".to_string()]
+    } else {
+        settings.ansible_command.clone()
     };
-    if command.is_empty() {
-        return Err(SetupError::BadSetting {
-            key: "ansible_command".into(),
-            value: String::new(),
-            reason: "empty command".into(),
-        });
-    }
     let program = command.remove(0);
     let mut args = command;
     args.push(format!("--inventory={}", paths.inventory.display()));
@@ -121,9 +108,7 @@ pub fn build_invocation(
         1 => args.push("-v".into()),
         _ => args.push("-vv".into()),
     }
-    if let Some(extra) = &settings.ansible_extra_args {
-        args.extend(split_setting("ansible_extra_args", extra)?);
-    }
+    args.extend(settings.ansible_extra_args.iter().cloned());
     // The user's arguments from `setup NAME -- …` come last so they win over the config.
     args.extend(extra_args.iter().cloned());
     args.push(paths.playbook.display().to_string());
@@ -330,6 +315,17 @@ impl AnsibleSetupProvider {
         })?;
         let extracted = playbooks::extract(&s.storage_dir)?;
         let playbook = match &s.playbook_path {
+            None if s.bundled_playbook.is_some() => {
+                let rel = s
+                    .bundled_playbook
+                    .as_deref()
+                    .unwrap_or(Path::new(playbooks::SITE_PLAYBOOK));
+                let p = extracted.join(rel);
+                if !p.is_file() {
+                    return Err(SetupError::PlaybookMissing(p));
+                }
+                p
+            }
             Some(p) => {
                 if !p.is_file() {
                     return Err(SetupError::PlaybookMissing(p.clone()));
@@ -378,13 +374,13 @@ impl SetupProvider for AnsibleSetupProvider {
         }
         let invocation = self.prepare(inventory, known_hosts, extra_args)?;
         // Program and any leading words of ansible_command (e.g. `python3 -m …`).
-        let pre_args: Vec<String> = match &self.settings.ansible_command {
-            Some(c) => split_setting("ansible_command", c)?
-                .into_iter()
-                .skip(1)
-                .collect(),
-            None => Vec::new(),
-        };
+        let pre_args: Vec<String> = self
+            .settings
+            .ansible_command
+            .iter()
+            .skip(1)
+            .cloned()
+            .collect();
         let version = check_version(&invocation.program, &pre_args)?;
         tracing::debug!(%version, command = %invocation.display(), "running ansible-playbook");
         let summary = self.summary_path(&inventory.cluster_name);

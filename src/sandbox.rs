@@ -1,0 +1,477 @@
+//! The sandbox: a cloud section with `emulator = yes` makes the tool start (or reuse) the
+//! bundled Azure-classic emulator, whose VMs are real hosts (systemd-nspawn containers), so a
+//! whole cluster runs on this machine with no Azure account.
+//!
+//! This module only manages the emulator process and its credentials (a generated management
+//! certificate and subscription id, kept under the storage directory). It never talks ASM
+//! itself and is never used for a real Azure cloud section.
+
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use openssl::asn1::Asn1Time;
+use openssl::bn::BigNum;
+use openssl::hash::MessageDigest;
+use openssl::pkey::PKey;
+use openssl::rsa::Rsa;
+use openssl::x509::{X509Builder, X509NameBuilder};
+use serde::Deserialize;
+
+/// Image every sandbox VM boots (built by `azure-classic-emulator build-image` on first use).
+pub const SANDBOX_IMAGE: &str = "debian-12-elasticluster";
+
+/// How to reach the running sandbox emulator, in the terms of an Azure cloud section.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SandboxEndpoint {
+    pub management_url: String,
+    pub ca_certificate: PathBuf,
+    pub subscription_id: String,
+    /// Management certificate + key (PEM), registered with the emulator for the subscription.
+    pub certificate: PathBuf,
+    /// Process id of the emulator.
+    pub pid: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error(
+        "the sandbox needs root (it creates network namespaces and containers): re-run as root"
+    )]
+    NotRoot,
+    #[error("cannot find the `azure-classic-emulator` program next to `{0}` or on PATH: build it with `cargo build --release -p azure-classic-emulator`")]
+    EmulatorNotFound(PathBuf),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("generating the sandbox management certificate: {0}")]
+    Certificate(#[from] openssl::error::ErrorStack),
+    #[error("building the VM image `{image}` failed (exit {code}); last output: {tail}")]
+    ImageBuild {
+        image: String,
+        code: i32,
+        tail: String,
+    },
+    #[error("the sandbox emulator did not start within {secs} s; see its log {log}: {tail}")]
+    StartTimeout {
+        secs: u64,
+        log: PathBuf,
+        tail: String,
+    },
+    #[error(
+        "the sandbox emulator exited while starting (status {status}); see its log {log}: {tail}"
+    )]
+    StartFailed {
+        status: String,
+        log: PathBuf,
+        tail: String,
+    },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> SandboxError + '_ {
+    move |source| SandboxError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+#[derive(Deserialize)]
+struct EndpointFile {
+    url: String,
+    ca: PathBuf,
+    pid: u32,
+}
+
+/// Files of one sandbox under `<storage>/sandbox` (or the cloud section's `emulator_state_dir`).
+#[derive(Clone, Debug)]
+pub struct Sandbox {
+    dir: PathBuf,
+}
+
+impl Sandbox {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Sandbox { dir: dir.into() }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn emulator_state_dir(&self) -> PathBuf {
+        self.dir.join("emulator")
+    }
+
+    fn endpoint_file(&self) -> PathBuf {
+        self.emulator_state_dir().join("endpoint.json")
+    }
+
+    pub fn log_file(&self) -> PathBuf {
+        self.dir.join("emulator.log")
+    }
+
+    fn certificate_path(&self) -> PathBuf {
+        self.dir.join("management.pem")
+    }
+
+    fn subscription_file(&self) -> PathBuf {
+        self.dir.join("subscription-id")
+    }
+
+    /// The generated subscription id and management certificate (created on first use).
+    fn credentials(&self) -> Result<(String, PathBuf), SandboxError> {
+        fs::create_dir_all(&self.dir).map_err(io_err(&self.dir))?;
+        fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700))
+            .map_err(io_err(&self.dir))?;
+        let sub_path = self.subscription_file();
+        let subscription = match fs::read_to_string(&sub_path) {
+            Ok(s) if !s.trim().is_empty() => s.trim().to_string(),
+            _ => {
+                let id = random_guid();
+                write_private(&sub_path, format!("{id}\n").as_bytes())?;
+                id
+            }
+        };
+        let cert = self.certificate_path();
+        if !cert.exists() {
+            write_private(&cert, &self_signed_management_pem()?)?;
+        }
+        Ok((subscription, cert))
+    }
+
+    /// The running emulator, if its endpoint file names a live process.
+    pub fn running(&self) -> Option<SandboxEndpoint> {
+        let text = fs::read_to_string(self.endpoint_file()).ok()?;
+        let ep: EndpointFile = serde_json::from_str(&text).ok()?;
+        if !pid_alive(ep.pid) {
+            return None;
+        }
+        let subscription_id = fs::read_to_string(self.subscription_file())
+            .ok()?
+            .trim()
+            .to_string();
+        Some(SandboxEndpoint {
+            management_url: ep.url,
+            ca_certificate: ep.ca,
+            subscription_id,
+            certificate: self.certificate_path(),
+            pid: ep.pid,
+        })
+    }
+
+    /// Start the emulator (building the VM image first if needed) or reuse the running one.
+    /// `on_line` receives progress lines (image build steps, start-up).
+    pub fn ensure_running(
+        &self,
+        on_line: &mut dyn FnMut(&str),
+    ) -> Result<SandboxEndpoint, SandboxError> {
+        if let Some(ep) = self.running() {
+            return Ok(ep);
+        }
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            return Err(SandboxError::NotRoot);
+        }
+        let (subscription, cert) = self.credentials()?;
+        let program = emulator_program()?;
+
+        on_line(&format!(
+            "checking the VM image `{SANDBOX_IMAGE}` (built once, a few minutes)"
+        ));
+        let mut child = Command::new(&program)
+            .args(["build-image", SANDBOX_IMAGE])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(io_err(&program))?;
+        let mut tail = Vec::<String>::new();
+        if let Some(err) = child.stderr.take() {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                on_line(&line);
+                tail.push(line);
+                if tail.len() > 5 {
+                    tail.remove(0);
+                }
+            }
+        }
+        let status = child.wait().map_err(io_err(&program))?;
+        if !status.success() {
+            return Err(SandboxError::ImageBuild {
+                image: SANDBOX_IMAGE.into(),
+                code: status.code().unwrap_or(-1),
+                tail: tail.join(" | "),
+            });
+        }
+
+        on_line("starting the Azure-classic emulator");
+        let state = self.emulator_state_dir();
+        fs::create_dir_all(&state).map_err(io_err(&state))?;
+        let _ = fs::remove_file(self.endpoint_file());
+        let log_path = self.log_file();
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&log_path)
+            .map_err(io_err(&log_path))?;
+        let log_err = log.try_clone().map_err(io_err(&log_path))?;
+        let mut cmd = Command::new(&program);
+        cmd.arg("serve")
+            .arg("--state-dir")
+            .arg(&state)
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--backend",
+                "container",
+                "--shared-home",
+            ])
+            .arg("--time-scale")
+            .arg(time_scale())
+            .arg("--subscription")
+            .arg(format!("{subscription}={}", cert.display()))
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err);
+        // SAFETY: setsid is async-signal-safe; it detaches the emulator from our terminal and
+        // process group so it outlives this command (it is stopped with the last sandbox cluster).
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::setsid() < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().map_err(io_err(&program))?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(ep) = self.running() {
+                if ep.pid == child.id() {
+                    return Ok(ep);
+                }
+            }
+            if let Some(status) = child.try_wait().map_err(io_err(&program))? {
+                return Err(SandboxError::StartFailed {
+                    status: status.to_string(),
+                    log: log_path.clone(),
+                    tail: log_tail(&log_path),
+                });
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                return Err(SandboxError::StartTimeout {
+                    secs: 60,
+                    log: log_path.clone(),
+                    tail: log_tail(&log_path),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Stop the emulator (it stops every VM it started) and wait for it to exit.
+    pub fn stop(&self) -> Result<bool, SandboxError> {
+        let Some(ep) = self.running() else {
+            return Ok(false);
+        };
+        // SAFETY: plain kill(2) on a pid read from our own endpoint file.
+        unsafe {
+            libc::kill(ep.pid as libc::pid_t, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while pid_alive(ep.pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = fs::remove_file(self.endpoint_file());
+        Ok(true)
+    }
+}
+
+/// Azure's modelled latencies (≈50 s per deployment) are honest but slow for a sandbox on one
+/// machine; the sandbox runs them 10× faster unless ELASTICLUSTER_SANDBOX_TIME_SCALE says otherwise.
+fn time_scale() -> String {
+    std::env::var("ELASTICLUSTER_SANDBOX_TIME_SCALE")
+        .ok()
+        .filter(|v| v.parse::<f64>().map(|f| f > 0.0).unwrap_or(false))
+        .unwrap_or_else(|| "0.1".to_string())
+}
+
+/// Key in a cluster state's `[provider]` table naming the sandbox directory it runs in.
+pub const STATE_KEY: &str = "sandbox_dir";
+
+/// The sandbox a cluster state was started in, if any.
+pub fn of_state(state: &crate::cluster::ClusterState) -> Option<Sandbox> {
+    state
+        .provider
+        .get(STATE_KEY)
+        .and_then(|v| v.as_str())
+        .map(Sandbox::new)
+}
+
+/// Record in `state` that it runs in `sandbox`, reached at `ep`.
+pub fn record(state: &mut crate::cluster::ClusterState, sandbox: &Sandbox, ep: &SandboxEndpoint) {
+    state.provider.insert(
+        STATE_KEY.into(),
+        toml::Value::String(sandbox.dir().display().to_string()),
+    );
+    point_state_at(state, ep);
+}
+
+/// After an emulator restart its URL changes: point the stored subscription at it.
+fn point_state_at(state: &mut crate::cluster::ClusterState, ep: &SandboxEndpoint) {
+    if let Some(toml::Value::Array(subs)) = state.provider.get_mut("subscriptions") {
+        if let Some(toml::Value::Table(first)) = subs.first_mut() {
+            first.insert(
+                "management_url".into(),
+                toml::Value::String(ep.management_url.clone()),
+            );
+            first.insert(
+                "ca_certificate".into(),
+                toml::Value::String(ep.ca_certificate.display().to_string()),
+            );
+        }
+    }
+}
+
+/// For a cluster started in a sandbox: make sure its emulator runs (restarting it, and so its
+/// VMs, if needed) and that `state` points at it. Returns whether `state` changed.
+pub fn ensure_for_state(
+    state: &mut crate::cluster::ClusterState,
+    on_line: &mut dyn FnMut(&str),
+) -> Result<bool, SandboxError> {
+    let Some(sb) = of_state(state) else {
+        return Ok(false);
+    };
+    let ep = sb.ensure_running(on_line)?;
+    let before = state.provider.clone();
+    point_state_at(state, &ep);
+    Ok(before != state.provider)
+}
+
+fn emulator_program() -> Result<PathBuf, SandboxError> {
+    let me = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("elasticluster"));
+    let beside = me.with_file_name("azure-classic-emulator");
+    if beside.is_file() {
+        return Ok(beside);
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            let p = dir.join("azure-classic-emulator");
+            if p.is_file() {
+                return Ok(p);
+            }
+        }
+    }
+    Err(SandboxError::EmulatorNotFound(me))
+}
+
+fn pid_alive(pid: u32) -> bool {
+    if pid == 0 {
+        return false;
+    }
+    // A zombie still answers kill(0); read the state instead.
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit(')')
+            .next()
+            .map(|rest| !rest.trim_start().starts_with('Z'))
+            .unwrap_or(false),
+        Err(_) => false,
+    }
+}
+
+fn log_tail(path: &Path) -> String {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().rev().take(3).collect();
+    lines.into_iter().rev().collect::<Vec<_>>().join(" | ")
+}
+
+fn write_private(path: &Path, data: &[u8]) -> Result<(), SandboxError> {
+    let mut f = fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io_err(path))?;
+    f.write_all(data).map_err(io_err(path))?;
+    f.sync_all().map_err(io_err(path))
+}
+
+fn random_guid() -> String {
+    let b: [u8; 16] = rand::random();
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+/// Key first, then certificate: the layout of ElastiCluster's `openssl req -keyout x.pem -out x.pem`.
+fn self_signed_management_pem() -> Result<Vec<u8>, openssl::error::ErrorStack> {
+    let key = PKey::from_rsa(Rsa::generate(2048)?)?;
+    let mut name = X509NameBuilder::new()?;
+    name.append_entry_by_text("CN", "elasticluster-sandbox-management")?;
+    let name = name.build();
+    let mut b = X509Builder::new()?;
+    b.set_version(2)?;
+    let serial = BigNum::from_u32(rand::random::<u32>() | 1)?.to_asn1_integer()?;
+    b.set_serial_number(&serial)?;
+    b.set_subject_name(&name)?;
+    b.set_issuer_name(&name)?;
+    b.set_pubkey(&key)?;
+    b.set_not_before(Asn1Time::days_from_now(0)?.as_ref())?;
+    b.set_not_after(Asn1Time::days_from_now(3650)?.as_ref())?;
+    b.sign(&key, MessageDigest::sha256())?;
+    let mut out = key.private_key_to_pem_pkcs8()?;
+    out.extend(b.build().to_pem()?);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_are_generated_once_and_private() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sb = Sandbox::new(dir.path().join("sb"));
+        let (sub, cert) = sb.credentials().expect("credentials");
+        let (sub2, cert2) = sb.credentials().expect("credentials again");
+        assert_eq!(sub, sub2);
+        assert_eq!(cert, cert2);
+        assert_eq!(sub.len(), 36);
+        let mode = fs::metadata(&cert).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let pem = fs::read(&cert).expect("read");
+        assert!(pem.starts_with(b"-----BEGIN PRIVATE KEY-----"));
+        openssl::x509::X509::from_pem(&pem).expect("certificate after the key");
+    }
+
+    #[test]
+    fn no_endpoint_means_not_running() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sb = Sandbox::new(dir.path());
+        assert!(sb.running().is_none());
+        fs::create_dir_all(sb.emulator_state_dir()).expect("mkdir");
+        // A pid that cannot exist: the emulator is not running.
+        fs::write(
+            sb.endpoint_file(),
+            r#"{"url":"https://127.0.0.1:1","ca":"/x","pid":999999999}"#,
+        )
+        .expect("write");
+        assert!(sb.running().is_none());
+        assert!(!sb.stop().expect("stop"));
+    }
+}
