@@ -14,7 +14,10 @@ use std::time::{Duration, Instant};
 fn elasticluster() -> PathBuf {
     // target/<profile>/examples/bench_setup → target/<profile>/elasticluster
     let me = std::env::current_exe().unwrap_or_default();
-    let bin = me.parent().and_then(Path::parent).map(|d| d.join("elasticluster"));
+    let bin = me
+        .parent()
+        .and_then(Path::parent)
+        .map(|d| d.join("elasticluster"));
     match bin {
         Some(b) if b.is_file() => b,
         _ => {
@@ -39,7 +42,10 @@ fn run(storage: &Path, args: &[&str]) -> Result<Duration, String> {
         return Err(format!(
             "`elasticluster {}` failed: {}",
             args.join(" "),
-            String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
         ));
     }
     Ok(t.elapsed())
@@ -49,8 +55,11 @@ fn bench(workers: u32) -> Result<(Duration, Duration), String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let storage = dir.path();
     let nodes = format!("{workers}:compute");
-    run(storage, &["start", "sandbox", "--nodes", &nodes, "--no-setup"])?;
-    let result = (|| {
+    run(
+        storage,
+        &["start", "sandbox", "--nodes", &nodes, "--no-setup"],
+    )?;
+    let result = (|| -> Result<(Duration, Duration), String> {
         let first = run(storage, &["setup", "sandbox"])?;
         let again = run(storage, &["setup", "sandbox"])?;
         Ok((first, again))
@@ -63,14 +72,20 @@ fn bench(workers: u32) -> Result<(Duration, Duration), String> {
 
 fn main() {
     let sizes: Vec<u32> = {
-        let args: Vec<u32> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+        let args: Vec<u32> = std::env::args()
+            .skip(1)
+            .filter_map(|a| a.parse().ok())
+            .collect();
         if args.is_empty() {
             vec![2, 4, 8]
         } else {
             args
         }
     };
-    println!("{:>8} {:>12} {:>12} {:>8}", "workers", "first (s)", "re-run (s)", "ratio");
+    println!(
+        "{:>8} {:>12} {:>12} {:>8}",
+        "workers", "first (s)", "re-run (s)", "ratio"
+    );
     let mut failed = false;
     for w in sizes {
         match bench(w) {
