@@ -46,7 +46,7 @@ pub const EXIT_NOT_READY: i32 = 4;
     name = "elasticluster",
     version,
     about = "Start, set up and tear down compute clusters on Azure classic (ElastiCluster in Rust)",
-    after_help = "Exit codes: 0 ok, 1 error, 2 usage error, 3 not available in this build yet."
+    after_help = "Exit codes: 0 ok, 1 error, 2 usage error, 3 not available in this build yet, 4 nodes up but cluster not ready (re-run `setup`)."
 )]
 pub struct Cli {
     /// More output: -v info, -vv debug, -vvv trace (default: warnings only).
