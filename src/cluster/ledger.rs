@@ -101,6 +101,15 @@ impl Ledger for StateLedger {
         })
     }
 
+    fn forget_all(&self, rs: &[Resource]) -> Result<(), LedgerError> {
+        self.update(|s| {
+            s.resources.retain(|x| {
+                !rs.iter()
+                    .any(|r| x.kind == r.kind && x.subscription == r.scope && x.name == r.name)
+            })
+        })
+    }
+
     fn resources(&self) -> Vec<Resource> {
         self.state().resources.iter().map(from_record).collect()
     }

@@ -74,6 +74,14 @@ pub trait Ledger: Send + Sync {
     fn forget(&self, kind: &str, scope: &str, name: &str) -> Result<(), LedgerError>;
     fn resources(&self) -> Vec<Resource>;
 
+    /// Remove several resources; implementations should make it one write.
+    fn forget_all(&self, rs: &[Resource]) -> Result<(), LedgerError> {
+        for r in rs {
+            self.forget(&r.kind, &r.scope, &r.name)?;
+        }
+        Ok(())
+    }
+
     fn set_state(&self, r: &Resource, state: ResourceState) -> Result<(), LedgerError> {
         let mut r = r.clone();
         r.state = state;

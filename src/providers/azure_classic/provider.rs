@@ -949,12 +949,12 @@ async fn teardown_subscription(
         let (cs, out) = j.map_err(|e| ProviderError::Other(e.to_string()))?;
         match out {
             Ok(()) => {
-                for vm in res
+                let gone: Vec<Resource> = res
                     .iter()
                     .filter(|v| v.kind == K_VM && v.attr("cloud_service") == Some(cs.as_str()))
-                {
-                    ledger.forget(K_VM, &vm.scope, &vm.name)?;
-                }
+                    .cloned()
+                    .collect();
+                ledger.forget_all(&gone)?;
             }
             Err(e) => {
                 failed = true;
