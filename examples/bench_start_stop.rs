@@ -10,7 +10,7 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use elasticluster::cluster::{start, stop};
+use elasticluster::cluster::{bring_up, tear_down};
 use elasticluster::progress::Progress;
 use elasticluster::providers::{Ledger, MemoryLedger};
 use support::*;
@@ -49,7 +49,7 @@ async fn main() {
             Duration::from_secs(3600),
         );
         let t = Instant::now();
-        let out = match start::start(&p, ledger.clone(), &req, &Progress::hidden()).await {
+        let out = match bring_up::bring_up(&p, ledger.clone(), &req, &Progress::hidden()).await {
             Ok(o) => o,
             Err(e) => {
                 eprintln!("N={n}: start failed: {e}");
@@ -66,10 +66,10 @@ async fn main() {
         let lat = emu.latency().clone();
         let start_bound = lat.start_critical_path(n, services.len()).as_secs_f64();
         let t = Instant::now();
-        let res = stop::stop(
+        let res = tear_down::tear_down(
             &p,
             ledger.clone(),
-            &stop::StopRequest::default(),
+            &tear_down::StopRequest::default(),
             &Progress::hidden(),
         )
         .await;

@@ -1,15 +1,16 @@
-//! ElastiCluster in Rust: start a compute cluster on Azure classic, wait until every node
-//! answers SSH, provision it with Ansible, and tear it down without leaking resources.
+//! ElastiCluster in Rust: start a compute cluster on a cloud, wait until every node answers
+//! SSH, provision it with Ansible, and tear it down without leaking resources.
 //!
-//! Data flows one way: `config` validates into templates → `cluster` (lifecycle) →
-//! `providers` (the one door to a cloud) and `ssh` / `setup`; `storage` persists state.
+//! Layers import downwards only: `cli` → `cluster` (lifecycle, setup orchestration) →
+//! `providers` (the one door to each cloud) / `setup` / `ssh` → `config` / `storage` /
+//! `progress` / `naming`. See ARCHITECTURE.md.
 
 pub mod cli;
 pub mod cluster;
 pub mod config;
+pub mod naming;
 pub mod progress;
 pub mod providers;
-pub mod sandbox;
 pub mod setup;
 pub mod ssh;
 pub mod storage;

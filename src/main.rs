@@ -4,6 +4,8 @@
 
 use clap::Parser;
 use elasticluster::cli::{self, Cli};
+use elasticluster::cluster::OpsError;
+use elasticluster::config::ConfigError;
 
 fn main() {
     let cli = Cli::parse();
@@ -12,7 +14,7 @@ fn main() {
         Ok(()) => cli::EXIT_OK,
         Err(e) => {
             eprintln!("{}", error_text(&e));
-            e.exit_code()
+            cli::exit_code(&e)
         }
     };
     std::process::exit(code);
@@ -42,15 +44,14 @@ fn init_tracing(verbose: u8) {
 
 /// The message as printed: multi-line reports (one problem per line, `FILE:LINE: …`) as
 /// they are; a single-line message prefixed with `error: ` (or `not available: `).
-fn error_text(e: &cli::CliError) -> String {
+fn error_text(e: &OpsError) -> String {
     let text = e.to_string();
     if text.contains('\n') {
         return text;
     }
     match e {
-        cli::CliError::NotAvailable { .. } => format!("not available: {text}"),
-        cli::CliError::Template(_)
-        | cli::CliError::Config(elasticluster::config::ConfigError::Invalid(_)) => text,
+        OpsError::NotAvailable { .. } => format!("not available: {text}"),
+        OpsError::Template(_) | OpsError::Config(ConfigError::Invalid(_)) => text,
         _ => format!("error: {text}"),
     }
 }

@@ -8,7 +8,7 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use elasticluster::cluster::{start, stop};
+use elasticluster::cluster::{bring_up, tear_down};
 use elasticluster::progress::Progress;
 use elasticluster::providers::azure_classic::resources;
 use elasticluster::providers::azure_classic::transport::AsmClient;
@@ -36,7 +36,7 @@ async fn small_cluster_start_list_stop_leaves_nothing_and_keeps_other_vnets() {
         st.path().join("c.known_hosts"),
         Duration::from_secs(60),
     );
-    let out = start::start(&p, ledger.clone(), &req, &Progress::hidden())
+    let out = bring_up::bring_up(&p, ledger.clone(), &req, &Progress::hidden())
         .await
         .unwrap();
     assert_eq!(out.ready.len(), 3, "{:?}", out.dropped);
@@ -54,10 +54,10 @@ async fn small_cluster_start_list_stop_leaves_nothing_and_keeps_other_vnets() {
     let inv = emu.inventory().await.to_string();
     assert!(inv.contains("othernet") && inv.contains("tst1vn0"), "{inv}");
 
-    let res = stop::stop(
+    let res = tear_down::tear_down(
         &p,
         ledger.clone(),
-        &stop::StopRequest::default(),
+        &tear_down::StopRequest::default(),
         &Progress::hidden(),
     )
     .await
@@ -86,7 +86,7 @@ async fn twenty_five_vms_use_every_allowed_cloud_service() {
         st.path().join("c.known_hosts"),
         Duration::from_secs(120),
     );
-    let out = start::start(&p, ledger.clone(), &req, &Progress::hidden())
+    let out = bring_up::bring_up(&p, ledger.clone(), &req, &Progress::hidden())
         .await
         .unwrap();
     assert_eq!(out.ready.len(), 25, "{:?}", out.dropped);
@@ -101,10 +101,10 @@ async fn twenty_five_vms_use_every_allowed_cloud_service() {
         .map(|s| s["deployment"]["roles"].as_array().map_or(0, |r| r.len()))
         .sum();
     assert_eq!(roles, 25);
-    let res = stop::stop(
+    let res = tear_down::tear_down(
         &p,
         ledger.clone(),
-        &stop::StopRequest::default(),
+        &tear_down::StopRequest::default(),
         &Progress::hidden(),
     )
     .await
@@ -132,20 +132,20 @@ async fn interrupted_start_resumes_or_tears_down_cleanly() {
         // "kill" the start at some point: the future is dropped mid-flight
         let _ = tokio::time::timeout(
             Duration::from_millis(cut_ms),
-            start::start(&p, ledger.clone(), &req, &Progress::hidden()),
+            bring_up::bring_up(&p, ledger.clone(), &req, &Progress::hidden()),
         )
         .await;
         if i % 2 == 0 {
             // resume, then stop
-            let out = start::start(&p, ledger.clone(), &req, &Progress::hidden())
+            let out = bring_up::bring_up(&p, ledger.clone(), &req, &Progress::hidden())
                 .await
                 .unwrap();
             assert_eq!(out.ready.len(), 4, "cut at {cut_ms} ms: {:?}", out.dropped);
         }
-        let res = stop::stop(
+        let res = tear_down::tear_down(
             &p,
             ledger.clone(),
-            &stop::StopRequest::default(),
+            &tear_down::StopRequest::default(),
             &Progress::hidden(),
         )
         .await
@@ -170,15 +170,15 @@ async fn force_stop_finds_resources_the_ledger_lost() {
         st.path().join("c.kh"),
         Duration::from_secs(60),
     );
-    start::start(&p, ledger.clone(), &req, &Progress::hidden())
+    bring_up::bring_up(&p, ledger.clone(), &req, &Progress::hidden())
         .await
         .unwrap();
     // the state is lost: a fresh, empty ledger
     let empty: Arc<dyn Ledger> = Arc::new(MemoryLedger::default());
-    let res = stop::stop(
+    let res = tear_down::tear_down(
         &p,
         empty.clone(),
-        &stop::StopRequest {
+        &tear_down::StopRequest {
             force: true,
             ..Default::default()
         },
@@ -207,7 +207,7 @@ async fn provisioning_failed_vms_are_dropped_at_once() {
         Duration::from_secs(600),
     );
     let t = Instant::now();
-    let e = start::start(&p, ledger.clone(), &req, &Progress::hidden())
+    let e = bring_up::bring_up(&p, ledger.clone(), &req, &Progress::hidden())
         .await
         .unwrap_err()
         .to_string();
@@ -228,10 +228,10 @@ async fn provisioning_failed_vms_are_dropped_at_once() {
         .sum();
     assert_eq!(roles, 0, "{inv}");
     emu.set_faults("none").unwrap();
-    let res = stop::stop(
+    let res = tear_down::tear_down(
         &p,
         ledger,
-        &stop::StopRequest::default(),
+        &tear_down::StopRequest::default(),
         &Progress::hidden(),
     )
     .await
@@ -276,14 +276,14 @@ async fn survives_injected_faults_and_still_leaks_nothing() {
         st.path().join("c.kh"),
         Duration::from_secs(120),
     );
-    let out = start::start(&p, ledger.clone(), &req, &Progress::hidden())
+    let out = bring_up::bring_up(&p, ledger.clone(), &req, &Progress::hidden())
         .await
         .unwrap();
     assert_eq!(out.ready.len(), 4, "{:?}", out.dropped);
-    let res = stop::stop(
+    let res = tear_down::tear_down(
         &p,
         ledger.clone(),
-        &stop::StopRequest::default(),
+        &tear_down::StopRequest::default(),
         &Progress::hidden(),
     )
     .await
@@ -311,7 +311,7 @@ async fn public_ips_give_each_vm_its_own_address_on_port_22() {
         st.path().join("c.kh"),
         Duration::from_secs(60),
     );
-    let out = start::start(&p, ledger.clone(), &req, &Progress::hidden())
+    let out = bring_up::bring_up(&p, ledger.clone(), &req, &Progress::hidden())
         .await
         .unwrap();
     assert_eq!(out.ready.len(), 2);
@@ -322,10 +322,10 @@ async fn public_ips_give_each_vm_its_own_address_on_port_22() {
         .ready
         .iter()
         .all(|n| n.ssh_port == Some(22) && n.ssh_host.is_some()));
-    let res = stop::stop(
+    let res = tear_down::tear_down(
         &p,
         ledger,
-        &stop::StopRequest::default(),
+        &tear_down::StopRequest::default(),
         &Progress::hidden(),
     )
     .await
@@ -369,7 +369,7 @@ async fn several_subscriptions_share_the_cluster_and_are_all_cleaned() {
         st.path().join("c.kh"),
         Duration::from_secs(60),
     );
-    let out = start::start(&p, ledger.clone(), &req, &Progress::hidden())
+    let out = bring_up::bring_up(&p, ledger.clone(), &req, &Progress::hidden())
         .await
         .unwrap();
     assert_eq!(out.ready.len(), 6, "{:?}", out.dropped);
@@ -386,10 +386,10 @@ async fn several_subscriptions_share_the_cluster_and_are_all_cleaned() {
             .unwrap_or_default();
         assert_eq!(vn.len(), 1, "one vnet in {sub}");
     }
-    let res = stop::stop(
+    let res = tear_down::tear_down(
         &p,
         ledger,
-        &stop::StopRequest::default(),
+        &tear_down::StopRequest::default(),
         &Progress::hidden(),
     )
     .await

@@ -8,6 +8,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
+use elasticluster::providers::azure_classic::identity::new_identity_pem;
 use elasticluster::providers::azure_classic::transport::{
     AsmClient, ClientOptions, SubscriptionAccess,
 };
@@ -104,31 +105,7 @@ fn server(dir: &std::path::Path, replies: Vec<Reply>) -> (u16, Arc<Mutex<Vec<See
 }
 
 fn server_pem() -> Vec<u8> {
-    use openssl::{asn1::Asn1Time, bn::BigNum, hash::MessageDigest, pkey::PKey, rsa::Rsa, x509};
-    let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
-    let mut name = x509::X509NameBuilder::new().unwrap();
-    name.append_entry_by_text("CN", "127.0.0.1").unwrap();
-    let name = name.build();
-    let mut b = x509::X509Builder::new().unwrap();
-    b.set_version(2).unwrap();
-    b.set_serial_number(&BigNum::from_u32(7).unwrap().to_asn1_integer().unwrap())
-        .unwrap();
-    b.set_subject_name(&name).unwrap();
-    b.set_issuer_name(&name).unwrap();
-    b.set_pubkey(&key).unwrap();
-    b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
-        .unwrap();
-    b.set_not_after(&Asn1Time::days_from_now(2).unwrap())
-        .unwrap();
-    let san = x509::extension::SubjectAlternativeName::new()
-        .ip("127.0.0.1")
-        .build(&b.x509v3_context(None, None))
-        .unwrap();
-    b.append_extension(san).unwrap();
-    b.sign(&key, MessageDigest::sha256()).unwrap();
-    let mut pem = key.private_key_to_pem_pkcs8().unwrap();
-    pem.extend(b.build().to_pem().unwrap());
-    pem
+    new_identity_pem("127.0.0.1", 2, Some("127.0.0.1")).unwrap()
 }
 
 fn client(creds: &support::Creds, dir: &std::path::Path, port: u16) -> AsmClient {

@@ -4,7 +4,8 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use elasticluster::config::{CloudConfig, Config, ConfigError, Diagnostics};
+use elasticluster::config::{ClusterTemplate, Config, ConfigError, Diagnostics};
+use elasticluster::providers::Registry;
 
 struct Fixture {
     dir: tempfile::TempDir,
@@ -83,8 +84,20 @@ fn good() -> String {
     format!("{CLOUD}\n{LOGIN}\n{SETUP}\n{CLUSTER}")
 }
 
+/// A string value of the cloud settings kept in the state.
+fn cloud_str<'a>(t: &'a ClusterTemplate, key: &str) -> &'a str {
+    t.cloud[key].as_str().unwrap_or_default()
+}
+
+/// The first subscription of the cloud settings.
+fn first_subscription(t: &ClusterTemplate) -> &toml::Table {
+    t.cloud["subscriptions"][0]
+        .as_table()
+        .expect("a subscription")
+}
+
 fn errors(config: &Config, template: &str) -> Diagnostics {
-    match config.template(template) {
+    match config.template(template, &Registry) {
         Ok(t) => panic!("template {template} unexpectedly valid: {t:?}"),
         Err(d) => d,
     }
@@ -104,30 +117,34 @@ fn valid_template_is_fully_typed() {
     let fx = Fixture::new();
     let c = fx.load(&good());
     assert_eq!(c.template_names(), vec!["c"]);
-    let t = c.template("c").unwrap();
+    let t = c.template("c", &Registry).unwrap();
     assert_eq!(t.kind_order, vec!["frontend", "compute"]);
     assert_eq!(t.kinds["compute"].count, 2);
     assert_eq!(t.kinds["compute"].min, 2, "min defaults to the count");
     assert_eq!(t.kinds["frontend"].flavor, "Small");
     assert_eq!(t.ssh_to.as_deref(), Some("frontend"));
-    assert_eq!(t.azure.location, "East US");
-    assert_eq!(t.azure.base_name, "mybase1");
-    assert_eq!(t.azure.wait_timeout, 600);
-    assert_eq!(t.azure.startup_timeout, 600);
-    assert!(!t.azure.use_public_ips);
+    assert_eq!(cloud_str(&t, "provider"), "azure_classic");
+    assert_eq!(cloud_str(&t, "location"), "East US");
+    assert_eq!(cloud_str(&t, "base_name"), "mybase1");
+    assert_eq!(t.cloud["wait_timeout"].as_integer(), Some(600));
+    assert_eq!(t.startup_timeout, 600);
+    assert_eq!(t.cloud["use_public_ips"].as_bool(), Some(false));
     assert_eq!(t.login.image_user_sudo, "root");
     assert!(t.login.image_sudo);
     assert_eq!(t.login.user_key_private, fx.path("key"));
     assert_eq!(t.setup.ansible_command, vec!["ansible-playbook"]);
     assert_eq!(t.setup.groups["compute"], vec!["slurm_worker"]);
-    let CloudConfig::AzureClassic(az) = &t.cloud;
-    assert_eq!(az.subscription_id.as_deref(), Some("0000-1111"));
+    let sub = first_subscription(&t);
+    assert_eq!(sub["id"].as_str(), Some("0000-1111"));
     assert_eq!(
-        az.certificate.as_deref(),
-        Some(fx.path("cert.pem").as_path())
+        sub["certificate"].as_str(),
+        Some(fx.path("cert.pem").to_str().unwrap())
     );
-    assert_eq!(az.management_url, "https://management.core.windows.net");
-    assert!(!az.emulator);
+    assert_eq!(
+        sub["management_url"].as_str(),
+        Some("https://management.core.windows.net")
+    );
+    assert_eq!(t.cloud["emulator"].as_bool(), Some(false));
 }
 
 #[test]
@@ -140,8 +157,12 @@ fn continuation_comments_default_and_kind_sections() {
          {}\n[cluster/c/frontend]\nflavor = 'Medium'\n",
         CLUSTER.replace("location = East US\n", "")
     );
-    let t = fx.load(&text).template("c").unwrap();
-    assert_eq!(t.azure.location, "West Europe", "[DEFAULT] is merged");
+    let t = fx.load(&text).template("c", &Registry).unwrap();
+    assert_eq!(
+        cloud_str(&t, "location"),
+        "West Europe",
+        "[DEFAULT] is merged"
+    );
     assert_eq!(t.setup.provider, "ansible");
     assert_eq!(
         t.setup.groups["compute"],
@@ -164,8 +185,8 @@ fn section_names_keep_case() {
     let fx = Fixture::new();
     let c = fx.load(&good().replace("[cluster/c]", "[cluster/MyCluster]"));
     assert_eq!(c.template_names(), vec!["MyCluster"]);
-    assert!(c.template("mycluster").is_err());
-    assert!(c.template("MyCluster").is_ok());
+    assert!(c.template("mycluster", &Registry).is_err());
+    assert!(c.template("MyCluster", &Registry).is_ok());
 }
 
 #[test]
@@ -173,9 +194,8 @@ fn empty_cloud_value_is_filled_from_environment() {
     let fx = Fixture::new();
     std::env::set_var("SUBSCRIPTION_ID", "from-env-42");
     let c = fx.load(&good().replace("subscription_id = 0000-1111", "subscription_id ="));
-    let t = c.template("c").unwrap();
-    let CloudConfig::AzureClassic(az) = &t.cloud;
-    assert_eq!(az.subscription_id.as_deref(), Some("from-env-42"));
+    let t = c.template("c", &Registry).unwrap();
+    assert_eq!(first_subscription(&t)["id"].as_str(), Some("from-env-42"));
 }
 
 #[test]
@@ -186,7 +206,7 @@ fn vars_and_tilde_are_expanded_in_paths() {
         "user_key_private = key",
         "user_key_private = $EC_CONFIG_TEST_KEYDIR/key",
     );
-    let t = fx.load(&text).template("c").unwrap();
+    let t = fx.load(&text).template("c", &Registry).unwrap();
     assert_eq!(t.login.user_key_private, fx.path("key"));
 }
 
@@ -201,9 +221,9 @@ fn config_d_files_are_read_in_sorted_order_after_the_main_file() {
     fx.write("config.d/ignored.txt", "[cluster/c]\nflavor = Nope\n");
     let c = fx.load(&good());
     assert_eq!(c.files().len(), 3);
-    let t = c.template("c").unwrap();
+    let t = c.template("c", &Registry).unwrap();
     assert_eq!(t.kinds["compute"].flavor, "Large");
-    assert_eq!(t.azure.base_name, "fromd");
+    assert_eq!(cloud_str(&t, "base_name"), "fromd");
 }
 
 #[test]
@@ -221,7 +241,7 @@ fn config_d_alone_is_enough() {
         .unwrap();
     }
     let c = Config::load(&fx.path("config")).unwrap();
-    assert!(c.template("c").is_ok());
+    assert!(c.template("c", &Registry).is_ok());
 }
 
 #[test]
@@ -236,7 +256,7 @@ fn setup_vars_precedence() {
             "flavor = Small\n",
             "flavor = Small\nglobal_var_z = cluster-global\ncompute_var_y = cluster-kind\n",
         );
-    let t = fx.load(&text).template("c").unwrap();
+    let t = fx.load(&text).template("c", &Registry).unwrap();
     let compute = t.setup.vars_for("compute");
     assert_eq!(compute["x"], "setup-kind", "kind vars beat global vars");
     assert_eq!(
@@ -261,7 +281,7 @@ fn bundled_playbook_prefix_and_old_names() {
             "compute_nodes = 2\n",
             "compute_nodes = 2\ncompute_min_nodes = 1\n",
         );
-    let t = fx.load(&text).template("c").unwrap();
+    let t = fx.load(&text).template("c", &Registry).unwrap();
     assert_eq!(t.setup.groups["compute"], vec!["slurm_workers"]);
     assert_eq!(
         t.setup.bundled_playbook.as_deref(),
@@ -278,12 +298,13 @@ fn emulator_makes_credentials_optional() {
         "subscription_id = 0000-1111\ncertificate = cert.pem\n",
         "emulator = yes\nemulator_state_dir = ~/emu\n",
     );
-    let t = fx.load(&text).template("c").unwrap();
-    let CloudConfig::AzureClassic(az) = &t.cloud;
-    assert!(az.emulator);
-    assert_eq!(az.subscription_id, None);
-    assert_eq!(az.certificate, None);
-    assert!(az.emulator_state_dir.as_ref().unwrap().ends_with("emu"));
+    let t = fx.load(&text).template("c", &Registry).unwrap();
+    assert_eq!(t.cloud["emulator"].as_bool(), Some(true));
+    assert!(
+        t.cloud["subscriptions"].as_array().unwrap().is_empty(),
+        "the sandbox makes its own subscription"
+    );
+    assert!(cloud_str(&t, "sandbox_dir").ends_with("emu"));
 }
 
 #[test]
@@ -293,7 +314,7 @@ fn one_broken_template_does_not_break_another() {
         .replace("[cluster/c]", "[cluster/broken]")
         .replace("compute_nodes = 2", "compute_nodes = two");
     let c = fx.load(&format!("{}\n{broken}", good()));
-    assert!(c.template("c").is_ok());
+    assert!(c.template("c", &Registry).is_ok());
     assert_one(
         &errors(&c, "broken"),
         &["compute_nodes", "`two` is not a whole number"],
@@ -593,7 +614,7 @@ fn file_level_errors() {
 #[test]
 fn override_counts_rejects_unknown_kinds() {
     let fx = Fixture::new();
-    let mut t = fx.load(&good()).template("c").unwrap();
+    let mut t = fx.load(&good()).template("c", &Registry).unwrap();
     t.override_counts(&[("compute".into(), 5)]).unwrap();
     assert_eq!(t.kinds["compute"].count, 5);
     assert!(t

@@ -310,15 +310,13 @@ async fn real_hosts_start_ssh_stop() {
     let image_dir = std::env::var_os("AZURE_EMULATOR_IMAGE_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(azure_classic_emulator::vm::container::DEFAULT_IMAGE_DIR));
-    if unsafe { libc::geteuid() } != 0
-        || !image_dir
-            .join(azure_classic_emulator::vm::container::DEFAULT_IMAGE)
-            .exists()
-    {
-        eprintln!(
-            "SKIPPED: needs root and the emulator image in {}",
-            image_dir.display()
-        );
+    if !support::can_run(
+        support::is_root()
+            && image_dir
+                .join(azure_classic_emulator::vm::container::DEFAULT_IMAGE)
+                .exists(),
+        &format!("root and the emulator image in {}", image_dir.display()),
+    ) {
         return;
     }
     let creds = Creds::new();

@@ -2,6 +2,8 @@
 //! port, own host key): the probe authenticates with an OpenSSH-format RSA key, records the
 //! host key, and `ssh` with StrictHostKeyChecking=yes then accepts exactly that key.
 
+mod support;
+
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command};
@@ -38,8 +40,10 @@ fn keygen(args: &[&str], path: &Path) {
 
 #[tokio::test]
 async fn probe_records_host_key_and_ssh_accepts_it() {
-    if !Path::new("/usr/sbin/sshd").exists() || unsafe { libc::geteuid() } != 0 {
-        eprintln!("SKIPPED: needs root and /usr/sbin/sshd");
+    if !support::can_run(
+        Path::new("/usr/sbin/sshd").exists() && support::is_root(),
+        "root and /usr/sbin/sshd",
+    ) {
         return;
     }
     let d = tempfile::tempdir().unwrap();

@@ -76,8 +76,8 @@ fn round_trip_mode_and_paths() {
     assert!(fs::read_to_string(&path)
         .unwrap()
         .contains("schema_version = 1"));
-    assert_eq!(st.load("c1").unwrap(), Some(state));
-    assert_eq!(st.load("other").unwrap(), None);
+    assert_eq!(st.load::<ClusterState>("c1").unwrap(), Some(state));
+    assert_eq!(st.load::<ClusterState>("other").unwrap(), None);
     assert_eq!(st.known_hosts_path("c1"), st.dir().join("c1.known_hosts"));
     assert_eq!(st.inventory_path("c1"), st.dir().join("c1.inventory"));
     // No temporary files are left behind.
@@ -105,7 +105,7 @@ fn save_replaces_atomically_and_list_remove() {
         "a save writes a new file and renames it over the old one"
     );
     assert_eq!(
-        st.load("b").unwrap().unwrap().nodes[0].status,
+        st.load::<ClusterState>("b").unwrap().unwrap().nodes[0].status,
         NodeStatus::Deleting
     );
 
@@ -130,7 +130,7 @@ fn old_files_without_new_fields_still_load() {
          [login]\nimage_user = \"u\"\nuser_key_private = \"/k\"\nuser_key_public = \"/k.pub\"\n",
     )
     .unwrap();
-    let s = st.load("min").unwrap().unwrap();
+    let s = st.load::<ClusterState>("min").unwrap().unwrap();
     assert!(s.nodes.is_empty() && s.resources.is_empty());
     assert_eq!(s.login.image_user_sudo, "root");
 }
@@ -141,7 +141,7 @@ fn bad_files_and_names_are_clear_errors() {
     let st = Storage::open(dir.path()).unwrap();
     fs::write(st.state_path("broken"), "this is = = not toml").unwrap();
     assert!(matches!(
-        st.load("broken"),
+        st.load::<ClusterState>("broken"),
         Err(StorageError::Corrupt { .. })
     ));
     fs::write(
@@ -149,7 +149,7 @@ fn bad_files_and_names_are_clear_errors() {
         "schema_version = 9\nname = \"future\"\n",
     )
     .unwrap();
-    let e = st.load("future").unwrap_err();
+    let e = st.load::<ClusterState>("future").unwrap_err();
     assert!(
         matches!(e, StorageError::NewerSchema { found: 9, .. }),
         "{e}"
@@ -157,7 +157,10 @@ fn bad_files_and_names_are_clear_errors() {
     assert!(e.to_string().contains("newer elasticluster"));
     for bad in ["", "../x", "a/b", ".hidden", "-x"] {
         assert!(
-            matches!(st.load(bad), Err(StorageError::InvalidName { .. })),
+            matches!(
+                st.load::<ClusterState>(bad),
+                Err(StorageError::InvalidName { .. })
+            ),
             "{bad:?}"
         );
     }

@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
-use super::{CliError, Context};
+use super::Workspace;
+use crate::cluster::ops::{self, ExportOptions};
+use crate::cluster::OpsError;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -19,27 +21,14 @@ pub struct Args {
     pub output_file: Option<PathBuf>,
 }
 
-pub fn run(ctx: &Context, args: Args) -> Result<(), CliError> {
-    let storage = ctx.storage()?;
-    let state = ctx.cluster(&storage, &args.cluster)?;
-    let mut out = args
-        .output_file
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("{}.zip", state.name)));
-    if out.extension().is_none_or(|e| e != "zip") {
-        out.as_mut_os_string().push(".zip");
-    }
-    if out.exists() && !args.overwrite {
-        return Err(CliError::Failed(format!(
-            "ZIP file `{}` already exists — pass --overwrite or -o ANOTHER.zip",
-            out.display()
-        )));
-    }
-    Err(CliError::NotAvailable {
-        command: "export",
-        message: format!(
-            "cannot write `{}`: export is not part of this build yet; nothing was written",
-            out.display()
-        ),
-    })
+pub fn run(ws: &Workspace, args: Args) -> Result<(), OpsError> {
+    ops::export(
+        ws,
+        ExportOptions {
+            cluster: args.cluster,
+            overwrite: args.overwrite,
+            save_keys: args.save_keys,
+            output_file: args.output_file,
+        },
+    )
 }

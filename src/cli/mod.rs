@@ -1,6 +1,6 @@
-//! The command line: global options, one module per subcommand (clap args + a `run()` that
-//! calls the library), the shared [`Context`], and [`CliError`] with its exit code.
-//! No domain logic lives here; only `main` prints errors and exits.
+//! The command line: global options, one module per subcommand (its clap args and a `run()`
+//! that turns them into an options value and calls one `cluster::ops` function), and the
+//! exit code of each error. No domain logic lives here; only `main` prints errors and exits.
 //!
 //! Exit codes: 0 success, 1 error, 2 usage error (clap), 3 [`EXIT_NOT_AVAILABLE`]: the
 //! command exists and its inputs were checked, but this build cannot do the work yet;
@@ -24,9 +24,8 @@ use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
 
-use crate::cluster::ClusterState;
-use crate::config::{ClusterTemplate, Config, ConfigError, Diagnostics};
-use crate::storage::{Storage, StorageError};
+use crate::cluster::ops::Answer;
+use crate::cluster::{OpsError, Workspace};
 
 /// Success.
 pub const EXIT_OK: i32 = 0;
@@ -40,12 +39,12 @@ pub const EXIT_NOT_AVAILABLE: i32 = 3;
 /// see every worker. `elasticluster setup NAME` re-runs the setup.
 pub const EXIT_NOT_READY: i32 = 4;
 
-/// Start, set up and tear down compute clusters on Azure classic.
+/// Start, set up and tear down compute clusters.
 #[derive(Debug, Parser)]
 #[command(
     name = "elasticluster",
     version,
-    about = "Start, set up and tear down compute clusters on Azure classic (ElastiCluster in Rust)",
+    about = "Start, set up and tear down compute clusters on Azure (ElastiCluster in Rust)",
     after_help = "Exit codes: 0 ok, 1 error, 2 usage error, 3 not available in this build yet, 4 nodes up but cluster not ready (re-run `setup`)."
 )]
 pub struct Cli {
@@ -91,53 +90,14 @@ pub enum Command {
     Import(import::Args),
 }
 
-/// Errors a command reports; `main` prints them and exits with [`CliError::exit_code`].
-#[derive(Debug, thiserror::Error)]
-pub enum CliError {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// Problems of one template, one per line.
-    #[error("{0}")]
-    Template(Diagnostics),
-    #[error(transparent)]
-    Storage(#[from] StorageError),
-    /// Bad option values found after parsing (exit 2).
-    #[error("{0}")]
-    Usage(String),
-    /// Valid request this build cannot carry out yet (exit 3).
-    #[error("elasticluster {command}: {message}")]
-    NotAvailable {
-        command: &'static str,
-        message: String,
-    },
-    /// Nodes up, but setup failed or the scheduler misses workers (exit 4).
-    #[error("{0}")]
-    NotReady(String),
-    /// Anything else, already phrased for the user.
-    #[error("{0}")]
-    Failed(String),
-    /// A failure from a lower layer.
-    #[error(transparent)]
-    Other(Box<dyn std::error::Error + Send + Sync>),
-}
-
-impl CliError {
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            CliError::Usage(_) => EXIT_USAGE,
-            CliError::NotAvailable { .. } => EXIT_NOT_AVAILABLE,
-            CliError::NotReady(_) => EXIT_NOT_READY,
-            _ => EXIT_ERROR,
-        }
+/// The exit code for an operation's error (see the module doc).
+pub fn exit_code(e: &OpsError) -> i32 {
+    match e {
+        OpsError::Usage(_) => EXIT_USAGE,
+        OpsError::NotAvailable { .. } => EXIT_NOT_AVAILABLE,
+        OpsError::NotReady(_) => EXIT_NOT_READY,
+        _ => EXIT_ERROR,
     }
-}
-
-/// Resolved global options, handed to every command.
-#[derive(Debug, Clone)]
-pub struct Context {
-    pub config_path: PathBuf,
-    pub storage_dir: PathBuf,
-    pub verbosity: u8,
 }
 
 fn home() -> PathBuf {
@@ -146,55 +106,27 @@ fn home() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
-impl Context {
-    pub fn from_cli(cli: &Cli) -> Context {
-        let expand = |p: &Path| crate::config::expand_path(&p.to_string_lossy(), None);
-        Context {
-            config_path: cli
-                .config
-                .as_deref()
-                .map(expand)
-                .unwrap_or_else(|| home().join(".elasticluster/config")),
-            storage_dir: cli
-                .storage
-                .as_deref()
-                .map(expand)
-                .unwrap_or_else(|| home().join(".elasticluster/storage")),
-            verbosity: cli.verbose,
-        }
-    }
-
-    /// Load the configuration files.
-    pub fn config(&self) -> Result<Config, CliError> {
-        Ok(Config::load(&self.config_path)?)
-    }
-
-    /// Load the configuration and validate one template.
-    pub fn template(&self, name: &str) -> Result<(Config, ClusterTemplate), CliError> {
-        let config = self.config()?;
-        let template = config.template(name).map_err(CliError::Template)?;
-        Ok((config, template))
-    }
-
-    /// Open (and create if needed) the storage directory.
-    pub fn storage(&self) -> Result<Storage, CliError> {
-        Ok(Storage::open(&self.storage_dir)?)
-    }
-
-    /// Load a stored cluster, or a clear "no such cluster" error.
-    pub fn cluster(&self, storage: &Storage, name: &str) -> Result<ClusterState, CliError> {
-        storage.load(name)?.ok_or_else(|| {
-            CliError::Failed(format!(
-                "no cluster named `{name}` in {} — `elasticluster list` shows the clusters there; start one with `elasticluster start TEMPLATE -n {name}`",
-                storage.dir().display()
-            ))
-        })
+/// The global options as the library's [`Workspace`].
+pub fn workspace(cli: &Cli) -> Workspace {
+    let expand = |p: &Path| crate::config::expand_path(&p.to_string_lossy(), None);
+    Workspace {
+        config_path: cli
+            .config
+            .as_deref()
+            .map(expand)
+            .unwrap_or_else(|| home().join(".elasticluster/config")),
+        storage_dir: cli
+            .storage
+            .as_deref()
+            .map(expand)
+            .unwrap_or_else(|| home().join(".elasticluster/storage")),
+        verbosity: cli.verbose,
     }
 }
 
 /// Run the parsed command.
-pub fn run(cli: Cli) -> Result<(), CliError> {
-    let ctx = Context::from_cli(&cli);
+pub fn run(cli: Cli) -> Result<(), OpsError> {
+    let ctx = workspace(&cli);
     match cli.command {
         Command::Start(a) => start::run(&ctx, a),
         Command::Stop(a) => stop::run(&ctx, a),
@@ -211,14 +143,26 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     }
 }
 
-/// Ask `question [yN] ` on the terminal; true only for y/yes.
-pub fn confirm(question: &str) -> bool {
-    use std::io::Write;
-    print!("{question} [yN] ");
-    let _ = std::io::stdout().flush();
-    let mut answer = String::new();
-    if std::io::stdin().read_line(&mut answer).is_err() {
-        return false;
+/// The way questions are answered: `--yes` answers them; otherwise the terminal is asked
+/// (`question [yN] `, yes only for y/yes), and without a terminal nobody can be asked.
+pub fn confirmer(yes: bool) -> impl Fn(&str) -> Answer {
+    move |question: &str| {
+        use std::io::{IsTerminal, Write};
+        if yes {
+            return Answer::Yes;
+        }
+        if !std::io::stdin().is_terminal() {
+            return Answer::CannotAsk;
+        }
+        print!("{question} [yN] ");
+        let _ = std::io::stdout().flush();
+        let mut answer = String::new();
+        if std::io::stdin().read_line(&mut answer).is_err() {
+            return Answer::No;
+        }
+        match answer.trim().to_ascii_lowercase().as_str() {
+            "y" | "yes" => Answer::Yes,
+            _ => Answer::No,
+        }
     }
-    matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
 }

@@ -1,13 +1,8 @@
 //! `elasticluster remove-node NAME NODE [--no-setup] [--yes]`.
 
-use std::io::IsTerminal;
-use std::sync::Arc;
-
-use super::start::fail;
-use super::{confirm, CliError, Context};
-use crate::cluster::ledger::StateLedger;
-use crate::cluster::ops;
-use crate::providers::{self, Ledger};
+use super::{confirmer, Workspace};
+use crate::cluster::ops::{self, RemoveNodeOptions};
+use crate::cluster::OpsError;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -23,46 +18,14 @@ pub struct Args {
     pub yes: bool,
 }
 
-pub fn run(ctx: &Context, args: Args) -> Result<(), CliError> {
-    let storage = ctx.storage()?;
-    let _lock = storage.lock(&args.cluster)?;
-    let state = ctx.cluster(&storage, &args.cluster)?;
-    let node = super::ssh::target(&state, Some(&args.node))?.clone();
-    let name = state.name.clone();
-    if !args.yes {
-        if !std::io::stdin().is_terminal() {
-            return Err(CliError::Usage(format!(
-                "remove-node deletes the VM of node `{}`: confirm with --yes when not on a terminal",
-                node.name
-            )));
-        }
-        if !confirm(&format!(
-            "Do you really want to remove node `{}` of cluster `{name}` and delete its VM?",
-            node.name
-        )) {
-            return Err(CliError::Failed("aborted: nothing was deleted".into()));
-        }
-    }
-    let provider = providers::from_snapshot(&state.provider)
-        .map_err(fail)?
-        .ok_or_else(|| fail(format!("cluster `{name}` has no provider settings")))?;
-    let ledger = Arc::new(StateLedger::new(storage.clone(), state));
-    let rt = ops::runtime().map_err(fail)?;
-    rt.block_on(provider.delete_nodes(
-        std::slice::from_ref(&node.name),
-        ledger.clone() as Arc<dyn Ledger>,
-    ))
-    .map_err(|e| fail(format!("cluster `{name}`: node `{}`: {e}", node.name)))?;
-    ledger
-        .update(|s| s.nodes.retain(|n| n.name != node.name))
-        .map_err(fail)?;
-    ops::forget_host_key(
-        &storage.known_hosts_path(&name),
-        node.preferred_ip.as_deref(),
-    );
-    eprintln!("Node `{}` of cluster `{name}` removed.", node.name);
-    if !args.no_setup {
-        eprintln!("Run `elasticluster setup {name}` to reconfigure the remaining nodes.");
-    }
-    Ok(())
+pub fn run(ws: &Workspace, args: Args) -> Result<(), OpsError> {
+    ops::remove_node(
+        ws,
+        RemoveNodeOptions {
+            cluster: args.cluster,
+            node: args.node,
+            no_setup: args.no_setup,
+        },
+        &confirmer(args.yes),
+    )
 }

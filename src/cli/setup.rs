@@ -1,6 +1,8 @@
 //! `elasticluster setup NAME [-- EXTRA ANSIBLE ARGS...]`.
 
-use super::{CliError, Context};
+use super::Workspace;
+use crate::cluster::ops::{self, SetupOptions};
+use crate::cluster::OpsError;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -15,16 +17,12 @@ pub struct Args {
     pub extra: Vec<String>,
 }
 
-pub fn run(ctx: &Context, args: Args) -> Result<(), CliError> {
-    let storage = ctx.storage()?;
-    let _lock = storage.lock(&args.cluster)?;
-    let mut state = ctx.cluster(&storage, &args.cluster)?;
-    let (_config, template) = ctx.template(&state.template)?;
-    if crate::sandbox::ensure_for_state(&mut state, &mut |l| eprintln!("sandbox: {l}"))
-        .map_err(|e| CliError::Failed(e.to_string()))?
-    {
-        storage.save(&state)?;
-    }
-    println!("Configuring cluster `{}`...", state.name);
-    super::start::setup_and_report(ctx, &storage, &state, &template, &args.extra)
+pub fn run(ws: &Workspace, args: Args) -> Result<(), OpsError> {
+    ops::setup(
+        ws,
+        SetupOptions {
+            cluster: args.cluster,
+            extra: args.extra,
+        },
+    )
 }

@@ -1,6 +1,8 @@
 //! `elasticluster sftp NAME [-n NODE] [-- SFTP ARGS...]`.
 
-use super::{CliError, Context};
+use super::Workspace;
+use crate::cluster::ops::ConnectOptions;
+use crate::cluster::OpsError;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -18,6 +20,14 @@ pub struct Args {
     pub args: Vec<String>,
 }
 
-pub fn run(ctx: &Context, args: Args) -> Result<(), CliError> {
-    super::ssh::exec_to(ctx, "sftp", &args.cluster, args.node.as_deref(), &args.args)
+pub fn run(ws: &Workspace, args: Args) -> Result<(), OpsError> {
+    super::ssh::exec(
+        ws,
+        ConnectOptions {
+            cluster: args.cluster,
+            node: args.node,
+            program: "sftp".into(),
+            extra: args.args,
+        },
+    )
 }

@@ -6,7 +6,7 @@
 
 use std::sync::Mutex;
 
-use crate::cluster::{ClusterState, ResourceRecord, ResourceStatus};
+use super::state::{ClusterState, ResourceRecord, ResourceStatus};
 use crate::providers::{Ledger, LedgerError, Resource, ResourceState};
 use crate::storage::Storage;
 
@@ -26,7 +26,7 @@ fn to_record(r: &Resource) -> ResourceRecord {
         kind: r.kind.clone(),
         name: r.name.clone(),
         subscription: r.scope.clone(),
-        parent: r.attr("cloud_service").map(str::to_string),
+        parent: r.parent.clone(),
         status: match r.state {
             ResourceState::Planned => ResourceStatus::Planned,
             ResourceState::Created => ResourceStatus::Created,
@@ -46,6 +46,7 @@ fn from_record(r: &ResourceRecord) -> Resource {
             ResourceStatus::Created => ResourceState::Created,
             ResourceStatus::Deleting => ResourceState::Deleting,
         },
+        parent: r.parent.clone(),
         attrs: r.attrs.clone(),
     }
 }
@@ -74,7 +75,7 @@ impl StateLedger {
             .map_err(|_| LedgerError("state lock poisoned".into()))?;
         f(&mut s);
         self.storage
-            .save(&s)
+            .save(&*s)
             .map_err(|e| LedgerError(e.to_string()))
     }
 }

@@ -309,7 +309,7 @@ mod tests {
 [DEFAULT]
 base = /opt
 
-[cloud/Azure]
+[cloud/Mine]
 Key: value
 inline = value ; inline comment
 nocomment = a;b
@@ -320,27 +320,24 @@ multi = line1
 empty =
 quoted = \"\"
 REM this is a comment
-[cloud/Azure]
+[cloud/Mine]
 later = yes
 ";
         let (ini, errs) = parse(text);
         assert!(errs.is_empty(), "{errs:?}");
-        assert_eq!(val(&ini, "cloud/Azure", "key").as_deref(), Some("value"));
-        assert_eq!(val(&ini, "cloud/Azure", "inline").as_deref(), Some("value"));
+        assert_eq!(val(&ini, "cloud/Mine", "key").as_deref(), Some("value"));
+        assert_eq!(val(&ini, "cloud/Mine", "inline").as_deref(), Some("value"));
+        assert_eq!(val(&ini, "cloud/Mine", "nocomment").as_deref(), Some("a;b"));
         assert_eq!(
-            val(&ini, "cloud/Azure", "nocomment").as_deref(),
-            Some("a;b")
-        );
-        assert_eq!(
-            val(&ini, "cloud/Azure", "multi").as_deref(),
+            val(&ini, "cloud/Mine", "multi").as_deref(),
             Some("line1\nline2\nline3")
         );
-        assert_eq!(val(&ini, "cloud/Azure", "empty").as_deref(), Some(""));
-        assert_eq!(val(&ini, "cloud/Azure", "quoted").as_deref(), Some(""));
-        assert_eq!(val(&ini, "cloud/Azure", "base").as_deref(), Some("/opt"));
-        assert_eq!(val(&ini, "cloud/Azure", "later").as_deref(), Some("yes"));
-        assert!(ini.section("cloud/azure").is_none());
-        let s = ini.section("cloud/Azure").unwrap();
+        assert_eq!(val(&ini, "cloud/Mine", "empty").as_deref(), Some(""));
+        assert_eq!(val(&ini, "cloud/Mine", "quoted").as_deref(), Some(""));
+        assert_eq!(val(&ini, "cloud/Mine", "base").as_deref(), Some("/opt"));
+        assert_eq!(val(&ini, "cloud/Mine", "later").as_deref(), Some("yes"));
+        assert!(ini.section("cloud/mine").is_none());
+        let s = ini.section("cloud/Mine").unwrap();
         assert_eq!(s.get("inline").unwrap().origin.line, 8);
         assert!(s.get("base").unwrap().from_default);
     }

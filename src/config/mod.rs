@@ -7,24 +7,28 @@
 //! template (and of the sections it references) at once, each with file and line.
 //! This module never talks to a cloud and never writes files.
 
+mod checker;
 pub mod diag;
 pub mod ini;
+mod login;
+mod sections;
+mod setup;
 mod template;
 mod values;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+pub use checker::{base_dir, KeyChecker};
 pub use diag::{Diagnostic, Diagnostics};
-pub use template::{CLOUD_KEYS, CLUSTER_KEYS, KIND_SECTION_KEYS, LOGIN_KEYS, SETUP_KEYS};
+pub use ini::{Entry, Origin, Section};
+pub use login::LOGIN_KEYS;
+pub use setup::SETUP_KEYS;
+pub use template::{CLUSTER_KEYS, KIND_SECTION_KEYS};
 pub use values::{expand_path, parse_bool};
 
-/// Default Azure Service Management endpoint.
-pub const DEFAULT_MANAGEMENT_URL: &str = "https://management.core.windows.net";
 /// Default seconds to wait for nodes to come up (and then to answer SSH).
 pub const DEFAULT_STARTUP_TIMEOUT: u64 = 600;
-/// Default seconds to wait for one asynchronous Azure operation.
-pub const DEFAULT_WAIT_TIMEOUT: u64 = 600;
 /// Prefix in `playbook_path` meaning "the playbooks bundled with elasticluster".
 pub const ANSIBLE_PB_DIR: &str = "%(ansible_pb_dir)s";
 
@@ -88,7 +92,7 @@ impl Config {
                 });
             }
         }
-        template::check_sections(&parsed, &mut diags);
+        sections::check_sections(&parsed, &mut diags);
         if !diags.is_empty() {
             return Err(ConfigError::Invalid(diags));
         }
@@ -125,15 +129,14 @@ impl Config {
             .collect()
     }
 
-    /// Validate one template and everything it references. All problems at once.
-    pub fn template(&self, name: &str) -> Result<ClusterTemplate, Diagnostics> {
-        template::build(self, name)
-    }
-
-    /// Validate one `[cloud/NAME]` section alone (e.g. to stop a stored cluster whose
-    /// template has since changed).
-    pub fn cloud(&self, name: &str) -> Result<CloudConfig, Diagnostics> {
-        template::build_cloud(self, name)
+    /// Validate one template and everything it references, the cloud's keys through
+    /// `cloud`. All problems at once.
+    pub fn template(
+        &self,
+        name: &str,
+        cloud: &dyn CloudKeys,
+    ) -> Result<ClusterTemplate, Diagnostics> {
+        template::build(self, name, cloud)
     }
 
     pub(crate) fn ini(&self) -> &ini::Ini {
@@ -152,8 +155,10 @@ pub struct ClusterTemplate {
     pub cloud_name: String,
     pub login_name: String,
     pub setup_name: String,
-    pub cloud: CloudConfig,
-    pub azure: AzureClusterOptions,
+    /// The cloud's validated settings, as kept in the cluster state.
+    pub cloud: toml::Table,
+    /// Seconds for all nodes to run, and again to answer SSH (default 600).
+    pub startup_timeout: u64,
     pub login: Login,
     pub setup: Setup,
     /// Node kinds by name.
@@ -193,44 +198,28 @@ impl ClusterTemplate {
     }
 }
 
-/// The cloud a template runs on.
-#[derive(Debug, Clone, PartialEq)]
-pub enum CloudConfig {
-    /// `provider = azure`: Azure classic (Service Management API).
-    AzureClassic(AzureCloud),
+/// What a cloud validates: the sections holding its keys, and the login (its key files).
+#[derive(Debug)]
+pub struct CloudInput<'a> {
+    /// `[cloud/X]`, with empty values filled from the environment.
+    pub cloud: &'a Section,
+    /// `[cluster/X]` (the cloud reads only the keys it owns).
+    pub cluster: &'a Section,
+    /// `[login/X]`, when it is valid.
+    pub login: Option<&'a Login>,
 }
 
-/// `[cloud/X]` with `provider = azure`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AzureCloud {
-    /// Required unless `emulator = yes`.
-    pub subscription_id: Option<String>,
-    /// Management certificate PEM (certificate + key). Required unless `emulator = yes`.
-    pub certificate: Option<PathBuf>,
-    /// Default [`DEFAULT_MANAGEMENT_URL`].
-    pub management_url: String,
-    /// Extra trusted CA bundle (PEM).
-    pub ca_certificate: Option<PathBuf>,
-    /// Start/reuse the bundled Azure-classic emulator instead of talking to Azure.
-    pub emulator: bool,
-    /// Where the emulator keeps its state.
-    pub emulator_state_dir: Option<PathBuf>,
-}
-
-/// Azure-specific keys of `[cluster/X]`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AzureClusterOptions {
-    pub location: String,
-    /// 3–15 lowercase letters/digits; prefix of every Azure resource name.
-    pub base_name: String,
-    /// Seconds per asynchronous operation (default 600).
-    pub wait_timeout: u64,
-    pub n_cloud_services: Option<u32>,
-    pub n_storage_accounts: Option<u32>,
-    pub subscription_file: Option<PathBuf>,
-    pub use_public_ips: bool,
-    /// Seconds for all nodes to run, and again to answer SSH (default 600).
-    pub startup_timeout: u64,
+/// The cloud side of template validation. The configuration knows no cloud's keys: the
+/// provider registry implements this, and each cloud validates the keys it owns with a
+/// [`KeyChecker`], so its messages have the same `FILE:LINE: [section] key: …` form.
+pub trait CloudKeys {
+    /// Keys of `[cluster/X]` owned by the cloud that `cloud` selects — or by any cloud when
+    /// `cloud` is `None` (the template names no usable cloud section: its keys are then not
+    /// reported as unknown on top of that problem).
+    fn cluster_keys(&self, cloud: Option<&Section>) -> Vec<&'static str>;
+    /// Validate the cloud's keys into the settings kept in the cluster state (a table whose
+    /// `provider` key names the cloud); problems go to `check`.
+    fn validate(&self, input: &CloudInput<'_>, check: &mut KeyChecker) -> Option<toml::Table>;
 }
 
 /// `[login/X]`.
@@ -241,7 +230,7 @@ pub struct Login {
     pub image_user_sudo: String,
     /// Default true.
     pub image_sudo: bool,
-    /// Default `elasticluster-key` (unused by Azure).
+    /// Default `elasticluster-key` (a name for the key pair where a cloud keeps one).
     pub user_key_name: String,
     pub user_key_private: PathBuf,
     pub user_key_public: PathBuf,

@@ -1,48 +1,22 @@
-//! Validation: the file-level section check, and building one typed [`ClusterTemplate`]
-//! from `[cluster/X]`, `[cluster/X/KIND]` and the `[cloud/…]`, `[login/…]`, `[setup/…]`
-//! sections it references. Every problem is collected; nothing here stops at the first.
+//! Building one typed [`ClusterTemplate`] from `[cluster/X]`, `[cluster/X/KIND]` and the
+//! `[cloud/…]`, `[login/…]`, `[setup/…]` sections it references. The cloud's own keys are
+//! validated by the cloud (through [`CloudKeys`]); everything common is checked here. Every
+//! problem is collected; nothing here stops at the first.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
+use super::checker::KeyChecker;
 use super::diag::closest;
 use super::ini::{Entry, Ini, Section};
-use super::values::{
-    check_file, expand_path, is_executable, is_placeholder, parse_bool, parse_count,
-};
+use super::login::check_login;
+use super::setup::check_setup;
+use super::values::{is_placeholder, parse_count};
 use super::*;
-use crate::cluster::naming::validate_kind;
+use crate::naming::{parse_node_name, validate_kind};
 
-/// Keys allowed in `[cloud/X]` (provider = azure).
-pub const CLOUD_KEYS: &[&str] = &[
-    "provider",
-    "subscription_id",
-    "certificate",
-    "management_url",
-    "ca_certificate",
-    "emulator",
-    "emulator_state_dir",
-];
-/// Keys allowed in `[login/X]`.
-pub const LOGIN_KEYS: &[&str] = &[
-    "image_user",
-    "image_user_sudo",
-    "image_sudo",
-    "user_key_name",
-    "user_key_private",
-    "user_key_public",
-];
-/// Fixed keys allowed in `[setup/X]` (besides `<kind>_groups`, `global_var_*`,
-/// `<kind>_var_*` and `ansible_*`).
-pub const SETUP_KEYS: &[&str] = &[
-    "provider",
-    "playbook_path",
-    "ansible_command",
-    "ansible_extra_args",
-    "ssh_pipelining",
-];
-/// Fixed keys allowed in `[cluster/X]` (besides `<kind>_nodes`, `<kind>_nodes_min`,
-/// `<kind>_min_nodes`, `global_var_*` and `<kind>_var_*`).
+/// Fixed keys allowed in `[cluster/X]` whatever the cloud (besides `<kind>_nodes`,
+/// `<kind>_nodes_min`, `<kind>_min_nodes`, `global_var_*`, `<kind>_var_*` and the keys the
+/// cloud owns).
 pub const CLUSTER_KEYS: &[&str] = &[
     "cloud",
     "login",
@@ -53,105 +27,24 @@ pub const CLUSTER_KEYS: &[&str] = &[
     "flavor",
     "security_group",
     "image_userdata",
-    "location",
-    "base_name",
-    "wait_timeout",
-    "n_cloud_services",
-    "n_storage_accounts",
-    "subscription_file",
-    "use_public_ips",
-    "use_short_vm_names",
     "startup_timeout",
     "thread_pool_max_size",
 ];
 /// Keys allowed in `[cluster/X/KIND]`.
 pub const KIND_SECTION_KEYS: &[&str] = &["image_id", "flavor", "security_group", "image_userdata"];
 
-const SECTION_KINDS: &[&str] = &["cloud", "login", "setup", "cluster", "storage"];
-
-/// File-level check: every section is of a known kind with a valid name.
-pub(super) fn check_sections(ini: &Ini, d: &mut Diagnostics) {
-    for s in ini.sections() {
-        let name = s.name.as_str();
-        let bad = |problem: String, hint: String| Diagnostic {
-            file: Some(s.origin.file.to_path_buf()),
-            line: Some(s.origin.line),
-            section: Some(name.to_string()),
-            key: None,
-            problem,
-            hint,
-        };
-        if name == "storage" {
-            for (k, e) in s.entries() {
-                if k != "storage_path" && k != "storage_type" && !e.from_default {
-                    d.push(Diagnostic::at(
-                        &e.origin,
-                        name,
-                        Some(k),
-                        "unknown key",
-                        "[storage] accepts storage_path and storage_type (both ignored: use -s DIR)",
-                    ));
-                }
-            }
-            continue;
-        }
-        let (kind, rest) = name.split_once('/').unwrap_or((name, ""));
-        match kind {
-            "cloud" | "login" | "setup" => {
-                if rest.is_empty() || rest.contains('/') {
-                    d.push(bad(
-                        format!("`[{name}]` is not a valid section name"),
-                        format!("write it as `[{kind}/NAME]` with a NAME without `/`"),
-                    ));
-                }
-            }
-            "cluster" => {
-                let parts: Vec<&str> = rest.split('/').collect();
-                match parts.as_slice() {
-                    [t] if !t.is_empty() => {}
-                    [t, k] if !t.is_empty() => {
-                        if let Err(e) = validate_kind(k) {
-                            d.push(bad(
-                                e.to_string(),
-                                "rename the section to `[cluster/TEMPLATE/KIND]` with a valid kind"
-                                    .into(),
-                            ));
-                        } else if ini
-                            .sections()
-                            .iter()
-                            .all(|o| o.name != format!("cluster/{t}"))
-                        {
-                            d.push(bad(
-                                format!(
-                                    "there is no `[cluster/{t}]` section for these `{k}` settings"
-                                ),
-                                format!("add `[cluster/{t}]` or fix the template name"),
-                            ));
-                        }
-                    }
-                    _ => d.push(bad(
-                        format!("`[{name}]` is not a valid section name"),
-                        "write it as `[cluster/NAME]` or `[cluster/NAME/KIND]`".into(),
-                    )),
-                }
-            }
-            _ => {
-                let hint = match closest(kind, SECTION_KINDS.iter().copied()) {
-                    Some(k) if rest.is_empty() => format!("did you mean `[{k}]`?"),
-                    Some(k) => format!("did you mean `[{k}/{rest}]`?"),
-                    None => {
-                        "section names start with cloud/, login/, setup/, cluster/ or are [storage]"
-                            .into()
-                    }
-                };
-                d.push(bad(format!("unknown section kind `{kind}`"), hint));
-            }
-        }
-    }
+/// Validates one template; holds the parsed files and the problem list.
+struct TemplateValidator<'a, 'd> {
+    ini: &'a Ini,
+    check: KeyChecker<'d>,
 }
 
-/// Build and validate template `name`.
-pub(super) fn build(config: &Config, name: &str) -> Result<ClusterTemplate, Diagnostics> {
+/// Build and validate template `name`; `cloud` validates the keys the cloud owns.
+pub(super) fn build(
+    config: &Config,
+    name: &str,
+    cloud: &dyn CloudKeys,
+) -> Result<ClusterTemplate, Diagnostics> {
     let ini = config.ini();
     let mut d = Diagnostics::default();
     let sname = format!("cluster/{name}");
@@ -178,30 +71,52 @@ pub(super) fn build(config: &Config, name: &str) -> Result<ClusterTemplate, Diag
             return Err(d);
         }
     };
-    let mut v = V { ini, d: &mut d };
+    let mut v = TemplateValidator {
+        ini,
+        check: KeyChecker::new(&mut d),
+    };
 
     // References to the other sections.
     let cloud_name = v.reference(&cs, &["cloud"], "cloud");
     let login_name = v.reference(&cs, &["login"], "login");
     let setup_name = v.reference(&cs, &["setup_provider", "setup"], "setup");
 
-    let cloud = cloud_name.as_ref().and_then(|n| v.cloud(n));
-    let login = login_name.as_ref().and_then(|n| v.login(n));
+    let login = login_name
+        .as_ref()
+        .and_then(|n| check_login(ini, n, &mut v.check));
+    let cloud_section = cloud_name.as_ref().and_then(|n| cloud_section(ini, n));
+    let cloud_settings = cloud_section.as_ref().and_then(|s| {
+        cloud.validate(
+            &CloudInput {
+                cloud: s,
+                cluster: &cs,
+                login: login.as_ref(),
+            },
+            &mut v.check,
+        )
+    });
+    let cloud_keys = cloud.cluster_keys(cloud_section.as_ref());
 
     let (kinds, kind_order) = v.kinds(&cs, name);
     let setup = setup_name
         .as_ref()
-        .and_then(|n| v.setup(n, &cs, &kind_order));
-    let azure = v.azure_options(&cs);
+        .and_then(|n| check_setup(ini, n, &cs, &mut v.check));
+    let startup_timeout = v
+        .check
+        .positive(&cs, "startup_timeout")
+        .unwrap_or(DEFAULT_STARTUP_TIMEOUT);
     let ssh_to = v.ssh_to(&cs, &kind_order);
-    v.unknown_cluster_keys(&cs, &kind_order);
+    v.unknown_cluster_keys(&cs, &kind_order, &cloud_keys);
 
     match (
-        cloud, login, setup, azure, cloud_name, login_name, setup_name,
+        cloud_settings,
+        login,
+        setup,
+        cloud_name,
+        login_name,
+        setup_name,
     ) {
-        (Some(cloud), Some(login), Some(setup), Some(azure), Some(c), Some(l), Some(s))
-            if d.is_empty() =>
-        {
+        (Some(cloud), Some(login), Some(setup), Some(c), Some(l), Some(s)) if d.is_empty() => {
             Ok(ClusterTemplate {
                 name: name.to_string(),
                 source: cs.origin.file.to_path_buf(),
@@ -209,7 +124,7 @@ pub(super) fn build(config: &Config, name: &str) -> Result<ClusterTemplate, Diag
                 login_name: l,
                 setup_name: s,
                 cloud,
-                azure,
+                startup_timeout,
                 login,
                 setup,
                 kinds,
@@ -233,87 +148,11 @@ pub(super) fn build(config: &Config, name: &str) -> Result<ClusterTemplate, Diag
     }
 }
 
-struct V<'a> {
-    ini: &'a Ini,
-    d: &'a mut Diagnostics,
-}
-
-fn base_dir(e: &Entry) -> Option<&Path> {
-    e.origin.file.parent()
-}
-
-impl V<'_> {
-    fn push(
-        &mut self,
-        origin: &ini::Origin,
-        section: &str,
-        key: Option<&str>,
-        problem: impl Into<String>,
-        hint: impl Into<String>,
-    ) {
-        self.d
-            .push(Diagnostic::at(origin, section, key, problem, hint));
-    }
-
-    fn missing(&mut self, s: &Section, key: &str, hint: impl Into<String>) {
-        let hint = hint.into();
-        self.push(&s.origin, &s.name.clone(), Some(key), "missing", hint);
-    }
-
-    /// Non-empty value of `key`, or a "missing" diagnostic.
-    fn required(&mut self, s: &Section, key: &str, hint: &str) -> Option<Entry> {
-        match s.get(key) {
-            Some(e) if !e.value.trim().is_empty() => Some(e.clone()),
-            Some(e) => {
-                let e = e.clone();
-                self.push(&e.origin, &s.name, Some(key), "is empty", hint.to_string());
-                None
-            }
-            None => {
-                self.missing(s, key, hint.to_string());
-                None
-            }
-        }
-    }
-
-    fn no_placeholder(&mut self, s: &Section, key: &str, e: &Entry, what: &str) -> bool {
-        if is_placeholder(&e.value) {
-            self.push(
-                &e.origin,
-                &s.name,
-                Some(key),
-                format!("still holds the sample placeholder `{}`", e.value),
-                format!("replace it with {what}"),
-            );
-            false
-        } else {
-            true
-        }
-    }
-
-    fn unknown_keys(
-        &mut self,
-        s: &Section,
-        allowed: &[&str],
-        mut pattern_ok: impl FnMut(&str) -> bool,
-    ) {
-        for (k, e) in s.entries() {
-            if e.from_default || allowed.contains(&k) || pattern_ok(k) {
-                continue;
-            }
-            let hint = match closest(k, allowed.iter().copied()) {
-                Some(c) => format!("did you mean `{c}`?"),
-                None => format!("allowed keys: {}", allowed.join(", ")),
-            };
-            self.push(&e.origin, &s.name, Some(k), "unknown key", hint);
-        }
-    }
-
-    /// `cluster/X` key naming a `[kind/NAME]` section: returns NAME if the section exists.
+impl TemplateValidator<'_, '_> {
     fn reference(&mut self, cs: &Section, keys: &[&str], kind: &str) -> Option<String> {
         let entry = keys.iter().find_map(|k| cs.get(k).map(|e| (*k, e.clone())));
         let Some((key, e)) = entry.filter(|(_, e)| !e.value.trim().is_empty()) else {
-            self.missing(
+            self.check.missing(
                 cs,
                 keys[0],
                 format!("add `{} = NAME` naming a [{kind}/NAME] section", keys[0]),
@@ -335,7 +174,7 @@ impl V<'_> {
             None if defined.is_empty() => format!("add a [{kind}/{target}] section"),
             None => format!("defined {kind} sections: {}", defined.join(", ")),
         };
-        self.push(
+        self.check.push(
             &e.origin,
             &cs.name,
             Some(key),
@@ -343,220 +182,6 @@ impl V<'_> {
             hint,
         );
         None
-    }
-
-    fn cloud(&mut self, name: &str) -> Option<CloudConfig> {
-        let mut s = self.ini.section(&format!("cloud/{name}"))?;
-        // Empty values are filled from the upper-cased environment variable.
-        let keys: Vec<String> = s.entries().map(|(k, _)| k.to_string()).collect();
-        for k in keys {
-            if let Some(e) = s.get(&k) {
-                if e.value.is_empty() {
-                    if let Ok(v) = std::env::var(k.to_uppercase()) {
-                        let mut e = e.clone();
-                        e.value = v;
-                        s.set(k.clone(), e);
-                    }
-                }
-            }
-        }
-        let before = self.d.len();
-        self.unknown_keys(&s, CLOUD_KEYS, |_| false);
-        let provider = self.required(&s, "provider", "add `provider = azure`");
-        if let Some(p) = &provider {
-            if p.value.trim() != "azure" {
-                self.push(
-                    &p.origin,
-                    &s.name,
-                    Some("provider"),
-                    format!(
-                        "provider `{}` is not supported by this build",
-                        p.value.trim()
-                    ),
-                    "set `provider = azure` (Azure classic)",
-                );
-            }
-        }
-        let emulator = match s.get("emulator") {
-            None => false,
-            Some(e) => match parse_bool(&e.value) {
-                Some(b) => b,
-                None => {
-                    let e = e.clone();
-                    self.push(
-                        &e.origin,
-                        &s.name,
-                        Some("emulator"),
-                        format!("`{}` is not a boolean", e.value),
-                        "write yes or no",
-                    );
-                    false
-                }
-            },
-        };
-        let subscription_id = match s.get("subscription_id").cloned() {
-            Some(e) if !e.value.trim().is_empty() => self
-                .no_placeholder(&s, "subscription_id", &e, "your Azure subscription id")
-                .then(|| e.value.trim().to_string()),
-            _ if emulator => None,
-            _ => {
-                self.required(&s, "subscription_id", "add `subscription_id = YOUR-SUBSCRIPTION-ID` (or set $SUBSCRIPTION_ID and leave it empty)");
-                None
-            }
-        };
-        let certificate = match s.get("certificate").cloned() {
-            Some(e) if !e.value.trim().is_empty() => self.key_file(
-                &s,
-                "certificate",
-                &e,
-                true,
-                "the path of your management certificate PEM (certificate + key)",
-            ),
-            _ if emulator => None,
-            _ => {
-                self.required(&s, "certificate", "add `certificate = PATH` to your management certificate PEM (certificate + key)");
-                None
-            }
-        };
-        let management_url = match s.get("management_url").cloned() {
-            None => DEFAULT_MANAGEMENT_URL.to_string(),
-            Some(e) => {
-                let u = e.value.trim().trim_end_matches('/').to_string();
-                let host_ok = u
-                    .strip_prefix("https://")
-                    .is_some_and(|h| !h.is_empty() && !h.contains(char::is_whitespace));
-                if !host_ok {
-                    self.push(
-                        &e.origin,
-                        &s.name,
-                        Some("management_url"),
-                        format!("`{}` is not an https:// URL", e.value),
-                        format!("write e.g. {DEFAULT_MANAGEMENT_URL}, or remove the key"),
-                    );
-                }
-                u
-            }
-        };
-        let ca_certificate = s
-            .get("ca_certificate")
-            .cloned()
-            .filter(|e| !e.value.trim().is_empty())
-            .and_then(|e| {
-                self.key_file(
-                    &s,
-                    "ca_certificate",
-                    &e,
-                    false,
-                    "the path of a PEM CA bundle",
-                )
-            });
-        let emulator_state_dir = s
-            .get("emulator_state_dir")
-            .filter(|e| !e.value.trim().is_empty())
-            .map(|e| expand_path(&e.value, base_dir(e)));
-        (self.d.len() == before).then_some(CloudConfig::AzureClassic(AzureCloud {
-            subscription_id,
-            certificate,
-            management_url,
-            ca_certificate,
-            emulator,
-            emulator_state_dir,
-        }))
-    }
-
-    /// Expand and check a file path value. `private`: OpenSSH's permission rule applies.
-    fn key_file(
-        &mut self,
-        s: &Section,
-        key: &str,
-        e: &Entry,
-        private: bool,
-        what: &str,
-    ) -> Option<PathBuf> {
-        if !self.no_placeholder(s, key, e, what) {
-            return None;
-        }
-        let path = expand_path(&e.value, base_dir(e));
-        match check_file(&path, private) {
-            Ok(()) => Some(path),
-            Err((problem, hint)) => {
-                self.push(&e.origin, &s.name, Some(key), problem, hint);
-                None
-            }
-        }
-    }
-
-    fn login(&mut self, name: &str) -> Option<Login> {
-        let s = self.ini.section(&format!("login/{name}"))?;
-        let before = self.d.len();
-        self.unknown_keys(&s, LOGIN_KEYS, |_| false);
-        let image_user = self.required(
-            &s,
-            "image_user",
-            "add `image_user = USER` (the login user on the VMs)",
-        );
-        let value_or = |k: &str, default: &str| {
-            s.get(k)
-                .map(|e| e.value.trim().to_string())
-                .filter(|v| !v.is_empty())
-                .unwrap_or_else(|| default.to_string())
-        };
-        let image_user_sudo = value_or("image_user_sudo", "root");
-        let user_key_name = value_or("user_key_name", "elasticluster-key");
-        let image_sudo = match s.get("image_sudo").cloned() {
-            None => true,
-            Some(e) => parse_bool(&e.value).unwrap_or_else(|| {
-                self.push(
-                    &e.origin,
-                    &s.name,
-                    Some("image_sudo"),
-                    format!("`{}` is not a boolean", e.value),
-                    "write yes or no",
-                );
-                true
-            }),
-        };
-        let private = self
-            .required(
-                &s,
-                "user_key_private",
-                "add `user_key_private = PATH` to your SSH private key",
-            )
-            .and_then(|e| {
-                self.key_file(
-                    &s,
-                    "user_key_private",
-                    &e,
-                    true,
-                    "the path of your SSH private key",
-                )
-            });
-        let public = self
-            .required(
-                &s,
-                "user_key_public",
-                "add `user_key_public = PATH` to your SSH public key",
-            )
-            .and_then(|e| {
-                self.key_file(
-                    &s,
-                    "user_key_public",
-                    &e,
-                    false,
-                    "the path of your SSH public key",
-                )
-            });
-        if self.d.len() != before {
-            return None;
-        }
-        Some(Login {
-            image_user: image_user?.value.trim().to_string(),
-            image_user_sudo,
-            image_sudo,
-            user_key_name,
-            user_key_private: private?,
-            user_key_public: public?,
-        })
     }
 
     fn kinds(&mut self, cs: &Section, template: &str) -> (BTreeMap<String, NodeKind>, Vec<String>) {
@@ -575,7 +200,7 @@ impl V<'_> {
             };
             if let Err(err) = validate_kind(kind) {
                 let suggestion = kind.to_ascii_lowercase().replace('_', "-");
-                self.push(
+                self.check.push(
                     &e.origin,
                     &cs.name,
                     Some(k),
@@ -589,7 +214,7 @@ impl V<'_> {
             }
             let Some(n) = parse_count(&e.value) else {
                 unparsed.push(kind.to_string());
-                self.push(
+                self.check.push(
                     &e.origin,
                     &cs.name,
                     Some(k),
@@ -615,7 +240,7 @@ impl V<'_> {
             }
         }
         if counts.is_empty() {
-            self.push(
+            self.check.push(
                 &cs.origin,
                 &cs.name,
                 None,
@@ -623,7 +248,7 @@ impl V<'_> {
                 "add e.g. `frontend_nodes = 1` and `compute_nodes = 2`",
             );
         } else if counts.iter().all(|(_, n)| *n == 0) {
-            self.push(
+            self.check.push(
                 &cs.origin,
                 &cs.name,
                 None,
@@ -636,14 +261,14 @@ impl V<'_> {
                 continue;
             }
             match counts.iter().find(|(k, _)| k == kind) {
-                None => self.push(
+                None => self.check.push(
                     &e.origin,
                     &cs.name,
                     Some(key),
                     format!("there is no `{kind}_nodes` for this minimum"),
                     format!("add `{kind}_nodes = N` or remove this key"),
                 ),
-                Some((_, c)) if n > c => self.push(
+                Some((_, c)) if n > c => self.check.push(
                     &e.origin,
                     &cs.name,
                     Some(key),
@@ -658,7 +283,7 @@ impl V<'_> {
         for sec in self.ini.sections() {
             if let Some(k) = sec.name.strip_prefix(prefix.as_str()) {
                 if !counts.iter().any(|(c, _)| c == k) && validate_kind(k).is_ok() {
-                    self.push(
+                    self.check.push(
                         &sec.origin,
                         &sec.name,
                         None,
@@ -675,7 +300,7 @@ impl V<'_> {
         for (kind, count) in &counts {
             let ks = self.ini.section(&format!("{prefix}{kind}"));
             if let Some(ks) = &ks {
-                self.unknown_keys(ks, KIND_SECTION_KEYS, |_| false);
+                self.check.unknown_keys(ks, KIND_SECTION_KEYS, |_| false);
             }
             let get = |key: &str| -> Option<Entry> {
                 let from_kind = ks.as_ref().and_then(|s| s.get(key)).map(|e| {
@@ -696,7 +321,7 @@ impl V<'_> {
                             cs.name.clone()
                         };
                         if is_placeholder(&e.value) {
-                            v.push(
+                            v.check.push(
                                 &e.origin,
                                 &sec,
                                 Some(key),
@@ -742,105 +367,9 @@ impl V<'_> {
             } else {
                 "IMAGE-NAME"
             };
-            self.missing(cs, key, format!("needed by node kind(s) {}: add `{key} = {example}` to [cluster/{template}] or to [cluster/{template}/KIND]", ks.join(", ")));
+            self.check.missing(cs, key, format!("needed by node kind(s) {}: add `{key} = {example}` to [cluster/{template}] or to [cluster/{template}/KIND]", ks.join(", ")));
         }
         (kinds, counts.into_iter().map(|(k, _)| k).collect())
-    }
-
-    fn azure_options(&mut self, cs: &Section) -> Option<AzureClusterOptions> {
-        let before = self.d.len();
-        let location = self
-            .required(
-                cs,
-                "location",
-                "add `location = East US` (the Azure region)",
-            )
-            .filter(|e| self.no_placeholder(cs, "location", e, "an Azure region such as East US"))
-            .map(|e| e.value.trim().to_string());
-        let base_name = self
-            .required(cs, "base_name", "add `base_name = NAME` (3–15 lowercase letters/digits, unique across Azure)")
-            .filter(|e| self.no_placeholder(cs, "base_name", e, "3–15 lowercase letters/digits, unique across Azure"))
-            .and_then(|e| {
-                let b = e.value.trim();
-                let len_ok = (3..=15).contains(&b.len());
-                let chars_ok = b.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-                if len_ok && chars_ok {
-                    Some(b.to_string())
-                } else {
-                    let problem = if !chars_ok {
-                        format!("`{b}` may contain only lowercase letters and digits")
-                    } else {
-                        format!("`{b}` is {} characters long, must be 3 to 15", b.len())
-                    };
-                    self.push(&e.origin, &cs.name, Some("base_name"), problem, "it prefixes storage account names, which Azure restricts to 3–24 lowercase letters/digits");
-                    None
-                }
-            });
-        let wait_timeout = self
-            .positive(cs, "wait_timeout")
-            .unwrap_or(DEFAULT_WAIT_TIMEOUT);
-        let startup_timeout = self
-            .positive(cs, "startup_timeout")
-            .unwrap_or(DEFAULT_STARTUP_TIMEOUT);
-        let n_cloud_services = self.positive(cs, "n_cloud_services").map(|n| n as u32);
-        let n_storage_accounts = self.positive(cs, "n_storage_accounts").map(|n| n as u32);
-        let use_public_ips = match cs.get("use_public_ips").cloned() {
-            None => false,
-            Some(e) => parse_bool(&e.value).unwrap_or_else(|| {
-                self.push(
-                    &e.origin,
-                    &cs.name,
-                    Some("use_public_ips"),
-                    format!("`{}` is not a boolean", e.value),
-                    "write yes or no",
-                );
-                false
-            }),
-        };
-        let subscription_file = cs
-            .get("subscription_file")
-            .cloned()
-            .filter(|e| !e.value.trim().is_empty())
-            .and_then(|e| {
-                self.key_file(
-                    cs,
-                    "subscription_file",
-                    &e,
-                    false,
-                    "the path of your subscription list",
-                )
-            });
-        if self.d.len() != before {
-            return None;
-        }
-        Some(AzureClusterOptions {
-            location: location?,
-            base_name: base_name?,
-            wait_timeout,
-            n_cloud_services,
-            n_storage_accounts,
-            subscription_file,
-            use_public_ips,
-            startup_timeout,
-        })
-    }
-
-    /// Optional positive whole number (≤ 10^9).
-    fn positive(&mut self, s: &Section, key: &str) -> Option<u64> {
-        let e = s.get(key)?.clone();
-        match parse_count(&e.value) {
-            Some(n) if (1..=1_000_000_000).contains(&n) => Some(u64::from(n)),
-            _ => {
-                self.push(
-                    &e.origin,
-                    &s.name,
-                    Some(key),
-                    format!("`{}` is not a whole number above 0", e.value),
-                    format!("write e.g. `{key} = 600`, or remove the key for the default"),
-                );
-                None
-            }
-        }
     }
 
     fn ssh_to(&mut self, cs: &Section, kinds: &[String]) -> Option<String> {
@@ -850,10 +379,9 @@ impl V<'_> {
             return None;
         }
         let ok = kinds.contains(&v)
-            || crate::cluster::naming::parse_node_name(&v)
-                .is_some_and(|(k, _)| kinds.iter().any(|x| x == k));
+            || parse_node_name(&v).is_some_and(|(k, _)| kinds.iter().any(|x| x == k));
         if !ok {
-            self.push(
+            self.check.push(
                 &e.origin,
                 &cs.name,
                 Some("ssh_to"),
@@ -864,10 +392,11 @@ impl V<'_> {
         Some(v)
     }
 
-    fn unknown_cluster_keys(&mut self, cs: &Section, kinds: &[String]) {
+    fn unknown_cluster_keys(&mut self, cs: &Section, kinds: &[String], cloud_keys: &[&str]) {
         let cluster_name = cs.name.clone();
         let mut bad_var_kinds = Vec::new();
-        self.unknown_keys(cs, CLUSTER_KEYS, |k| {
+        let allowed: Vec<&str> = CLUSTER_KEYS.iter().chain(cloud_keys).copied().collect();
+        self.check.unknown_keys(cs, &allowed, |k| {
             if k.ends_with("_nodes") || k.ends_with("_nodes_min") || k.starts_with("global_var_") {
                 return true;
             }
@@ -882,7 +411,7 @@ impl V<'_> {
         for k in bad_var_kinds {
             if let Some(e) = cs.get(&k) {
                 let kind = k.split_once("_var_").map(|(a, _)| a).unwrap_or_default();
-                self.push(
+                self.check.push(
                     &e.origin,
                     &cluster_name,
                     Some(&k),
@@ -891,154 +420,6 @@ impl V<'_> {
                 );
             }
         }
-    }
-
-    fn setup(&mut self, name: &str, cs: &Section, kinds: &[String]) -> Option<Setup> {
-        let s = self.ini.section(&format!("setup/{name}"))?;
-        let before = self.d.len();
-        self.unknown_keys(&s, SETUP_KEYS, |k| {
-            k.starts_with("ansible_")
-                || k.starts_with("global_var_")
-                || k.contains("_var_")
-                || k.ends_with("_groups")
-        });
-        if let Some(p) = self.required(&s, "provider", "add `provider = ansible`") {
-            if p.value.trim() != "ansible" {
-                self.push(
-                    &p.origin,
-                    &s.name,
-                    Some("provider"),
-                    format!("setup provider `{}` is not supported", p.value.trim()),
-                    "set `provider = ansible`",
-                );
-            }
-        }
-        let mut playbook_path = None;
-        let mut bundled_playbook = None;
-        if let Some(e) = s
-            .get("playbook_path")
-            .cloned()
-            .filter(|e| !e.value.trim().is_empty())
-        {
-            if let Some(rest) = e.value.trim().strip_prefix(ANSIBLE_PB_DIR) {
-                let rest = rest.trim_start_matches('/');
-                bundled_playbook = Some(PathBuf::from(if rest.is_empty() {
-                    "site.yml"
-                } else {
-                    rest
-                }));
-            } else {
-                playbook_path =
-                    self.key_file(&s, "playbook_path", &e, false, "the path of your playbook");
-            }
-        }
-        let mut ansible_command = vec!["ansible-playbook".to_string()];
-        if let Some(e) = s
-            .get("ansible_command")
-            .cloned()
-            .filter(|e| !e.value.trim().is_empty())
-        {
-            match shlex::split(e.value.trim()).filter(|w| !w.is_empty()) {
-                None => self.push(
-                    &e.origin,
-                    &s.name,
-                    Some("ansible_command"),
-                    "unbalanced quotes",
-                    "fix the quoting",
-                ),
-                Some(mut words) => {
-                    if words[0].contains('/') {
-                        let p = expand_path(&words[0], base_dir(&e));
-                        if !is_executable(&p) {
-                            self.push(&e.origin, &s.name, Some("ansible_command"), format!("`{}` is not an executable file", p.display()), "point it at ansible-playbook, or remove the key to use the one on $PATH");
-                        }
-                        words[0] = p.display().to_string();
-                    }
-                    ansible_command = words;
-                }
-            }
-        }
-        let mut ansible_extra_args = Vec::new();
-        if let Some(e) = s.get("ansible_extra_args").cloned() {
-            match shlex::split(e.value.trim()) {
-                Some(w) => ansible_extra_args = w,
-                None => self.push(
-                    &e.origin,
-                    &s.name,
-                    Some("ansible_extra_args"),
-                    "unbalanced quotes",
-                    "fix the quoting",
-                ),
-            }
-        }
-        let mut ansible_env = BTreeMap::new();
-        let mut groups = BTreeMap::new();
-        for (k, e) in s.entries() {
-            let value = e.value.clone();
-            if k == "ssh_pipelining" {
-                tracing::warn!("{}: [{}] `ssh_pipelining` is deprecated; rename it to `ansible_ssh_pipelining`", e.origin, s.name);
-                ansible_env.insert("ANSIBLE_SSH_PIPELINING".to_string(), value);
-            } else if k == "ansible_module_dir" {
-                tracing::warn!(
-                    "{}: [{}] `ansible_module_dir` is deprecated; rename it to `ansible_library`",
-                    e.origin,
-                    s.name
-                );
-                ansible_env.insert("ANSIBLE_LIBRARY".to_string(), value);
-            } else if k == "ansible_command" || k == "ansible_extra_args" {
-            } else if let Some(rest) = k.strip_prefix("ansible_") {
-                ansible_env.insert(format!("ANSIBLE_{}", rest.to_uppercase()), value);
-            } else if let Some(kind) = k.strip_suffix("_groups") {
-                let mut list = Vec::new();
-                for g in value.split(',').map(str::trim).filter(|g| !g.is_empty()) {
-                    let renamed = match g {
-                        "slurm_clients" => Some("slurm_workers"),
-                        "gluster_data" => Some("glusterfs_server"),
-                        "gluster_client" => Some("glusterfs_client"),
-                        _ => None,
-                    };
-                    if let Some(new) = renamed {
-                        tracing::warn!("{}: [{}] {k}: group `{g}` was renamed to `{new}`; please fix your configuration file", e.origin, s.name);
-                        list.push(new.to_string());
-                    } else {
-                        list.push(g.to_string());
-                    }
-                }
-                groups.insert(kind.to_string(), list);
-            }
-        }
-        let mut global_vars = BTreeMap::new();
-        let mut kind_vars: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-        // Setup section first, then the cluster section overrides.
-        for sec in [&s, cs] {
-            for (k, e) in sec.entries() {
-                if let Some(var) = k.strip_prefix("global_var_") {
-                    global_vars.insert(var.to_string(), e.value.clone());
-                } else if let Some((kind, var)) = k.split_once("_var_") {
-                    if !var.is_empty() {
-                        kind_vars
-                            .entry(kind.to_string())
-                            .or_default()
-                            .insert(var.to_string(), e.value.clone());
-                    }
-                }
-            }
-        }
-        let _ = kinds;
-        if self.d.len() != before {
-            return None;
-        }
-        Some(Setup {
-            provider: "ansible".to_string(),
-            playbook_path,
-            bundled_playbook,
-            ansible_command,
-            ansible_extra_args,
-            ansible_env,
-            groups,
-            global_vars,
-            kind_vars,
-        })
     }
 }
 
@@ -1052,28 +433,20 @@ fn strip_quotes(v: &str) -> &str {
         .unwrap_or(v)
 }
 
-/// Validate one `[cloud/NAME]` section on its own (for commands acting on a stored cluster).
-pub(super) fn build_cloud(config: &Config, name: &str) -> Result<CloudConfig, Diagnostics> {
-    let mut d = Diagnostics::default();
-    if config.ini().section(&format!("cloud/{name}")).is_none() {
-        d.push(Diagnostic {
-            file: config.files().first().cloned(),
-            line: None,
-            section: None,
-            key: None,
-            problem: format!("no [cloud/{name}] section"),
-            hint: "the cluster was started with it; restore the section in the configuration"
-                .into(),
-        });
-        return Err(d);
+/// `[cloud/NAME]` with empty values filled from the environment variable named like the
+/// key, upper-cased (ElastiCluster's rule, e.g. `subscription_id =` → `$SUBSCRIPTION_ID`).
+fn cloud_section(ini: &Ini, name: &str) -> Option<Section> {
+    let mut s = ini.section(&format!("cloud/{name}"))?;
+    let empty: Vec<(String, Entry)> = s
+        .entries()
+        .filter(|(_, e)| e.value.is_empty())
+        .map(|(k, e)| (k.to_string(), e.clone()))
+        .collect();
+    for (k, mut e) in empty {
+        if let Ok(v) = std::env::var(k.to_uppercase()) {
+            e.value = v;
+            s.set(k, e);
+        }
     }
-    let cloud = V {
-        ini: config.ini(),
-        d: &mut d,
-    }
-    .cloud(name);
-    match cloud {
-        Some(c) if d.is_empty() => Ok(c),
-        _ => Err(d),
-    }
+    Some(s)
 }

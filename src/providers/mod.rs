@@ -1,300 +1,147 @@
-//! The one door between the cluster lifecycle and a cloud: the `CloudProvider` trait, the
-//! resource `Ledger` through which a provider records what it is about to create (before
-//! sending the request) and what it has created, and the node facts a provider reports.
+//! Cloud providers behind one door. The lifecycle (`cluster`) talks to a cloud only through
+//! the [`CloudProvider`] trait, records resources through the [`Ledger`], and gets providers
+//! from the registry below, which also lets each cloud validate the configuration keys it
+//! owns ([`Registry`] implements `config::CloudKeys`).
 //!
-//! Nothing here knows how the ledger is stored (the lifecycle backs it with the cluster
-//! state file) and nothing in the lifecycle knows which cloud it talks to.
+//! Adding a provider = a new folder `providers/<cloud>/` implementing [`ProviderKind`] and
+//! [`CloudProvider`], plus one line in [`KINDS`]. Nothing outside a cloud's folder names its
+//! types; nothing here knows about SSH or Ansible.
 
 pub mod azure_classic;
+pub mod azure_sandbox;
+mod door;
+mod error;
+mod ledger;
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::path::Path;
+use std::sync::Arc;
 
-use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
+pub use door::*;
+pub use error::{ErrorKind, ProviderError};
+pub use ledger::{Ledger, LedgerError, MemoryLedger, Resource, ResourceState, ATTR_NODE};
 
-/// Where a resource is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ResourceState {
-    /// Recorded; its create request may or may not have reached the cloud.
-    Planned,
-    /// The cloud confirmed it exists.
-    Created,
-    /// A delete request may have been sent.
-    Deleting,
+use crate::config::{CloudInput, CloudKeys, KeyChecker, Section};
+
+/// Every cloud this build can use, asked in this order which one handles a `[cloud/X]`
+/// section (the more specific first).
+pub static KINDS: &[&dyn ProviderKind] = &[&azure_classic::kind::AzureClassic];
+
+/// A cloud as the registry sees it: its configuration keys and how to open a provider for a
+/// stored cluster.
+pub trait ProviderKind: Sync {
+    /// Stable id, kept in the cluster state (the `provider` key of its settings).
+    fn id(&self) -> &'static str;
+    /// The `provider = …` value in `[cloud/X]` that selects this cloud (several clouds may
+    /// share one and tell themselves apart by their keys).
+    fn provider_value(&self) -> &'static str;
+    /// Whether this cloud handles `cloud`.
+    fn claims(&self, cloud: &Section) -> bool;
+    /// Keys of `[cluster/X]` this cloud owns.
+    fn cluster_keys(&self) -> &'static [&'static str];
+    /// Validate this cloud's keys into the settings kept in the cluster state.
+    fn validate(&self, input: &CloudInput<'_>, check: &mut KeyChecker) -> Option<toml::Table>;
+    /// A provider for a cluster with these stored settings. May start a local service the
+    /// settings ask for (the sandbox emulator) and point the settings at it: the caller
+    /// keeps [`Opened::settings`].
+    fn open(&self, settings: &toml::Table, env: &mut OpenEnv<'_>) -> Result<Opened, ProviderError>;
+    /// The cluster with these settings is gone; `others` are the settings of the clusters
+    /// still stored. Release what only it used (the sandbox emulator). Returns what to tell
+    /// the user, if anything.
+    fn release(
+        &self,
+        _settings: &toml::Table,
+        _others: &[toml::Table],
+    ) -> Result<Option<String>, ProviderError> {
+        Ok(None)
+    }
 }
 
-/// One cloud resource a provider owns, as the ledger keeps it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Resource {
-    /// Provider-defined kind, e.g. `cloud_service`, `storage_account`, `vm`.
-    pub kind: String,
-    /// Where the name is unique, e.g. the subscription id.
-    pub scope: String,
-    pub name: String,
-    pub state: ResourceState,
-    /// Provider-defined facts needed to find or delete it later.
-    #[serde(default)]
-    pub attrs: BTreeMap<String, String>,
+/// What opening a provider may need from its surroundings.
+pub struct OpenEnv<'a> {
+    /// The storage directory (default home of local services' files).
+    pub storage_dir: &'a Path,
+    /// Receives progress lines of local services (image build, start-up).
+    pub on_line: &'a mut dyn FnMut(&str),
 }
 
-impl Resource {
-    pub fn new(kind: &str, scope: &str, name: &str) -> Self {
-        Resource {
-            kind: kind.into(),
-            scope: scope.into(),
-            name: name.into(),
-            state: ResourceState::Planned,
-            attrs: BTreeMap::new(),
+/// An opened provider and the settings to keep (changed when a local service moved).
+pub struct Opened {
+    pub provider: Arc<dyn CloudProvider>,
+    pub settings: toml::Table,
+}
+
+fn kind_claiming(cloud: &Section) -> Option<&'static dyn ProviderKind> {
+    KINDS.iter().copied().find(|k| k.claims(cloud))
+}
+
+/// The cloud a cluster's stored settings belong to.
+pub fn kind_of(settings: &toml::Table) -> Result<&'static dyn ProviderKind, ProviderError> {
+    let id = settings
+        .get("provider")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default();
+    KINDS.iter().copied().find(|k| k.id() == id).ok_or_else(|| {
+        ProviderError::new(
+            ErrorKind::Invalid,
+            if id.is_empty() {
+                "the cluster state holds no cloud settings".to_string()
+            } else {
+                format!("the cluster state names cloud `{id}`, which this build does not know")
+            },
+        )
+    })
+}
+
+/// Open the provider for a cluster's stored settings (see [`ProviderKind::open`]).
+pub fn open(settings: &toml::Table, env: &mut OpenEnv<'_>) -> Result<Opened, ProviderError> {
+    kind_of(settings)?.open(settings, env)
+}
+
+/// Release what a removed cluster used (see [`ProviderKind::release`]).
+pub fn release(
+    settings: &toml::Table,
+    others: &[toml::Table],
+) -> Result<Option<String>, ProviderError> {
+    kind_of(settings)?.release(settings, others)
+}
+
+/// The registry as the configuration's cloud validator.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Registry;
+
+impl CloudKeys for Registry {
+    fn cluster_keys(&self, cloud: Option<&Section>) -> Vec<&'static str> {
+        match cloud.and_then(kind_claiming) {
+            Some(k) => k.cluster_keys().to_vec(),
+            // Unknown cloud: its problem is reported once, on the `provider` key.
+            None => KINDS
+                .iter()
+                .flat_map(|k| k.cluster_keys())
+                .copied()
+                .collect(),
         }
     }
-    pub fn with(mut self, k: &str, v: impl ToString) -> Self {
-        self.attrs.insert(k.into(), v.to_string());
-        self
-    }
-    pub fn attr(&self, k: &str) -> Option<&str> {
-        self.attrs.get(k).map(String::as_str)
-    }
-    pub fn same(&self, o: &Resource) -> bool {
-        self.kind == o.kind && self.scope == o.scope && self.name == o.name
-    }
-}
 
-#[derive(Debug, thiserror::Error)]
-#[error("cannot record cluster state: {0}")]
-pub struct LedgerError(pub String);
-
-/// Durable record of a cluster's cloud resources. Every method returns only after the change
-/// is on disk (atomically), so a crash right after it loses nothing.
-pub trait Ledger: Send + Sync {
-    /// Insert or replace (by kind + scope + name) all of `rs` in one atomic write.
-    fn record(&self, rs: &[Resource]) -> Result<(), LedgerError>;
-    /// Remove one resource (it no longer exists in the cloud).
-    fn forget(&self, kind: &str, scope: &str, name: &str) -> Result<(), LedgerError>;
-    fn resources(&self) -> Vec<Resource>;
-
-    /// Remove several resources; implementations should make it one write.
-    fn forget_all(&self, rs: &[Resource]) -> Result<(), LedgerError> {
-        for r in rs {
-            self.forget(&r.kind, &r.scope, &r.name)?;
+    fn validate(&self, input: &CloudInput<'_>, check: &mut KeyChecker) -> Option<toml::Table> {
+        let cloud = input.cloud;
+        if let Some(kind) = kind_claiming(cloud) {
+            return kind.validate(input, check);
         }
-        Ok(())
-    }
-
-    fn set_state(&self, r: &Resource, state: ResourceState) -> Result<(), LedgerError> {
-        let mut r = r.clone();
-        r.state = state;
-        self.record(&[r])
-    }
-}
-
-/// A ledger in memory (tests; commands that must not persist).
-#[derive(Default, Debug)]
-pub struct MemoryLedger(Mutex<Vec<Resource>>);
-
-impl Ledger for MemoryLedger {
-    fn record(&self, rs: &[Resource]) -> Result<(), LedgerError> {
-        let mut v = self
-            .0
-            .lock()
-            .map_err(|_| LedgerError("ledger lock poisoned".into()))?;
-        for r in rs {
-            match v.iter_mut().find(|x| x.same(r)) {
-                Some(x) => *x = r.clone(),
-                None => v.push(r.clone()),
-            }
+        let mut values: Vec<&str> = KINDS.iter().map(|k| k.provider_value()).collect();
+        values.dedup();
+        let hint = format!("set `provider = {}`", values.join("` or `provider = "));
+        if let Some(e) = check.required(cloud, "provider", &hint) {
+            check.push(
+                &e.origin,
+                &cloud.name,
+                Some("provider"),
+                format!(
+                    "provider `{}` is not supported by this build",
+                    e.value.trim()
+                ),
+                hint,
+            );
         }
-        Ok(())
-    }
-    fn forget(&self, kind: &str, scope: &str, name: &str) -> Result<(), LedgerError> {
-        let mut v = self
-            .0
-            .lock()
-            .map_err(|_| LedgerError("ledger lock poisoned".into()))?;
-        v.retain(|x| !(x.kind == kind && x.scope == scope && x.name == name));
-        Ok(())
-    }
-    fn resources(&self) -> Vec<Resource> {
-        self.0.lock().map(|v| v.clone()).unwrap_or_default()
-    }
-}
-
-/// A node the lifecycle wants.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NodeRequest {
-    /// e.g. `frontend001`.
-    pub name: String,
-    /// e.g. `frontend`.
-    pub kind: String,
-    pub image_id: String,
-    pub flavor: String,
-    /// Linux user created on the VM.
-    pub image_user: String,
-}
-
-/// What the cloud says about a node.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "phase", content = "detail")]
-pub enum NodePhase {
-    /// Not created yet (or its create request is in flight).
-    Creating,
-    /// Exists, not ready yet.
-    Booting(String),
-    /// Running and reported ready by the cloud.
-    Running,
-    /// The cloud says it will not come up (e.g. provisioning failed).
-    Failed(String),
-    /// Does not exist in the cloud.
-    Gone,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NodeInfo {
-    pub name: String,
-    /// Cloud id of the VM (Azure: the role name).
-    pub instance_id: String,
-    pub phase: NodePhase,
-    /// Address and port SSH answers on, once known.
-    pub ssh_host: Option<String>,
-    pub ssh_port: Option<u16>,
-    pub private_ip: Option<String>,
-    /// The cloud's own words for the status, for messages (e.g. `ReadyRole/Started`).
-    pub cloud_status: String,
-}
-
-/// Progress events a provider emits while it works.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ProviderEvent {
-    /// Count of resources / VMs about to be handled.
-    Planned {
-        resources: usize,
-        vms: usize,
-    },
-    ResourceDone {
-        kind: String,
-        name: String,
-    },
-    VmCreated {
-        node: String,
-        group: String,
-    },
-    VmFailed {
-        node: String,
-        error: String,
-    },
-    Deleted {
-        kind: String,
-        name: String,
-    },
-}
-
-pub type Events = Arc<dyn Fn(ProviderEvent) + Send + Sync>;
-
-/// A no-op event sink.
-pub fn no_events() -> Events {
-    Arc::new(|_| {})
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct PlanSummary {
-    /// Human-readable description of the layout (one line per group).
-    pub lines: Vec<String>,
-    /// Adjustments worth a warning.
-    pub notes: Vec<String>,
-}
-
-#[derive(Clone, Debug, Default)]
-pub struct TeardownOptions {
-    /// Also delete cloud resources carrying the cluster's naming pattern that the ledger
-    /// does not know about.
-    pub force: bool,
-}
-
-#[derive(Clone, Debug, Default)]
-pub struct TeardownReport {
-    pub deleted: Vec<String>,
-    /// `(resource, why it is still there)`.
-    pub remaining: Vec<(String, String)>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ProviderError {
-    #[error(transparent)]
-    Azure(Box<azure_classic::AsmError>),
-    #[error(transparent)]
-    Plan(#[from] azure_classic::layout::PlanError),
-    #[error(transparent)]
-    Ledger(#[from] LedgerError),
-    #[error("{0}")]
-    Other(String),
-}
-
-impl From<azure_classic::AsmError> for ProviderError {
-    fn from(e: azure_classic::AsmError) -> Self {
-        ProviderError::Azure(Box::new(e))
-    }
-}
-
-/// The only way the lifecycle touches a cloud.
-#[async_trait]
-pub trait CloudProvider: Send + Sync {
-    /// Decide where every node goes and record every resource as `Planned` in one atomic
-    /// ledger write, before anything is created. Nodes already in the ledger keep their place.
-    async fn plan(
-        &self,
-        nodes: &[NodeRequest],
-        ledger: Arc<dyn Ledger>,
-    ) -> Result<PlanSummary, ProviderError>;
-
-    /// Create everything the ledger has that does not exist yet, marking each `Created`.
-    /// Per-node failures do not abort the others: the result lists each node's outcome.
-    async fn create(
-        &self,
-        ledger: Arc<dyn Ledger>,
-        events: Events,
-    ) -> Result<Vec<(String, Result<(), String>)>, ProviderError>;
-
-    /// Current phase and addresses of every node in the ledger.
-    async fn nodes(&self, ledger: Arc<dyn Ledger>) -> Result<Vec<NodeInfo>, ProviderError>;
-
-    /// Delete these nodes' VMs (e.g. unreachable ones) and forget them.
-    async fn delete_nodes(
-        &self,
-        names: &[String],
-        ledger: Arc<dyn Ledger>,
-    ) -> Result<(), ProviderError>;
-
-    /// Delete every resource in the ledger (and with `force` whatever carries the cluster's
-    /// names), forgetting each as it goes. What could not be deleted stays in the ledger.
-    async fn teardown(
-        &self,
-        ledger: Arc<dyn Ledger>,
-        opts: TeardownOptions,
-        events: Events,
-    ) -> Result<TeardownReport, ProviderError>;
-}
-
-/// The provider settings snapshot to store in the cluster state for a template.
-/// `endpoint` replaces the cloud section's subscription and URL (the sandbox emulator).
-pub fn snapshot_for_template(
-    t: &crate::config::ClusterTemplate,
-    endpoint: Option<azure_classic::config::Endpoint>,
-) -> Result<toml::Table, ProviderError> {
-    match &t.cloud {
-        crate::config::CloudConfig::AzureClassic(cloud) => {
-            azure_classic::config::AzureSnapshot::from_config(cloud, &t.azure, &t.login, endpoint)?
-                .to_table()
-        }
-    }
-}
-
-/// The provider a cluster state was started with (`None`: the state names no provider).
-pub fn from_snapshot(t: &toml::Table) -> Result<Option<Arc<dyn CloudProvider>>, ProviderError> {
-    match azure_classic::config::AzureSnapshot::from_table(t)? {
-        None => Ok(None),
-        Some(s) => Ok(Some(Arc::new(
-            azure_classic::provider::AzureClassicProvider::new(s.settings())?,
-        ))),
+        None
     }
 }

@@ -8,7 +8,6 @@
 //! the cluster itself by the playbooks).
 
 pub mod ansible;
-pub mod from_cluster;
 pub mod readiness;
 
 use std::collections::BTreeMap;

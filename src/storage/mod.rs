@@ -12,8 +12,19 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
-pub use crate::cluster::ClusterState;
-use crate::cluster::SCHEMA_VERSION;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// Version of the state-file schema written by this build. A file with another version is
+/// refused (newer: "use a newer elasticluster"; older or malformed: named as such).
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// A document kept as `<name>.toml`: it knows its cluster name and carries
+/// `schema_version` (checked before the rest is read).
+pub trait StoredState: Serialize + DeserializeOwned {
+    /// The cluster name, which is also the file name.
+    fn name(&self) -> &str;
+}
 
 /// Storage failures; each message names the file and what to do.
 #[derive(Debug, thiserror::Error)]
@@ -170,17 +181,17 @@ impl Storage {
     }
 
     /// Write the state atomically (the caller should hold the cluster's lock).
-    pub fn save(&self, state: &ClusterState) -> Result<(), StorageError> {
-        validate_cluster_name(&state.name)?;
+    pub fn save<S: StoredState>(&self, state: &S) -> Result<(), StorageError> {
+        let name = state.name();
+        validate_cluster_name(name)?;
         let text = toml::to_string_pretty(state).map_err(|e| StorageError::Serialize {
-            name: state.name.clone(),
+            name: name.to_string(),
             message: e.to_string(),
         })?;
         let text = format!(
-            "# elasticluster state of cluster `{}` — written by elasticluster, edit with care.\n{text}",
-            state.name
+            "# elasticluster state of cluster `{name}` — written by elasticluster, edit with care.\n{text}"
         );
-        self.write_atomic(&self.state_path(&state.name), text.as_bytes())
+        self.write_atomic(&self.state_path(name), text.as_bytes())
     }
 
     /// Atomically replace `path` (inside the storage dir) with `data`, mode 0600.
@@ -205,7 +216,7 @@ impl Storage {
     }
 
     /// Load a cluster's state; `Ok(None)` if there is no such cluster.
-    pub fn load(&self, name: &str) -> Result<Option<ClusterState>, StorageError> {
+    pub fn load<S: StoredState>(&self, name: &str) -> Result<Option<S>, StorageError> {
         validate_cluster_name(name)?;
         let path = self.state_path(name);
         let text = match std::fs::read_to_string(&path) {
@@ -235,14 +246,14 @@ impl Storage {
                 })
             }
         }
-        let state: ClusterState = toml::from_str(&text).map_err(|e| StorageError::Corrupt {
+        let state: S = toml::from_str(&text).map_err(|e| StorageError::Corrupt {
             path: path.clone(),
             message: e.message().to_string(),
         })?;
-        if state.name != name {
+        if state.name() != name {
             return Err(StorageError::Corrupt {
                 path,
-                message: format!("it holds cluster `{}`", state.name),
+                message: format!("it holds cluster `{}`", state.name()),
             });
         }
         Ok(Some(state))

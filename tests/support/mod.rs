@@ -6,6 +6,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use azure_classic_emulator::{BackendKind, EmulatorOptions, RunningEmulator};
+use elasticluster::providers::azure_classic::identity::new_identity_pem;
 use elasticluster::providers::azure_classic::provider::{AzureClassicProvider, AzureSettings};
 use elasticluster::providers::azure_classic::transport::{ClientOptions, SubscriptionAccess};
 use elasticluster::providers::NodeRequest;
@@ -15,39 +16,29 @@ pub const SUB: &str = "0a1b2c3d-0000-4000-8000-00000000beef";
 /// A self-signed management certificate with its PKCS#8 key, key first (the layout of
 /// `openssl req -x509 -nodes -newkey rsa:2048 -keyout x.pem -out x.pem`).
 pub fn management_pem() -> Vec<u8> {
-    use openssl::{asn1::Asn1Time, bn::BigNum, hash::MessageDigest, pkey::PKey, rsa::Rsa, x509};
-    let key = PKey::from_rsa(Rsa::generate(2048).expect("rsa")).expect("pkey");
-    let mut name = x509::X509NameBuilder::new().expect("name");
-    name.append_entry_by_text("CN", "AzureMgmtCert")
-        .expect("cn");
-    let name = name.build();
-    let mut b = x509::X509Builder::new().expect("builder");
-    b.set_version(2).expect("version");
-    let serial = BigNum::from_u32(rand_serial())
-        .expect("bn")
-        .to_asn1_integer()
-        .expect("serial");
-    b.set_serial_number(&serial).expect("serial");
-    b.set_subject_name(&name).expect("subject");
-    b.set_issuer_name(&name).expect("issuer");
-    b.set_pubkey(&key).expect("pubkey");
-    b.set_not_before(&Asn1Time::days_from_now(0).expect("t"))
-        .expect("nb");
-    b.set_not_after(&Asn1Time::days_from_now(2).expect("t"))
-        .expect("na");
-    b.sign(&key, MessageDigest::sha256()).expect("sign");
-    let mut pem = key.private_key_to_pem_pkcs8().expect("key pem");
-    pem.extend(b.build().to_pem().expect("cert pem"));
-    pem
+    new_identity_pem("AzureMgmtCert", 2, None).expect("management certificate")
 }
 
-fn rand_serial() -> u32 {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    let n = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(1);
-    n ^ std::process::id()
+/// Whether a test that needs `what` can run. When it cannot, the test fails — a regression
+/// must never pass as a skip in CI — unless `ELASTICLUSTER_TEST_ALLOW_SKIP=1` (never set by
+/// `.ci/run`), which turns it into a printed skip.
+pub fn can_run(have: bool, what: &str) -> bool {
+    if have {
+        return true;
+    }
+    let allowed = std::env::var("ELASTICLUSTER_TEST_ALLOW_SKIP").is_ok_and(|v| v == "1");
+    assert!(
+        allowed,
+        "this test needs {what}; run it as root with that installed (`bash .ci/run` does), or set ELASTICLUSTER_TEST_ALLOW_SKIP=1 to skip it"
+    );
+    eprintln!("SKIPPED (ELASTICLUSTER_TEST_ALLOW_SKIP=1): needs {what}");
+    false
+}
+
+/// Whether this process runs as root.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
 }
 
 pub struct Creds {
@@ -159,8 +150,8 @@ pub fn start_request(
     creds: &Creds,
     kh: PathBuf,
     timeout: Duration,
-) -> elasticluster::cluster::start::StartRequest {
-    elasticluster::cluster::start::StartRequest {
+) -> elasticluster::cluster::bring_up::StartRequest {
+    elasticluster::cluster::bring_up::StartRequest {
         nodes,
         min_nodes: Default::default(),
         ssh_user: "azureuser".into(),

@@ -5,6 +5,8 @@
 
 use std::path::PathBuf;
 
+use crate::providers::{ErrorKind, ProviderError};
+
 /// Everything that can go wrong talking to the Service Management API.
 #[derive(Debug, thiserror::Error)]
 pub enum AsmError {
@@ -121,5 +123,56 @@ impl AsmError {
             || m.contains("has container(s)")
             || m.contains("is currently performing an operation on deployment")
             || self.is_exclusive_access()
+    }
+}
+
+impl AsmError {
+    /// Azure's request id, when Azure answered.
+    pub fn request_id(&self) -> Option<&str> {
+        match self {
+            AsmError::Api { request_id, .. } | AsmError::Forbidden { request_id, .. } => {
+                request_id.as_deref()
+            }
+            AsmError::OperationFailed { request_id, .. }
+            | AsmError::OperationTimeout { request_id, .. } => Some(request_id),
+            _ => None,
+        }
+    }
+
+    /// The cloud-neutral kind of this failure.
+    pub fn kind(&self) -> ErrorKind {
+        let message = self.azure_message().unwrap_or_default();
+        match self {
+            AsmError::Forbidden { .. } => ErrorKind::Auth,
+            AsmError::Transport { .. } | AsmError::BadResponse { .. } => ErrorKind::Transport,
+            AsmError::KeyMaterial { .. } | AsmError::Config(_) => ErrorKind::Invalid,
+            AsmError::OperationTimeout { .. } => ErrorKind::Other,
+            _ if message.contains("policy limit") || message.contains("quota") => ErrorKind::Quota,
+            _ => match self.status() {
+                Some(401 | 403) => ErrorKind::Auth,
+                Some(404) => ErrorKind::NotFound,
+                Some(409) => ErrorKind::Conflict,
+                Some(429 | 503) => ErrorKind::Throttled,
+                Some(400) => ErrorKind::Invalid,
+                _ => ErrorKind::Other,
+            },
+        }
+    }
+}
+
+impl From<AsmError> for ProviderError {
+    fn from(e: AsmError) -> Self {
+        ProviderError::new(e.kind(), e.to_string())
+            .with_request_id(e.request_id().map(str::to_string))
+    }
+}
+
+impl From<super::layout::PlanError> for ProviderError {
+    fn from(e: super::layout::PlanError) -> Self {
+        let kind = match e {
+            super::layout::PlanError::BadBaseName(_) => ErrorKind::Invalid,
+            super::layout::PlanError::Quota { .. } => ErrorKind::Quota,
+        };
+        ProviderError::new(kind, e.to_string())
     }
 }

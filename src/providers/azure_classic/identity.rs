@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
+use openssl::asn1::Asn1Time;
 use openssl::bn::{BigNum, BigNumContext};
 use openssl::hash::MessageDigest;
 use openssl::pkey::{PKey, Private, Public};
@@ -375,26 +376,85 @@ fn self_signed_der(
     cn: &str,
 ) -> Result<Vec<u8>, openssl::error::ErrorStack> {
     let pubkey = PKey::from_rsa(public.clone())?;
+    // Deterministic serial from the key and a fixed validity window: re-runs upload the
+    // same certificate (same bytes, same thumbprint).
+    let digest = openssl::hash::hash(MessageDigest::sha1(), &public.public_key_to_der()?)?;
+    let cert = self_signed(
+        &pubkey,
+        private,
+        &SelfSigned {
+            cn,
+            serial: &digest[..16],
+            not_before: Asn1Time::from_str("20200101000000Z")?,
+            not_after: Asn1Time::from_str("20491231235959Z")?,
+            ip_san: None,
+        },
+    )?;
+    cert.to_der()
+}
+
+/// What a self-signed certificate says.
+pub struct SelfSigned<'a> {
+    pub cn: &'a str,
+    pub serial: &'a [u8],
+    pub not_before: Asn1Time,
+    pub not_after: Asn1Time,
+    /// An IP address subject alternative name (a TLS server on loopback).
+    pub ip_san: Option<&'a str>,
+}
+
+/// The one place certificates are made: `subject` certified by its own private key `signer`.
+pub fn self_signed<T: openssl::pkey::HasPublic>(
+    subject: &PKey<T>,
+    signer: &PKey<Private>,
+    what: &SelfSigned<'_>,
+) -> Result<X509, openssl::error::ErrorStack> {
     let mut name = X509NameBuilder::new()?;
-    name.append_entry_by_text("CN", cn)?;
+    name.append_entry_by_text("CN", what.cn)?;
     let name = name.build();
     let mut b = X509Builder::new()?;
     b.set_version(2)?;
-    // Deterministic serial from the key, so re-runs upload the same certificate.
-    let digest = openssl::hash::hash(MessageDigest::sha1(), &public.public_key_to_der()?)?;
-    let serial = BigNum::from_slice(&digest[..16])?;
-    let serial = serial.to_asn1_integer()?;
+    let serial = BigNum::from_slice(what.serial)?.to_asn1_integer()?;
     b.set_serial_number(&serial)?;
     b.set_subject_name(&name)?;
     b.set_issuer_name(&name)?;
-    b.set_pubkey(&pubkey)?;
-    // Fixed validity window: deterministic bytes → deterministic thumbprint across runs.
-    let not_before = openssl::asn1::Asn1Time::from_str("20200101000000Z")?;
-    let not_after = openssl::asn1::Asn1Time::from_str("20491231235959Z")?;
-    b.set_not_before(&not_before)?;
-    b.set_not_after(&not_after)?;
-    b.sign(private, MessageDigest::sha256())?;
-    b.build().to_der()
+    b.set_pubkey(subject)?;
+    b.set_not_before(&what.not_before)?;
+    b.set_not_after(&what.not_after)?;
+    if let Some(ip) = what.ip_san {
+        let san = openssl::x509::extension::SubjectAlternativeName::new()
+            .ip(ip)
+            .build(&b.x509v3_context(None, None))?;
+        b.append_extension(san)?;
+    }
+    b.sign(signer, MessageDigest::sha256())?;
+    Ok(b.build())
+}
+
+/// A new RSA key and a self-signed certificate for it valid `days` days, as one PEM: key
+/// (PKCS#8) first, then the certificate — the layout of
+/// `openssl req -x509 -nodes -newkey rsa:2048 -keyout x.pem -out x.pem`.
+pub fn new_identity_pem(
+    cn: &str,
+    days: u32,
+    ip_san: Option<&str>,
+) -> Result<Vec<u8>, openssl::error::ErrorStack> {
+    let key = PKey::from_rsa(Rsa::generate(2048)?)?;
+    let serial: [u8; 8] = rand::random();
+    let cert = self_signed(
+        &key,
+        &key,
+        &SelfSigned {
+            cn,
+            serial: &serial,
+            not_before: Asn1Time::days_from_now(0)?,
+            not_after: Asn1Time::days_from_now(days)?,
+            ip_san,
+        },
+    )?;
+    let mut pem = key.private_key_to_pem_pkcs8()?;
+    pem.extend(cert.to_pem()?);
+    Ok(pem)
 }
 
 #[cfg(test)]

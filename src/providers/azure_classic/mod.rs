@@ -1,16 +1,23 @@
-//! Azure classic (Service Management API) provider: transport, XML models, operation
-//! poller, layout planner, resources and teardown.
+//! Azure classic (Service Management API): its configuration keys, the settings kept in the
+//! cluster state, transport (management certificate, `x-ms-version`, retries), XML models,
+//! operation poller, layout planner, and the provider's plan / create / status / teardown.
 //!
-//! Everything Azure-specific lives under this module; nothing here knows about Ansible or
-//! about how the lifecycle stores its state.
+//! Everything Azure-classic lives in this folder; nothing here knows about Ansible or about
+//! how the lifecycle stores its state.
 
-pub mod config;
+mod create;
 pub mod error;
 pub mod identity;
+pub mod keys;
+pub mod kind;
 pub mod layout;
+mod plan;
 pub mod provider;
 pub mod resources;
+pub mod snapshot;
+mod status;
 pub mod subscriptions;
+mod teardown;
 pub mod transport;
 pub mod xml;
 

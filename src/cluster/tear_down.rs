@@ -1,4 +1,4 @@
-//! `stop`: delete every cloud resource of the cluster through the provider, then — only if
+//! Tearing a cluster down (for `stop`): delete every cloud resource of the cluster through the provider, then — only if
 //! nothing is left — the cluster's local files (state, known_hosts, inventory).
 //!
 //! Never deletes local files while the ledger still lists resources: they are the only way
@@ -27,25 +27,22 @@ pub struct StopOutcome {
     pub clean: bool,
 }
 
-pub async fn stop(
+pub async fn tear_down(
     provider: &dyn CloudProvider,
     ledger: Arc<dyn Ledger>,
     req: &StopRequest,
     progress: &Progress,
 ) -> Result<StopOutcome, ProviderError> {
-    let total = ledger
-        .resources()
-        .iter()
-        .filter(|r| ["cloud_service", "storage_account", "vnet"].contains(&r.kind.as_str()))
-        .count();
-    let bar = progress.bar("deleting", total as u64);
+    let bar = progress.bar("deleting", 0);
     let events: Events = {
         let bar = bar.clone();
-        Arc::new(move |e| {
-            if let ProviderEvent::Deleted { kind, name } = e {
+        Arc::new(move |e| match e {
+            ProviderEvent::Planned { resources, .. } => bar.set_length(resources as u64),
+            ProviderEvent::Deleted { kind, name } => {
                 bar.inc(1);
                 bar.set_message(format!("{kind} {name}"));
             }
+            _ => {}
         })
     };
     let report = provider

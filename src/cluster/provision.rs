@@ -1,14 +1,15 @@
-//! Builds the setup layer's neutral inputs ([`Inventory`], [`AnsibleSettings`]) from the
-//! project's cluster state and validated configuration, so that `start` and `setup` only
-//! have to call [`inventory_for`], [`ansible_settings`] and the provider.
+//! The setup step of the lifecycle: the setup layer's neutral inputs ([`Inventory`],
+//! [`AnsibleSettings`]) from the cluster state and validated configuration, the Ansible run,
+//! the readiness check, and the honest report ("ready", or exit 4 saying what is missing).
 //!
-//! Pure translation: no I/O, no network; it must never invent an address for a node.
+//! The translation never invents an address for a node.
 
 use std::path::Path;
 use std::time::Duration;
 
-use crate::cluster::{ClusterState, LoginSnapshot, NodeRecord};
-use crate::config::Setup;
+use super::error::OpsError;
+use super::state::{ClusterState, LoginSnapshot, NodeRecord};
+use crate::config::{ClusterTemplate, Setup};
 use crate::setup::ansible::{AnsibleSettings, AnsibleSetupProvider};
 use crate::setup::readiness::{self, Readiness};
 use crate::setup::{Host, Inventory, SetupError, SetupOutcome, SetupProvider};
@@ -18,21 +19,6 @@ use crate::setup::{Host, Inventory, SetupError, SetupOutcome, SetupProvider};
 pub struct SetupReport {
     pub outcome: SetupOutcome,
     pub readiness: Readiness,
-}
-
-impl SetupReport {
-    /// `Your cluster is ready!`, or the not-ready warning saying what is missing and how
-    /// to re-run.
-    pub fn message(&self, cluster: &str) -> String {
-        if self.readiness.ready {
-            "Your cluster is ready!".to_string()
-        } else {
-            format!(
-                "WARNING: the cluster is NOT ready: {}. Check the nodes (`elasticluster ssh {cluster}`) and re-run `elasticluster setup {cluster}`.",
-                self.readiness.detail
-            )
-        }
-    }
 }
 
 /// The whole setup step: inventory from the state, Ansible run, then the readiness check
@@ -60,7 +46,53 @@ pub fn setup_cluster(
     Ok(SetupReport { outcome, readiness })
 }
 
-pub use crate::ssh::split_address;
+use crate::ssh::split_address;
+
+/// Run the setup on a started cluster and tell the user honestly whether it is ready:
+/// `Ok` only when the scheduler sees every worker; otherwise [`OpsError::NotReady`] naming
+/// what is missing and how to re-run.
+pub fn setup_and_report(
+    state: &ClusterState,
+    template: &ClusterTemplate,
+    storage: &crate::storage::Storage,
+    extra: &[String],
+    verbosity: u8,
+) -> Result<(), OpsError> {
+    let name = &state.name;
+    let timeout = Duration::from_secs(template.startup_timeout.clamp(30, 300));
+    let report = setup_cluster(
+        state,
+        &template.setup,
+        storage.dir(),
+        &storage.known_hosts_path(name),
+        extra,
+        verbosity,
+        timeout,
+    );
+    let not_ready = |why: String| {
+        OpsError::NotReady(format!(
+            "WARNING: YOUR CLUSTER IS NOT READY YET! {why}\nFix the cause and re-run `elasticluster setup {name}`."
+        ))
+    };
+    match report {
+        Err(e) => Err(not_ready(e.to_string())),
+        Ok(r) if !r.readiness.ready => Err(not_ready(format!(
+            "the scheduler does not see every worker (missing: {}): {}",
+            r.readiness.missing.join(", "),
+            r.readiness.detail
+        ))),
+        Ok(r) => {
+            match r.outcome.changed {
+                Some(false) => println!("Setup of `{name}` changed nothing (already configured)."),
+                Some(true) => println!("Setup of `{name}` done."),
+                None => {}
+            }
+            println!("Your cluster `{name}` is ready!");
+            println!("{}", state.summary());
+            Ok(())
+        }
+    }
+}
 
 /// The inventory of a cluster: every node whose kind has `<kind>_groups`, reached at its
 /// `preferred_ip` as its `image_user` with the login's private key, with the variables of

@@ -1,7 +1,8 @@
-//! `start`: plan → create → wait for the cloud to report each VM running → probe SSH on every
-//! node concurrently (recording host keys) → drop what never came up → check minimums.
+//! Bringing nodes up (for `start` and `resize -a`): plan → create → wait for the cloud to
+//! report each VM running → probe SSH on every node concurrently (recording host keys) → drop
+//! what never came up → check minimums.
 //!
-//! Talks to the cloud only through `CloudProvider`; knows nothing about Azure or Ansible.
+//! Talks to the cloud only through `CloudProvider`; knows no cloud and nothing of Ansible.
 //! Never waits longer than `startup_timeout` in total, and never leaves a VM it gave up on
 //! running (it is deleted).
 
@@ -63,8 +64,26 @@ pub enum StartError {
     },
 }
 
+/// `ELASTICLUSTER_SKIP_SSH_WAIT=1`: do not probe SSH (only for clouds where nothing
+/// listens, e.g. the emulator's API-only backend in tests and benchmarks).
+pub const SKIP_SSH_ENV: &str = "ELASTICLUSTER_SKIP_SSH_WAIT";
+
+pub fn skip_ssh_wait() -> bool {
+    std::env::var(SKIP_SSH_ENV).is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("yes"))
+}
+
+/// `ELASTICLUSTER_TIME_SCALE` (tests/benchmarks against an emulator with `--time-scale`):
+/// multiplies the lifecycle's poll intervals. 1.0 when unset or invalid.
+pub fn time_scale() -> f64 {
+    std::env::var("ELASTICLUSTER_TIME_SCALE")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|f| f.is_finite() && *f > 0.0)
+        .unwrap_or(1.0)
+}
+
 /// Run the whole start sequence.
-pub async fn start(
+pub async fn bring_up(
     provider: &dyn CloudProvider,
     ledger: Arc<dyn Ledger>,
     req: &StartRequest,
@@ -427,7 +446,7 @@ mod tests {
         };
         let ledger: Arc<dyn Ledger> = Arc::new(MemoryLedger::default());
         let t = Instant::now();
-        let out = start(
+        let out = bring_up(
             &fake,
             ledger.clone(),
             &req(&[("compute", 1)]),
@@ -453,7 +472,7 @@ mod tests {
             deleted: Mutex::new(vec![]),
         };
         let ledger: Arc<dyn Ledger> = Arc::new(MemoryLedger::default());
-        let e = start(&fake, ledger, &req(&[]), &Progress::hidden())
+        let e = bring_up(&fake, ledger, &req(&[]), &Progress::hidden())
             .await
             .unwrap_err()
             .to_string();
@@ -475,7 +494,9 @@ mod tests {
         r.startup_timeout = Duration::from_millis(600);
         // nothing listens on 127.0.0.1:1222 in the test environment (if something does, the
         // probe fails the SSH handshake or auth, which is just as unreachable for us)
-        let out = start(&fake, ledger, &r, &Progress::hidden()).await.unwrap();
+        let out = bring_up(&fake, ledger, &r, &Progress::hidden())
+            .await
+            .unwrap();
         assert!(out.ready.is_empty());
         assert_eq!(out.dropped.len(), 3);
         assert!(

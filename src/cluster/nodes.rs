@@ -1,11 +1,11 @@
-//! Glue between the stored cluster state and the lifecycle: node requests from the state,
-//! node facts back into it, and the async runtime the commands run on.
+//! Glue between the stored cluster state and the cloud: node requests from the state, the
+//! cloud's node facts back into it, and forgetting a deleted node's host key.
 //!
-//! Cloud-agnostic: providers come from `providers::from_snapshot`.
+//! Cloud-agnostic: it speaks only the provider door's neutral types.
 
 use std::collections::BTreeSet;
 
-use crate::cluster::{ClusterState, NodeStatus};
+use super::state::{ClusterState, NodeStatus};
 use crate::providers::{NodeInfo, NodePhase, NodeRequest};
 
 /// What the provider must create for the state's nodes.
@@ -58,32 +58,6 @@ pub fn apply_node_infos(
             NodePhase::Failed(_) | NodePhase::Gone => NodeStatus::Failed,
         };
     }
-}
-
-/// A multi-threaded runtime for one command.
-pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .enable_all()
-        .build()
-}
-
-/// `ELASTICLUSTER_SKIP_SSH_WAIT=1`: do not probe SSH (only for clouds where nothing
-/// listens, e.g. the emulator's API-only backend in tests and benchmarks).
-pub const SKIP_SSH_ENV: &str = "ELASTICLUSTER_SKIP_SSH_WAIT";
-
-pub fn skip_ssh_wait() -> bool {
-    std::env::var(SKIP_SSH_ENV).is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("yes"))
-}
-
-/// `ELASTICLUSTER_TIME_SCALE` (tests/benchmarks against an emulator with `--time-scale`):
-/// multiplies the lifecycle's poll intervals. 1.0 when unset or invalid.
-pub fn time_scale() -> f64 {
-    std::env::var("ELASTICLUSTER_TIME_SCALE")
-        .ok()
-        .and_then(|v| v.parse::<f64>().ok())
-        .filter(|f| f.is_finite() && *f > 0.0)
-        .unwrap_or(1.0)
 }
 
 /// Remove a deleted node's host key from the cluster's known_hosts, so it cannot vouch for

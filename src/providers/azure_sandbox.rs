@@ -14,13 +14,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use openssl::asn1::Asn1Time;
-use openssl::bn::BigNum;
-use openssl::hash::MessageDigest;
-use openssl::pkey::PKey;
-use openssl::rsa::Rsa;
-use openssl::x509::{X509Builder, X509NameBuilder};
 use serde::Deserialize;
+
+use super::azure_classic::identity::new_identity_pem;
+
+/// The emulator program, looked for next to this program and on `PATH`.
+pub const EMULATOR_PROGRAM: &str = "azure-classic-emulator";
 
 /// Image every sandbox VM boots (built by `azure-classic-emulator build-image` on first use).
 pub const SANDBOX_IMAGE: &str = "debian-12-elasticluster";
@@ -139,7 +138,10 @@ impl Sandbox {
         };
         let cert = self.certificate_path();
         if !cert.exists() {
-            write_private(&cert, &self_signed_management_pem()?)?;
+            write_private(
+                &cert,
+                &new_identity_pem("elasticluster-sandbox-management", 3650, None)?,
+            )?;
         }
         Ok((subscription, cert))
     }
@@ -303,67 +305,38 @@ fn time_scale() -> String {
         .unwrap_or_else(|| "0.1".to_string())
 }
 
-/// Key in a cluster state's `[provider]` table naming the sandbox directory it runs in.
-pub const STATE_KEY: &str = "sandbox_dir";
+/// Key of a cluster's stored provider settings naming the sandbox directory it runs in
+/// (the same for every Azure provider, so one emulator serves them all).
+pub const SETTINGS_KEY: &str = "sandbox_dir";
 
-/// The sandbox a cluster state was started in, if any.
-pub fn of_state(state: &crate::cluster::ClusterState) -> Option<Sandbox> {
-    state
-        .provider
-        .get(STATE_KEY)
-        .and_then(|v| v.as_str())
-        .map(Sandbox::new)
-}
-
-/// Record in `state` that it runs in `sandbox`, reached at `ep`.
-pub fn record(state: &mut crate::cluster::ClusterState, sandbox: &Sandbox, ep: &SandboxEndpoint) {
-    state.provider.insert(
-        STATE_KEY.into(),
-        toml::Value::String(sandbox.dir().display().to_string()),
-    );
-    point_state_at(state, ep);
-}
-
-/// After an emulator restart its URL changes: point the stored subscription at it.
-fn point_state_at(state: &mut crate::cluster::ClusterState, ep: &SandboxEndpoint) {
-    if let Some(toml::Value::Array(subs)) = state.provider.get_mut("subscriptions") {
-        if let Some(toml::Value::Table(first)) = subs.first_mut() {
-            first.insert(
-                "management_url".into(),
-                toml::Value::String(ep.management_url.clone()),
-            );
-            first.insert(
-                "ca_certificate".into(),
-                toml::Value::String(ep.ca_certificate.display().to_string()),
-            );
-        }
+/// The cluster whose settings named sandbox `dir` is gone: stop the emulator (and so its
+/// VMs) unless one of `others` (the settings of the clusters still stored) uses it too.
+/// Returns what to tell the user.
+pub fn stop_if_unused(dir: &Path, others: &[toml::Table]) -> Option<String> {
+    let in_use = others.iter().any(|o| {
+        o.get(SETTINGS_KEY)
+            .and_then(|v| v.as_str())
+            .is_some_and(|d| Path::new(d) == dir)
+    });
+    if in_use {
+        return None;
     }
-}
-
-/// For a cluster started in a sandbox: make sure its emulator runs (restarting it, and so its
-/// VMs, if needed) and that `state` points at it. Returns whether `state` changed.
-pub fn ensure_for_state(
-    state: &mut crate::cluster::ClusterState,
-    on_line: &mut dyn FnMut(&str),
-) -> Result<bool, SandboxError> {
-    let Some(sb) = of_state(state) else {
-        return Ok(false);
-    };
-    let ep = sb.ensure_running(on_line)?;
-    let before = state.provider.clone();
-    point_state_at(state, &ep);
-    Ok(before != state.provider)
+    match Sandbox::new(dir).stop() {
+        Ok(true) => Some("Stopped the sandbox emulator (no sandbox cluster left).".into()),
+        Ok(false) => None,
+        Err(e) => Some(format!("warning: could not stop the sandbox emulator: {e}")),
+    }
 }
 
 fn emulator_program() -> Result<PathBuf, SandboxError> {
     let me = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("elasticluster"));
-    let beside = me.with_file_name("azure-classic-emulator");
+    let beside = me.with_file_name(EMULATOR_PROGRAM);
     if beside.is_file() {
         return Ok(beside);
     }
     if let Some(path) = std::env::var_os("PATH") {
         for dir in std::env::split_paths(&path) {
-            let p = dir.join("azure-classic-emulator");
+            let p = dir.join(EMULATOR_PROGRAM);
             if p.is_file() {
                 return Ok(p);
             }
@@ -416,27 +389,6 @@ fn random_guid() -> String {
         &h[16..20],
         &h[20..32]
     )
-}
-
-/// Key first, then certificate: the layout of ElastiCluster's `openssl req -keyout x.pem -out x.pem`.
-fn self_signed_management_pem() -> Result<Vec<u8>, openssl::error::ErrorStack> {
-    let key = PKey::from_rsa(Rsa::generate(2048)?)?;
-    let mut name = X509NameBuilder::new()?;
-    name.append_entry_by_text("CN", "elasticluster-sandbox-management")?;
-    let name = name.build();
-    let mut b = X509Builder::new()?;
-    b.set_version(2)?;
-    let serial = BigNum::from_u32(rand::random::<u32>() | 1)?.to_asn1_integer()?;
-    b.set_serial_number(&serial)?;
-    b.set_subject_name(&name)?;
-    b.set_issuer_name(&name)?;
-    b.set_pubkey(&key)?;
-    b.set_not_before(Asn1Time::days_from_now(0)?.as_ref())?;
-    b.set_not_after(Asn1Time::days_from_now(3650)?.as_ref())?;
-    b.sign(&key, MessageDigest::sha256())?;
-    let mut out = key.private_key_to_pem_pkcs8()?;
-    out.extend(b.build().to_pem()?);
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -1,0 +1,80 @@
+//! Creating the nodes a state still needs (for `start` and `resize -a`) and recording what
+//! the cloud says about every node afterwards, whatever happened: nodes the cloud dropped are
+//! forgotten, so a later `start` resumes the same set.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use crate::cluster::bring_up::{self, skip_ssh_wait, time_scale, StartOutcome, StartRequest};
+use crate::cluster::nodes::{apply_node_infos, node_requests};
+use crate::cluster::session::Session;
+use crate::cluster::OpsError;
+use crate::config::ClusterTemplate;
+use crate::progress::Progress;
+
+/// Bring up what the session's state still lacks; `verb` starts the first line
+/// ("Starting", "Resizing").
+pub(super) fn create_nodes(
+    session: &Session,
+    template: &ClusterTemplate,
+    progress: &Progress,
+    verb: &str,
+) -> Result<StartOutcome, OpsError> {
+    let st = session.state();
+    let name = st.name.clone();
+    let min_nodes: BTreeMap<String, usize> = template
+        .kinds_in_order()
+        .map(|(k, v)| (k.to_string(), v.min as usize))
+        .collect();
+    let counts: Vec<String> = st
+        .kinds()
+        .iter()
+        .map(|k| format!("{} {k}", st.nodes_of(k).count()))
+        .collect();
+    eprintln!(
+        "{verb} cluster `{name}` with {} nodes ({}).",
+        st.nodes.len(),
+        counts.join(", ")
+    );
+    let req = StartRequest {
+        nodes: node_requests(&st),
+        min_nodes,
+        ssh_user: st.login.image_user.clone(),
+        ssh_private_key: st.login.user_key_private.clone(),
+        known_hosts: session.known_hosts(),
+        startup_timeout: Duration::from_secs(template.startup_timeout.max(1)),
+        probe_ssh: !skip_ssh_wait(),
+        poll_interval: Duration::from_secs(2)
+            .mul_f64(time_scale())
+            .max(Duration::from_millis(20)),
+        ssh_timeout: Duration::from_secs(10),
+    };
+    let provider = session.provider.clone();
+    let outcome = session.block_on(bring_up::bring_up(
+        provider.as_ref(),
+        session.ledger(),
+        &req,
+        progress,
+    ));
+    // Whatever happened, record what the cloud says about the nodes now.
+    let infos = session
+        .block_on(provider.nodes(session.ledger()))
+        .unwrap_or_default();
+    let reachable: BTreeSet<String> = match &outcome {
+        Ok(o) if req.probe_ssh => o.ready.iter().map(|n| n.name.clone()).collect(),
+        _ => BTreeSet::new(),
+    };
+    // Before any plan, the provider knows nothing: then keep every node.
+    let known: BTreeSet<String> = infos.iter().map(|i| i.name.clone()).collect();
+    session.update(|s| {
+        apply_node_infos(s, &infos, &reachable);
+        if !known.is_empty() {
+            s.nodes.retain(|n| known.contains(&n.name));
+        }
+    })?;
+    let out = outcome.map_err(|e| OpsError::Failed(format!("cluster `{name}`: {e}")))?;
+    for (n, why) in &out.dropped {
+        eprintln!("warning: node {n} was removed: {why}");
+    }
+    Ok(out)
+}

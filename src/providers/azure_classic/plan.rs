@@ -1,0 +1,272 @@
+//! Planning: where every VM goes (subscription, cloud service, storage account, SSH port)
+//! within the quotas Azure reports, recorded in the ledger as `Planned` in one write before
+//! anything is created; and placing nodes added to a running cluster.
+
+use super::layout::{self, PlanInput, SubscriptionQuota};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use tracing::warn;
+
+use super::provider::{
+    AzureClassicProvider, K_CERTIFICATE, K_CLOUD_SERVICE, K_STORAGE, K_VM, K_VNET,
+};
+use super::resources as r;
+use crate::providers::{Ledger, NodeRequest, PlanSummary, ProviderError, Resource};
+
+impl AzureClassicProvider {
+    pub(super) async fn plan_nodes(
+        &self,
+        nodes: &[NodeRequest],
+        ledger: Arc<dyn Ledger>,
+    ) -> Result<PlanSummary, ProviderError> {
+        let s = &self.inner.s;
+        let existing = Self::vms_of(&ledger.resources());
+        let have: BTreeSet<&str> = existing.iter().filter_map(|v| v.attr("node")).collect();
+        let want: BTreeSet<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
+        if !existing.is_empty() {
+            if have == want {
+                return Ok(PlanSummary {
+                    lines: vec![format!("resuming: {} VMs already planned", existing.len())],
+                    notes: Vec::new(),
+                });
+            }
+            if have.is_subset(&want) {
+                let added: Vec<&NodeRequest> = nodes
+                    .iter()
+                    .filter(|n| !have.contains(n.name.as_str()))
+                    .collect();
+                return self.plan_additions(&added, &existing, ledger);
+            }
+            return Err(ProviderError::other(format!(
+                "the cluster already has VMs planned for {} and the request is for {}: \
+                 stop the cluster first (adding nodes to an existing Azure cluster is not supported yet)",
+                have.iter().copied().collect::<Vec<_>>().join(", "),
+                want.iter().copied().collect::<Vec<_>>().join(", ")
+            )));
+        }
+        if nodes.is_empty() {
+            return Ok(PlanSummary::default());
+        }
+        // the largest flavor decides the cores check (conservative)
+        let flavor = nodes[0].flavor.clone();
+        let (quotas, cores) = self.quotas(&flavor).await?;
+        let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
+        let l = layout::plan(&PlanInput {
+            base_name: &s.base_name,
+            nodes: &names,
+            subscriptions: &quotas,
+            cores_per_vm: cores,
+            n_cloud_services: s.n_cloud_services,
+            n_storage_accounts: s.n_storage_accounts,
+        })?;
+        let cert = self.ssh_cert()?;
+        let mut rs = Vec::new();
+        for sub in &l.subscriptions {
+            for cs in &sub.cloud_services {
+                rs.push(Resource::new(K_CLOUD_SERVICE, &sub.id, cs).with("sub", sub.index));
+                rs.push(
+                    Resource::new(
+                        K_CERTIFICATE,
+                        &sub.id,
+                        &format!("{cs}/sha1-{}", cert.thumbprint),
+                    )
+                    .in_parent(cs)
+                    .with("cloud_service", cs)
+                    .with("thumbprint", &cert.thumbprint),
+                );
+            }
+            for sa in &sub.storage_accounts {
+                rs.push(Resource::new(K_STORAGE, &sub.id, sa).with("sub", sub.index));
+            }
+            rs.push(
+                Resource::new(K_VNET, &sub.id, &sub.vnet)
+                    .with("sub", sub.index)
+                    .with("location", &s.location),
+            );
+        }
+        for (vm, req) in l.vms.iter().zip(nodes) {
+            let sub = &s.subscriptions[vm.subscription];
+            rs.push(
+                Resource::new(K_VM, &sub.id, &vm.role_name)
+                    .with("node", &vm.node)
+                    .with("kind", &req.kind)
+                    .with("index", vm.index)
+                    .in_parent(&vm.cloud_service)
+                    .with("cloud_service", &vm.cloud_service)
+                    .with("storage_account", &vm.storage_account)
+                    .with("vnet", layout::vnet_name(&s.base_name, vm.subscription))
+                    .with("ssh_port", vm.ssh_port)
+                    .with("image", &req.image_id)
+                    .with("flavor", &req.flavor)
+                    .with("user", &req.image_user),
+            );
+        }
+        ledger.record(&rs)?;
+        let mut lines = vec![format!(
+            "{} VMs in {} cloud services (at most {} per service), {} storage accounts, {} subscription(s)",
+            l.vms.len(),
+            l.n_cloud_services(),
+            l.max_vms_per_cloud_service(),
+            l.n_storage_accounts(),
+            l.subscriptions.len()
+        )];
+        for n in &l.notes {
+            warn!("{n}");
+        }
+        lines.extend(l.subscriptions.iter().map(|s| {
+            format!(
+                "subscription {}: cloud services {}; storage {}; vnet {}",
+                s.id,
+                s.cloud_services.join(","),
+                s.storage_accounts.join(","),
+                s.vnet
+            )
+        }));
+        Ok(PlanSummary {
+            lines,
+            notes: l.notes,
+        })
+    }
+
+    async fn quotas(
+        &self,
+        cores_flavor: &str,
+    ) -> Result<(Vec<SubscriptionQuota>, Option<usize>), ProviderError> {
+        let mut quotas = Vec::new();
+        let mut cores = None;
+        for a in &self.inner.s.subscriptions {
+            let c = self.client(&a.id)?;
+            let sub = r::get_subscription(c).await?;
+            let free = |max: Option<u32>, cur: Option<u32>, default_max: u32| {
+                max.unwrap_or(default_max).saturating_sub(cur.unwrap_or(0)) as usize
+            };
+            quotas.push(SubscriptionQuota {
+                id: a.id.clone(),
+                free_hosted_services: free(
+                    sub.max_hosted_services,
+                    sub.current_hosted_services,
+                    20,
+                ),
+                free_storage_accounts: free(
+                    sub.max_storage_accounts,
+                    sub.current_storage_accounts,
+                    100,
+                ),
+                free_cores: sub
+                    .max_core_count
+                    .map(|m| m.saturating_sub(sub.current_core_count.unwrap_or(0)) as usize),
+            });
+            if cores.is_none() {
+                match r::role_size_cores(c, cores_flavor).await {
+                    Ok(v) => cores = v.map(|c| c as usize),
+                    Err(e) => warn!("cannot read role sizes (cores quota not checked): {e}"),
+                }
+            }
+        }
+        Ok((quotas, cores))
+    }
+
+    /// Place nodes added to a running cluster into its existing cloud services (the emptiest
+    /// first, at most 50 each) and storage accounts, and record them as `Planned`.
+    fn plan_additions(
+        &self,
+        added: &[&NodeRequest],
+        existing: &[Resource],
+        ledger: Arc<dyn Ledger>,
+    ) -> Result<PlanSummary, ProviderError> {
+        let res = ledger.resources();
+        let mut cs_load: BTreeMap<(String, String), usize> = res
+            .iter()
+            .filter(|r| r.kind == K_CLOUD_SERVICE)
+            .map(|r| ((r.scope.clone(), r.name.clone()), 0))
+            .collect();
+        let mut sa_load: BTreeMap<(String, String), usize> = res
+            .iter()
+            .filter(|r| r.kind == K_STORAGE)
+            .map(|r| ((r.scope.clone(), r.name.clone()), 0))
+            .collect();
+        for vm in existing {
+            let a = |k: &str| vm.attr(k).unwrap_or_default().to_string();
+            *cs_load
+                .entry((vm.scope.clone(), a("cloud_service")))
+                .or_default() += 1;
+            *sa_load
+                .entry((vm.scope.clone(), a("storage_account")))
+                .or_default() += 1;
+        }
+        let first_index = existing
+            .iter()
+            .filter_map(|v| v.attr("index").and_then(|i| i.parse::<usize>().ok()))
+            .max()
+            .map_or(0, |m| m + 1);
+        let mut rs = Vec::new();
+        for (next_index, req) in (first_index..).zip(added) {
+            let Some(((scope, cs), _)) = cs_load
+                .iter()
+                .filter(|(_, n)| **n < layout::MAX_VMS_PER_CLOUD_SERVICE)
+                .min_by_key(|(k, n)| (**n, (*k).clone()))
+                .map(|(k, n)| (k.clone(), *n))
+            else {
+                return Err(ProviderError::other(format!(
+                    "every cloud service of the cluster already holds {} VMs: stop and start a larger cluster instead",
+                    layout::MAX_VMS_PER_CLOUD_SERVICE
+                )));
+            };
+            let Some((_, sa)) = sa_load
+                .iter()
+                .filter(|((s, _), _)| s == &scope)
+                .min_by_key(|(k, n)| (**n, (*k).clone()))
+                .map(|(k, _)| k.clone())
+            else {
+                return Err(ProviderError::other(format!(
+                    "the cluster has no storage account in subscription {scope}"
+                )));
+            };
+            *cs_load.entry((scope.clone(), cs.clone())).or_default() += 1;
+            *sa_load.entry((scope.clone(), sa.clone())).or_default() += 1;
+            let sub_index = self
+                .inner
+                .s
+                .subscriptions
+                .iter()
+                .position(|s| s.id == scope)
+                .unwrap_or(0);
+            let vnet = existing
+                .iter()
+                .find(|v| v.scope == scope)
+                .and_then(|v| v.attr("vnet"))
+                .map(str::to_string)
+                .unwrap_or_else(|| layout::vnet_name(&self.inner.s.base_name, sub_index));
+            let port =
+                layout::SSH_PORT_BASE.saturating_add(u16::try_from(next_index).unwrap_or(u16::MAX));
+            rs.push(
+                Resource::new(
+                    K_VM,
+                    &scope,
+                    &layout::role_name(&self.inner.s.base_name, &req.name),
+                )
+                .with("node", &req.name)
+                .with("kind", &req.kind)
+                .with("index", next_index)
+                .in_parent(&cs)
+                .with("cloud_service", &cs)
+                .with("storage_account", &sa)
+                .with("vnet", &vnet)
+                .with("ssh_port", port)
+                .with("image", &req.image_id)
+                .with("flavor", &req.flavor)
+                .with("user", &req.image_user),
+            );
+        }
+        ledger.record(&rs)?;
+        Ok(PlanSummary {
+            lines: vec![format!(
+                "adding {} VMs to the cluster's {} cloud services",
+                rs.len(),
+                cs_load.len()
+            )],
+            notes: Vec::new(),
+        })
+    }
+}
