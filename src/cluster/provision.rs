@@ -192,9 +192,9 @@ mod tests {
 schema_version = 1
 name = "mycluster"
 template = "slurm"
-cloud = "azure"
+cloud = "mycloud"
 [login]
-image_user = "azureuser"
+image_user = "clusteruser"
 user_key_private = "/k/id_rsa"
 user_key_public = "/k/id_rsa.pub"
 [[nodes]]
@@ -202,7 +202,7 @@ name = "frontend001"
 kind = "frontend"
 flavor = "Small"
 image_id = "img"
-image_user = "azureuser"
+image_user = "clusteruser"
 preferred_ip = "127.0.0.1:1222"
 private_ip = "10.0.0.4"
 [[nodes]]
@@ -210,14 +210,14 @@ name = "compute001"
 kind = "compute"
 flavor = "Small"
 image_id = "img"
-image_user = "azureuser"
+image_user = "clusteruser"
 preferred_ip = "127.0.0.1:1223"
 [[nodes]]
 name = "monitor001"
 kind = "monitor"
 flavor = "Small"
 image_id = "img"
-image_user = "azureuser"
+image_user = "clusteruser"
 "#,
         )
         .unwrap()

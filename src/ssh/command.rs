@@ -64,7 +64,7 @@ mod tests {
 
     fn t() -> SshTarget {
         SshTarget {
-            user: "azureuser".into(),
+            user: "clusteruser".into(),
             host: "127.0.0.5".into(),
             port: 1223,
             private_key: "/k/id_rsa".into(),
@@ -81,14 +81,17 @@ mod tests {
         assert!(v.contains(&"StrictHostKeyChecking=yes".to_string()));
         assert!(v.contains(&"UserKnownHostsFile=/s/c.known_hosts".to_string()));
         assert!(v.windows(2).any(|w| w == ["-i", "/k/id_rsa"]));
-        assert_eq!(&v[v.len() - 3..], ["--", "azureuser@127.0.0.5", "hostname"]);
+        assert_eq!(
+            &v[v.len() - 3..],
+            ["--", "clusteruser@127.0.0.5", "hostname"]
+        );
     }
 
     #[test]
     fn sftp_uses_capital_p_and_no_colon_port() {
         let v = ssh_command("sftp", &t(), &[]);
         assert!(v.windows(2).any(|w| w == ["-P", "1223"]));
-        assert_eq!(v.last().unwrap(), "azureuser@127.0.0.5");
+        assert_eq!(v.last().unwrap(), "clusteruser@127.0.0.5");
         assert!(!v.iter().any(|a| a.contains(":1223")));
     }
 }

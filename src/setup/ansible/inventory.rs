@@ -210,7 +210,7 @@ mod tests {
             groups: groups.iter().map(|g| g.to_string()).collect(),
             address: "127.0.0.1".into(),
             port: 1222,
-            user: "azureuser".into(),
+            user: "clusteruser".into(),
             private_key: PathBuf::from("/home/u/.ssh/id_rsa"),
             vars: BTreeMap::new(),
         }
