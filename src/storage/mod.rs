@@ -12,6 +12,8 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
+pub mod archive;
+
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -83,6 +85,43 @@ impl ClusterLock {
     }
 }
 
+/// Read a state document (`path` only names it in messages): its `schema_version` must be
+/// this build's, with a message that says what is wrong otherwise.
+pub fn parse_state<S: StoredState>(path: &Path, text: &str) -> Result<S, StorageError> {
+    let corrupt = |message: String| StorageError::Corrupt {
+        path: path.to_path_buf(),
+        message,
+    };
+    let table: toml::Table = toml::from_str(text).map_err(|e| corrupt(e.message().to_string()))?;
+    match table.get("schema_version") {
+        Some(toml::Value::Integer(v)) if *v == i64::from(SCHEMA_VERSION) => {}
+        Some(toml::Value::Integer(v)) if *v > i64::from(SCHEMA_VERSION) => {
+            return Err(StorageError::NewerSchema {
+                path: path.to_path_buf(),
+                found: *v,
+            })
+        }
+        Some(toml::Value::Integer(v)) => {
+            return Err(corrupt(format!("unknown schema_version {v}")))
+        }
+        Some(other) => {
+            return Err(corrupt(format!(
+                "schema_version must be a whole number, not a {}",
+                other.type_str()
+            )))
+        }
+        None => return Err(corrupt("no schema_version".into())),
+    }
+    toml::from_str(text).map_err(|e| corrupt(e.message().to_string()))
+}
+
+/// `path` with `.pub` appended (the public half of an SSH key file).
+pub fn with_pub(path: &Path) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(".pub");
+    PathBuf::from(p)
+}
+
 /// Check that `name` is usable as a cluster (and file) name.
 pub fn validate_cluster_name(name: &str) -> Result<(), StorageError> {
     let bad = |reason| {
@@ -141,6 +180,12 @@ impl Storage {
 
     pub fn inventory_path(&self, name: &str) -> PathBuf {
         self.dir.join(format!("{name}.inventory"))
+    }
+
+    /// Where `import` puts the SSH private key that came in the archive (the public key
+    /// gets `.pub` appended).
+    pub fn imported_key_path(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.key"))
     }
 
     pub fn lock_path(&self, name: &str) -> PathBuf {
@@ -224,32 +269,7 @@ impl Storage {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io("read", &path)(e)),
         };
-        let table: toml::Table = toml::from_str(&text).map_err(|e| StorageError::Corrupt {
-            path: path.clone(),
-            message: e.message().to_string(),
-        })?;
-        match table.get("schema_version").and_then(|v| v.as_integer()) {
-            Some(v) if v == i64::from(SCHEMA_VERSION) => {}
-            Some(v) if v > i64::from(SCHEMA_VERSION) => {
-                return Err(StorageError::NewerSchema { path, found: v })
-            }
-            Some(v) => {
-                return Err(StorageError::Corrupt {
-                    path,
-                    message: format!("unknown schema_version {v}"),
-                })
-            }
-            None => {
-                return Err(StorageError::Corrupt {
-                    path,
-                    message: "no schema_version".into(),
-                })
-            }
-        }
-        let state: S = toml::from_str(&text).map_err(|e| StorageError::Corrupt {
-            path: path.clone(),
-            message: e.message().to_string(),
-        })?;
+        let state: S = parse_state(&path, &text)?;
         if state.name() != name {
             return Err(StorageError::Corrupt {
                 path,
@@ -275,14 +295,16 @@ impl Storage {
         Ok(names)
     }
 
-    /// Delete the state, known_hosts, inventory and lock files of a cluster (missing ones are
-    /// fine). The caller should hold the cluster's lock.
+    /// Delete the state, known_hosts, inventory, imported keys and lock files of a cluster
+    /// (missing ones are fine). The caller should hold the cluster's lock.
     pub fn remove(&self, name: &str) -> Result<(), StorageError> {
         validate_cluster_name(name)?;
         for path in [
             self.state_path(name),
             self.known_hosts_path(name),
             self.inventory_path(name),
+            self.imported_key_path(name),
+            with_pub(&self.imported_key_path(name)),
             self.lock_path(name),
         ] {
             match std::fs::remove_file(&path) {
