@@ -69,6 +69,7 @@ fn site_playbook_passes_syntax_check_on_generated_inventory() {
                 node("compute001", "compute", groups_c),
             ],
             vars: BTreeMap::new(),
+            membership_only: Vec::new(),
         };
         let inv_path = provider
             .write_inventory(&inv, &dir.path().join("c.known_hosts"))

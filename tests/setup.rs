@@ -87,6 +87,7 @@ fn sample() -> Inventory {
             ),
         ],
         vars: sources.global(),
+        membership_only: vec!["compute001".into()],
     }
 }
 
@@ -112,6 +113,17 @@ fn inventory_has_groups_connection_vars_and_strict_host_keys() {
         "ansible_ssh_common_args=-o UserKnownHostsFile=/st/mycluster.known_hosts -o StrictHostKeyChecking=yes"
     ));
     assert!(!text.to_lowercase().contains("stricthostkeychecking=no"));
+    assert!(
+        text.contains("\n[elasticluster_membership_only]\ncompute001\n"),
+        "{text}"
+    );
+    // a name the inventory does not hold cannot be put in the group
+    let mut bad = sample();
+    bad.membership_only = vec!["compute009".into()];
+    let err = inventory::render(&bad, Path::new("/k"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("compute009"), "{err}");
 }
 
 /// Reads the inventory back through Ansible itself and checks every variable arrives as
@@ -169,6 +181,12 @@ fn ansible_reads_the_inventory_as_intended() {
     assert_eq!(front["flag"], "True");
     let groups = &json["slurm_workers"]["hosts"];
     assert_eq!(groups, &serde_json::json!(["compute001", "compute002"]));
+    // the node set up before is in the membership-only group, and keeps its connection
+    assert_eq!(
+        json["elasticluster_membership_only"]["hosts"],
+        serde_json::json!(["compute001"])
+    );
+    assert_eq!(c1["ansible_port"], "1223");
 }
 
 fn settings(dir: &Path) -> AnsibleSettings {
@@ -203,6 +221,8 @@ fn command_line_order_and_environment_layers() {
             inventory: Path::new("/st/c.inventory"),
             callback_dir: Some(Path::new("/pb/callback_plugins")),
             summary: Path::new("/st/c.summary"),
+            fact_cache: Some(Path::new("/st/c.facts")),
+            reuse_facts: true,
         },
         12,
         &["--limit".to_string(), "compute*".to_string()],
@@ -241,6 +261,11 @@ fn command_line_order_and_environment_layers() {
     assert!(inv.env["ANSIBLE_SSH_ARGS"].contains("ControlPersist="));
     assert!(!inv.env.contains_key("ANSIBLE_COMMAND"));
     assert!(!inv.env.contains_key("ANSIBLE_EXTRA_ARGS"));
+    // nodes joined or left: facts of the nodes set up before come from the cluster's cache
+    assert_eq!(inv.env["ANSIBLE_CACHE_PLUGIN"], "jsonfile");
+    assert_eq!(inv.env["ANSIBLE_CACHE_PLUGIN_CONNECTION"], "/st/c.facts");
+    assert_eq!(inv.env["ANSIBLE_CACHE_PLUGIN_TIMEOUT"], "0");
+    assert_eq!(inv.env["ANSIBLE_GATHERING"], "smart");
 }
 
 #[test]
@@ -256,6 +281,8 @@ fn defaults_without_settings() {
             inventory: Path::new("/st/c.inventory"),
             callback_dir: None,
             summary: Path::new("/st/c.summary"),
+            fact_cache: None,
+            reuse_facts: false,
         },
         3,
         &[],
@@ -274,6 +301,8 @@ fn paths() -> RunPaths<'static> {
         inventory: Path::new("/i"),
         callback_dir: None,
         summary: Path::new("/s"),
+        fact_cache: None,
+        reuse_facts: false,
     }
 }
 

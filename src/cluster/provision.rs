@@ -115,6 +115,7 @@ pub fn inventory_for(
         cluster_name: state.name.clone(),
         hosts,
         vars: global,
+        membership_only: Vec::new(),
     })
 }
 

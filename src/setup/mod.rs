@@ -43,7 +43,14 @@ pub struct Inventory {
     pub hosts: Vec<Host>,
     /// Variables for every host (`[all:vars]`).
     pub vars: BTreeMap<String, String>,
+    /// Hosts set up before that, in this run, need only what depends on the list of nodes
+    /// (nodes joined or left): written as group [`MEMBERSHIP_ONLY_GROUP`], and their facts
+    /// come from the cache of earlier runs. Empty: every host gets the whole setup.
+    pub membership_only: Vec<String>,
 }
+
+/// The inventory group of [`Inventory::membership_only`] (the playbooks know this name).
+pub const MEMBERSHIP_ONLY_GROUP: &str = "elasticluster_membership_only";
 
 impl Inventory {
     /// Hosts that belong to `group`, in inventory order.

@@ -182,6 +182,11 @@ impl Storage {
         self.dir.join(format!("{name}.inventory"))
     }
 
+    /// The setup's cache of the nodes' facts (a directory).
+    pub fn fact_cache_path(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.facts"))
+    }
+
     /// Where `import` puts the SSH private key that came in the archive (the public key
     /// gets `.pub` appended).
     pub fn imported_key_path(&self, name: &str) -> PathBuf {
@@ -295,10 +300,16 @@ impl Storage {
         Ok(names)
     }
 
-    /// Delete the state, known_hosts, inventory, imported keys and lock files of a cluster
-    /// (missing ones are fine). The caller should hold the cluster's lock.
+    /// Delete the state, known_hosts, inventory, fact cache, imported keys and lock files of
+    /// a cluster (missing ones are fine). The caller should hold the cluster's lock.
     pub fn remove(&self, name: &str) -> Result<(), StorageError> {
         validate_cluster_name(name)?;
+        let facts = self.fact_cache_path(name);
+        match std::fs::remove_dir_all(&facts) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io("delete", &facts)(e)),
+        }
         for path in [
             self.state_path(name),
             self.known_hosts_path(name),

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::setup::{Inventory, SetupError};
+use crate::setup::{Inventory, SetupError, MEMBERSHIP_ONLY_GROUP};
 
 /// Variables the tool owns on each host line; a user variable of the same name is refused
 /// rather than silently overriding the connection.
@@ -30,7 +30,7 @@ pub fn render(inventory: &Inventory, known_hosts: &Path) -> Result<String, Setup
         check_name("host name", &host.name)?;
         for group in &host.groups {
             check_name("group name", group)?;
-            if group == "all" || group == "ungrouped" {
+            if group == "all" || group == "ungrouped" || group == MEMBERSHIP_ONLY_GROUP {
                 return Err(SetupError::BadInventory(format!(
                     "group name `{group}` (node kind `{}`) is reserved by Ansible; use another name in `{}_groups`",
                     host.kind, host.kind
@@ -70,6 +70,19 @@ pub fn render(inventory: &Inventory, known_hosts: &Path) -> Result<String, Setup
                 push_pair(&mut line, k, v)?;
             }
             out.push_str(&line);
+            out.push('\n');
+        }
+    }
+
+    if !inventory.membership_only.is_empty() {
+        let _ = writeln!(out, "\n[{MEMBERSHIP_ONLY_GROUP}]");
+        for name in &inventory.membership_only {
+            if !inventory.hosts.iter().any(|h| &h.name == name) {
+                return Err(SetupError::BadInventory(format!(
+                    "host `{name}` is to be updated but is not in the inventory"
+                )));
+            }
+            out.push_str(name);
             out.push('\n');
         }
     }
@@ -230,12 +243,14 @@ mod tests {
             cluster_name: "c".into(),
             hosts: vec![host("frontend001", "frontend", &["all"])],
             vars: BTreeMap::new(),
+            membership_only: Vec::new(),
         };
         assert!(render(&inv, Path::new("/k")).is_err());
         let inv = Inventory {
             cluster_name: "c".into(),
             hosts: vec![host("front end", "frontend", &["slurm_master"])],
             vars: BTreeMap::new(),
+            membership_only: Vec::new(),
         };
         assert!(render(&inv, Path::new("/k")).is_err());
         let mut h = host("frontend001", "frontend", &["slurm_master"]);
@@ -244,6 +259,7 @@ mod tests {
             cluster_name: "c".into(),
             hosts: vec![h],
             vars: BTreeMap::new(),
+            membership_only: Vec::new(),
         };
         let err = render(&inv, Path::new("/k")).unwrap_err().to_string();
         assert!(err.contains("frontend_var_ansible_host"), "{err}");

@@ -77,6 +77,12 @@ pub struct RunPaths<'a> {
     pub callback_dir: Option<&'a Path>,
     /// Where the callback writes its JSON summary.
     pub summary: &'a Path,
+    /// Directory of the cluster's fact cache (Ansible's `jsonfile` cache plugin): every run
+    /// stores the facts it gathers there.
+    pub fact_cache: Option<&'a Path>,
+    /// Gather facts only for hosts the cache does not know (nodes joined or left and the
+    /// others were set up before); otherwise every host's facts are gathered afresh.
+    pub reuse_facts: bool,
 }
 
 /// Builds the command line and environment. `user_env` is the caller's environment
@@ -127,6 +133,24 @@ pub fn build_invocation(
     env.insert("ANSIBLE_RETRY_FILES_ENABLED".into(), "False".into());
     // Plays name every group the playbooks know; most clusters populate only some.
     env.insert("ANSIBLE_HOST_PATTERN_MISMATCH".into(), "ignore".into());
+    if let Some(cache) = paths.fact_cache {
+        env.insert("ANSIBLE_CACHE_PLUGIN".into(), "jsonfile".into());
+        env.insert(
+            "ANSIBLE_CACHE_PLUGIN_CONNECTION".into(),
+            cache.display().to_string(),
+        );
+        // Facts of a node change only when the node does (then it is set up afresh).
+        env.insert("ANSIBLE_CACHE_PLUGIN_TIMEOUT".into(), "0".into());
+        env.insert(
+            "ANSIBLE_GATHERING".into(),
+            if paths.reuse_facts {
+                "smart"
+            } else {
+                "implicit"
+            }
+            .into(),
+        );
+    }
     // Layer 2: the setup section's ansible_* keys.
     for (key, value) in &settings.ansible_env {
         let lower = key.to_ascii_lowercase();
@@ -281,6 +305,13 @@ impl AnsibleSetupProvider {
             .join(format!("{cluster_name}.inventory"))
     }
 
+    /// `<storage>/<name>.facts/`: the facts of the cluster's nodes, cached between runs.
+    pub fn fact_cache_path(&self, cluster_name: &str) -> PathBuf {
+        self.settings
+            .storage_dir
+            .join(format!("{cluster_name}.facts"))
+    }
+
     fn summary_path(&self, cluster_name: &str) -> PathBuf {
         self.settings
             .storage_dir
@@ -342,6 +373,7 @@ impl AnsibleSetupProvider {
         let user_env: BTreeMap<String, String> = std::env::vars().collect();
         let callback_dir = extracted.join(playbooks::CALLBACK_DIR);
         let summary = self.summary_path(&inventory.cluster_name);
+        let fact_cache = self.fact_cache_path(&inventory.cluster_name);
         build_invocation(
             s,
             RunPaths {
@@ -349,6 +381,8 @@ impl AnsibleSetupProvider {
                 inventory: &inventory_path,
                 callback_dir: Some(&callback_dir),
                 summary: &summary,
+                fact_cache: Some(&fact_cache),
+                reuse_facts: !inventory.membership_only.is_empty(),
             },
             inventory.hosts.len(),
             extra_args,
@@ -429,6 +463,17 @@ impl SetupProvider for AnsibleSetupProvider {
     }
 
     fn cleanup(&self, cluster_name: &str) -> Result<(), SetupError> {
+        match fs::remove_dir_all(self.fact_cache_path(cluster_name)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(SetupError::Io {
+                    action: "cannot remove",
+                    path: self.fact_cache_path(cluster_name),
+                    source,
+                })
+            }
+        }
         for path in [
             self.inventory_path(cluster_name),
             self.summary_path(cluster_name),
