@@ -1,4 +1,4 @@
-//! `elasticluster remove-node NAME NODE [--no-setup] [--yes]`.
+//! `elasticluster remove-node NAME NODE [--no-setup] [--drain-timeout SECONDS] [--force] [--yes]`.
 
 use super::{confirmer, Workspace};
 use crate::cluster::ops::{self, RemoveNodeOptions};
@@ -13,6 +13,14 @@ pub struct Args {
     /// Do not run the setup afterwards.
     #[arg(long = "no-setup")]
     pub no_setup: bool,
+    /// How long to wait for the jobs on leaving nodes after draining them; when jobs still
+    /// run then, nothing is deleted.
+    #[arg(long = "drain-timeout", value_name = "SECONDS", default_value_t = ops::DEFAULT_DRAIN_TIMEOUT)]
+    pub drain_timeout: u64,
+    /// Do not wait: kill the jobs on leaving nodes (and say which), and remove nodes the
+    /// scheduler cannot be asked about.
+    #[arg(long = "force")]
+    pub force: bool,
     /// Do not ask for confirmation.
     #[arg(short = 'y', long)]
     pub yes: bool,
@@ -25,6 +33,8 @@ pub fn run(ws: &Workspace, args: Args) -> Result<(), OpsError> {
             cluster: args.cluster,
             node: args.node,
             no_setup: args.no_setup,
+            drain_timeout: std::time::Duration::from_secs(args.drain_timeout),
+            force: args.force,
         },
         &confirmer(args.yes),
     )

@@ -1,4 +1,4 @@
-//! `elasticluster resize NAME [-a N:KIND,...] [-r N:KIND,...] [-t TEMPLATE] [--no-setup] [--yes]`.
+//! `elasticluster resize NAME [-a N:KIND,...] [-r N:KIND,...] [-t TEMPLATE] [--no-setup] [--drain-timeout SECONDS] [--force] [--yes]`.
 
 use super::{confirmer, Workspace};
 use crate::cluster::ops::{self, ResizeOptions};
@@ -11,7 +11,7 @@ pub struct Args {
     /// Nodes to add, e.g. `-a 2:compute`.
     #[arg(short = 'a', long = "add", value_name = "N:KIND[,N:KIND...]")]
     pub add: Option<String>,
-    /// Nodes to remove (the last ones of each kind), e.g. `-r 1:compute`.
+    /// Nodes to remove (idle ones first), e.g. `-r 1:compute`.
     #[arg(short = 'r', long = "remove", value_name = "N:KIND[,N:KIND...]")]
     pub remove: Option<String>,
     /// Template to take new nodes' settings from.
@@ -20,6 +20,14 @@ pub struct Args {
     /// Do not run the setup afterwards.
     #[arg(long = "no-setup")]
     pub no_setup: bool,
+    /// How long to wait for the jobs on leaving nodes after draining them; when jobs still
+    /// run then, nothing is deleted.
+    #[arg(long = "drain-timeout", value_name = "SECONDS", default_value_t = ops::DEFAULT_DRAIN_TIMEOUT)]
+    pub drain_timeout: u64,
+    /// Do not wait: kill the jobs on leaving nodes (and say which), and remove nodes the
+    /// scheduler cannot be asked about.
+    #[arg(long = "force")]
+    pub force: bool,
     /// Do not ask for confirmation.
     #[arg(short = 'y', long)]
     pub yes: bool,
@@ -34,6 +42,8 @@ pub fn run(ws: &Workspace, args: Args) -> Result<(), OpsError> {
             remove: args.remove,
             template: args.template,
             no_setup: args.no_setup,
+            drain_timeout: std::time::Duration::from_secs(args.drain_timeout),
+            force: args.force,
         },
         &confirmer(args.yes),
     )

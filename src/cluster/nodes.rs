@@ -8,11 +8,12 @@ use std::collections::BTreeSet;
 use super::state::{ClusterState, NodeStatus};
 use crate::providers::{NodeInfo, NodePhase, NodeRequest};
 
-/// What the provider must create for the state's nodes.
+/// What the provider must create for the state's nodes (not those being removed).
 pub fn node_requests(state: &ClusterState) -> Vec<NodeRequest> {
     state
         .nodes
         .iter()
+        .filter(|n| n.status != NodeStatus::Deleting)
         .map(|n| NodeRequest {
             name: n.name.clone(),
             kind: n.kind.clone(),
@@ -41,6 +42,10 @@ pub fn apply_node_infos(
         let Some(n) = state.nodes.iter_mut().find(|n| n.name == i.name) else {
             continue;
         };
+        // A node being removed stays marked so until it is gone.
+        if n.status == NodeStatus::Deleting {
+            continue;
+        }
         n.instance_id = Some(i.instance_id.clone());
         if let (Some(h), Some(p)) = (&i.ssh_host, i.ssh_port) {
             let a = addr(h, p);

@@ -14,6 +14,16 @@ use crate::setup::ansible::{AnsibleSettings, AnsibleSetupProvider};
 use crate::setup::readiness::{self, Readiness};
 use crate::setup::{Host, Inventory, SetupError, SetupOutcome, SetupProvider};
 
+/// Which nodes get the whole setup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetupScope {
+    /// Every node (`start`, `setup`): facts are gathered afresh everywhere.
+    AllNodes,
+    /// Nodes joined or left (`resize`, `remove-node`): the nodes configured before get only
+    /// what depends on the list of nodes, with their cached facts; the others get it all.
+    MembershipChange,
+}
+
 /// What `start`/`setup` need to print at the end.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SetupReport {
@@ -24,7 +34,9 @@ pub struct SetupReport {
 /// The whole setup step: inventory from the state, Ansible run, then the readiness check
 /// on the frontend (polled up to `ready_timeout`). `known_hosts` is the cluster's file
 /// (`Storage::known_hosts_path`), `extra_args` come from `setup NAME -- …`.
+/// `scope` says which nodes get the whole setup.
 /// Blocking: call it from `spawn_blocking` in async code.
+#[allow(clippy::too_many_arguments)]
 pub fn setup_cluster(
     state: &ClusterState,
     setup: &Setup,
@@ -33,8 +45,17 @@ pub fn setup_cluster(
     extra_args: &[String],
     verbosity: u8,
     ready_timeout: Duration,
+    scope: SetupScope,
 ) -> Result<SetupReport, SetupError> {
-    let inventory = inventory_for(state, setup, &state.login)?;
+    let mut inventory = inventory_for(state, setup, &state.login)?;
+    if scope == SetupScope::MembershipChange {
+        inventory.membership_only = inventory
+            .hosts
+            .iter()
+            .filter(|h| state.node(&h.name).is_some_and(|n| n.configured))
+            .map(|h| h.name.clone())
+            .collect();
+    }
     let provider = AnsibleSetupProvider::new(ansible_settings(
         setup,
         &state.login,
@@ -57,6 +78,7 @@ pub fn setup_and_report(
     storage: &crate::storage::Storage,
     extra: &[String],
     verbosity: u8,
+    scope: SetupScope,
 ) -> Result<(), OpsError> {
     let name = &state.name;
     let timeout = Duration::from_secs(template.startup_timeout.clamp(30, 300));
@@ -68,6 +90,7 @@ pub fn setup_and_report(
         extra,
         verbosity,
         timeout,
+        scope,
     );
     let not_ready = |why: String| {
         OpsError::NotReady(format!(

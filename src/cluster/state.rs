@@ -133,6 +133,10 @@ pub struct NodeRecord {
     /// Address inside the cluster network.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub private_ip: Option<String>,
+    /// The node went through a whole setup that succeeded: when nodes join or leave later,
+    /// it only needs what depends on the list of nodes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub configured: bool,
 }
 
 /// Status of a cloud resource in the ledger.
@@ -193,6 +197,7 @@ impl ClusterState {
                     preferred_ip: None,
                     ips: Vec::new(),
                     private_ip: None,
+                    configured: false,
                 });
             }
         }
@@ -329,6 +334,7 @@ mod tests {
             preferred_ip: None,
             ips: vec![],
             private_ip: None,
+            configured: false,
         }
     }
 

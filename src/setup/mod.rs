@@ -9,6 +9,7 @@
 
 pub mod ansible;
 pub mod readiness;
+pub mod scheduler;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

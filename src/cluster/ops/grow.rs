@@ -1,6 +1,7 @@
-//! Creating the nodes a state still needs (for `start` and `resize -a`) and recording what
-//! the cloud says about every node afterwards, whatever happened: nodes the cloud dropped are
-//! forgotten, so a later `start` resumes the same set.
+//! Creating the nodes a state still needs (for `start` and `resize -a`, and to complete what
+//! an interrupted one left half made) and recording what the cloud says about every node
+//! afterwards, whatever happened: nodes the cloud dropped are forgotten, so a later command
+//! resumes the same set.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -8,6 +9,7 @@ use std::time::Duration;
 use crate::cluster::bring_up::{self, skip_ssh_wait, time_scale, StartOutcome, StartRequest};
 use crate::cluster::nodes::{apply_node_infos, node_requests};
 use crate::cluster::session::Session;
+use crate::cluster::state::NodeStatus;
 use crate::cluster::OpsError;
 use crate::config::ClusterTemplate;
 use crate::progress::Progress;
@@ -77,4 +79,24 @@ pub(super) fn create_nodes(
         eprintln!("warning: node {n} was removed: {why}");
     }
     Ok(out)
+}
+
+/// Bring up the nodes an interrupted `start` or `resize -a` left half made (no address
+/// yet, not running), so the setup can reach every node. Nothing happens when all are up.
+pub(super) fn complete_additions(
+    session: &Session,
+    template: &ClusterTemplate,
+    progress: &Progress,
+    verb: &str,
+) -> Result<(), OpsError> {
+    let st = session.state();
+    let pending = st.nodes.iter().any(|n| {
+        n.status != NodeStatus::Deleting
+            && (n.preferred_ip.is_none()
+                || !matches!(n.status, NodeStatus::Running | NodeStatus::Reachable))
+    });
+    if pending {
+        create_nodes(session, template, progress, verb)?;
+    }
+    Ok(())
 }

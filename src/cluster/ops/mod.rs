@@ -5,16 +5,20 @@
 //!
 //! Questions to the user go through [`Confirm`], so an operation never touches the terminal.
 
+mod configure;
+mod drain;
 mod grow;
 mod list;
 mod remove_node;
 mod resize;
 mod setup;
+mod shrink;
 mod ssh;
 mod start;
 mod stop;
 mod transfer;
 
+pub use drain::{DrainPolicy, DEFAULT_DRAIN_TIMEOUT};
 pub use list::{list, list_nodes, list_templates, ListNodesOptions};
 pub use remove_node::{remove_node, RemoveNodeOptions};
 pub use resize::{resize, ResizeOptions};

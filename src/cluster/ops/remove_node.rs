@@ -1,14 +1,38 @@
-//! `remove-node`: delete one node's VM and forget it (and its host key).
+//! `remove-node`: drain one node (waiting for its jobs, or killing them with `--force`),
+//! delete its VM, forget it, then reconfigure the remaining nodes.
 
+use std::time::Duration;
+
+use super::configure::configure;
+use super::drain::{DrainPolicy, DEFAULT_DRAIN_TIMEOUT};
+use super::grow::complete_additions;
+use super::shrink::{finish_removals, remove_nodes};
 use super::{ask, Confirm};
-use crate::cluster::nodes::forget_host_key;
+use crate::cluster::provision::SetupScope;
 use crate::cluster::{OpsError, Workspace};
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RemoveNodeOptions {
     pub cluster: String,
     pub node: String,
     pub no_setup: bool,
+    /// How long to wait for the node's jobs (`--drain-timeout`).
+    pub drain_timeout: Duration,
+    /// Kill the node's jobs instead of waiting; remove it even when the scheduler cannot
+    /// be asked about it.
+    pub force: bool,
+}
+
+impl Default for RemoveNodeOptions {
+    fn default() -> Self {
+        RemoveNodeOptions {
+            cluster: String::new(),
+            node: String::new(),
+            no_setup: false,
+            drain_timeout: Duration::from_secs(DEFAULT_DRAIN_TIMEOUT),
+            force: false,
+        }
+    }
 }
 
 pub fn remove_node(
@@ -19,6 +43,7 @@ pub fn remove_node(
     let locked = ws.lock(&opts.cluster)?;
     let name = locked.name().to_string();
     let node = super::ssh::target(&locked.state, Some(&opts.node))?.clone();
+    let template = ws.template(&locked.state.template)?;
     ask(
         confirm,
         &format!(
@@ -29,18 +54,32 @@ pub fn remove_node(
         "nothing was deleted",
     )?;
     let session = locked.open()?;
-    session
-        .block_on(
-            session
-                .provider
-                .delete_nodes(std::slice::from_ref(&node.name), session.ledger()),
-        )
-        .map_err(|e| OpsError::Failed(format!("cluster `{name}`: node `{}`: {e}", node.name)))?;
-    session.update(|s| s.nodes.retain(|n| n.name != node.name))?;
-    forget_host_key(&session.known_hosts(), node.preferred_ip.as_deref());
+    finish_removals(&session, true)?;
+    let policy = DrainPolicy {
+        timeout: opts.drain_timeout,
+        force: opts.force,
+    };
+    remove_nodes(
+        &session,
+        &template.setup,
+        std::slice::from_ref(&node),
+        policy,
+    )?;
     eprintln!("Node `{}` of cluster `{name}` removed.", node.name);
-    if !opts.no_setup {
-        eprintln!("Run `elasticluster setup {name}` to reconfigure the remaining nodes.");
+    if opts.no_setup {
+        eprintln!(
+            "Not reconfiguring (--no-setup): the scheduler may list `{}` until `elasticluster setup {name}`.",
+            node.name
+        );
+        return Ok(());
     }
-    Ok(())
+    complete_additions(&session, &template, &ws.progress(), "Completing")?;
+    println!("Reconfiguring the cluster `{name}`...");
+    configure(
+        &session,
+        &template,
+        SetupScope::MembershipChange,
+        &[],
+        ws.verbosity,
+    )
 }

@@ -1,15 +1,20 @@
-//! `resize`: remove the last nodes of some kinds and/or add nodes (settings from the
-//! template), then set the cluster up again.
+//! `resize`: remove nodes of some kinds (idle ones first, drained before their VMs go)
+//! and/or add nodes (settings from the template), then reconfigure: new nodes get the whole
+//! setup, the nodes already set up only what depends on the list of nodes.
 
-use super::grow::create_nodes;
+use std::time::Duration;
+
+use super::configure::configure;
+use super::drain::{removal_order, DrainPolicy, DEFAULT_DRAIN_TIMEOUT};
+use super::grow::complete_additions;
+use super::shrink::{finish_removals, remove_nodes};
 use super::{ask, Confirm};
-use crate::cluster::nodes::forget_host_key;
-use crate::cluster::provision::setup_and_report;
+use crate::cluster::provision::SetupScope;
 use crate::cluster::state::{parse_node_counts, NodeRecord, NodeStatus};
 use crate::cluster::{OpsError, Workspace};
 use crate::naming::NodeNamer;
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ResizeOptions {
     pub cluster: String,
     /// `-a N:KIND[,N:KIND...]`.
@@ -19,6 +24,25 @@ pub struct ResizeOptions {
     /// Template for new nodes' settings (default: the cluster's).
     pub template: Option<String>,
     pub no_setup: bool,
+    /// How long to wait for the jobs of leaving nodes (`--drain-timeout`).
+    pub drain_timeout: Duration,
+    /// Kill the jobs of leaving nodes instead of waiting; remove nodes the scheduler cannot
+    /// be asked about.
+    pub force: bool,
+}
+
+impl Default for ResizeOptions {
+    fn default() -> Self {
+        ResizeOptions {
+            cluster: String::new(),
+            add: None,
+            remove: None,
+            template: None,
+            no_setup: false,
+            drain_timeout: Duration::from_secs(DEFAULT_DRAIN_TIMEOUT),
+            force: false,
+        }
+    }
 }
 
 fn counts(flag: &str, spec: &Option<String>) -> Result<Vec<(String, u32)>, OpsError> {
@@ -38,13 +62,27 @@ pub fn resize(ws: &Workspace, opts: ResizeOptions, confirm: Confirm<'_>) -> Resu
     }
     let locked = ws.lock(&opts.cluster)?;
     let name = locked.name().to_string();
+    // The cluster's own template sets it up; -t only gives new nodes their settings.
+    let own = ws.template(&locked.state.template)?;
     let tname = opts
         .template
         .clone()
         .unwrap_or_else(|| locked.state.template.clone());
-    let template = ws.template(&tname)?;
+    let source = if tname == own.name {
+        own.clone()
+    } else {
+        ws.template(&tname)?
+    };
+    let staying = |kind: &str| -> Vec<NodeRecord> {
+        locked
+            .state
+            .nodes_of(kind)
+            .filter(|n| n.status != NodeStatus::Deleting)
+            .cloned()
+            .collect()
+    };
     for (kind, n) in &remove {
-        let have = locked.state.nodes_of(kind).count();
+        let have = staying(kind).len();
         if *n as usize > have {
             return Err(OpsError::Failed(format!(
                 "cannot remove {n} {kind} nodes from cluster `{name}`: it has {have}"
@@ -52,20 +90,28 @@ pub fn resize(ws: &Workspace, opts: ResizeOptions, confirm: Confirm<'_>) -> Resu
         }
     }
     for (kind, _) in &add {
-        if !template.kinds.contains_key(kind) {
+        if !source.kinds.contains_key(kind) {
             return Err(OpsError::Usage(format!(
                 "--add: template `{tname}` has no `{kind}` nodes to copy settings from (give `{kind}_nodes` there, or -t TEMPLATE)"
             )));
         }
     }
-    // The last nodes of each kind go.
-    let mut doomed: Vec<NodeRecord> = Vec::new();
+    let session = locked.open()?;
+    finish_removals(&session, true)?;
+    // Idle nodes leave first (the scheduler is asked); without a scheduler, the last ones.
+    let st = session.state();
+    let mut leaving: Vec<NodeRecord> = Vec::new();
     for (kind, n) in &remove {
-        let of_kind: Vec<_> = locked.state.nodes_of(kind).cloned().collect();
-        doomed.extend(of_kind.into_iter().rev().take(*n as usize));
+        let candidates: Vec<NodeRecord> = st
+            .nodes_of(kind)
+            .filter(|n| n.status != NodeStatus::Deleting)
+            .cloned()
+            .collect();
+        let ordered = removal_order(&st, &own.setup, &session.known_hosts(), &candidates);
+        leaving.extend(ordered.into_iter().take(*n as usize));
     }
-    if !doomed.is_empty() {
-        let names: Vec<&str> = doomed.iter().map(|n| n.name.as_str()).collect();
+    if !leaving.is_empty() {
+        let names: Vec<&str> = leaving.iter().map(|n| n.name.as_str()).collect();
         ask(
             confirm,
             &format!(
@@ -75,17 +121,11 @@ pub fn resize(ws: &Workspace, opts: ResizeOptions, confirm: Confirm<'_>) -> Resu
             &format!("resize would delete nodes {}", names.join(", ")),
             "nothing was changed",
         )?;
-    }
-    let session = locked.open()?;
-    if !doomed.is_empty() {
-        let names: Vec<String> = doomed.iter().map(|n| n.name.clone()).collect();
-        session
-            .block_on(session.provider.delete_nodes(&names, session.ledger()))
-            .map_err(OpsError::cloud(&name))?;
-        session.update(|s| s.nodes.retain(|n| !names.contains(&n.name)))?;
-        for n in &doomed {
-            forget_host_key(&session.known_hosts(), n.preferred_ip.as_deref());
-        }
+        let policy = DrainPolicy {
+            timeout: opts.drain_timeout,
+            force: opts.force,
+        };
+        remove_nodes(&session, &own.setup, &leaving, policy)?;
         eprintln!("Removed nodes {} of cluster `{name}`.", names.join(", "));
     }
     if !add.is_empty() {
@@ -93,7 +133,7 @@ pub fn resize(ws: &Workspace, opts: ResizeOptions, confirm: Confirm<'_>) -> Resu
             let mut namer = NodeNamer::with_used(s.nodes.iter().map(|n| n.name.as_str()));
             let image_user = s.login.image_user.clone();
             for (kind, n) in &add {
-                let Some(k) = template.kinds.get(kind) else {
+                let Some(k) = source.kinds.get(kind) else {
                     continue;
                 };
                 for _ in 0..*n {
@@ -110,17 +150,25 @@ pub fn resize(ws: &Workspace, opts: ResizeOptions, confirm: Confirm<'_>) -> Resu
                         preferred_ip: None,
                         ips: Vec::new(),
                         private_ip: None,
+                        configured: false,
                     });
                 }
             }
         })?;
-        create_nodes(&session, &template, &ws.progress(), "Resizing")?;
     }
+    // New nodes, and any an interrupted command left half made.
+    complete_additions(&session, &own, &ws.progress(), "Resizing")?;
     let st = session.state();
     if opts.no_setup {
         println!("{}", st.nodes_listing());
         return Ok(());
     }
     println!("Configuring the cluster `{name}` (this too may take a while...)");
-    setup_and_report(&st, &template, &session.storage, &[], ws.verbosity)
+    configure(
+        &session,
+        &own,
+        SetupScope::MembershipChange,
+        &[],
+        ws.verbosity,
+    )
 }

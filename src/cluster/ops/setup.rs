@@ -1,6 +1,11 @@
-//! `setup`: run the setup (Ansible) on a started cluster and check it is ready.
+//! `setup`: run the setup (Ansible) on a started cluster and check it is ready. What an
+//! interrupted `resize` or `remove-node` left (nodes half removed or half added) is finished
+//! first, so the setup sees the nodes the cluster really has.
 
-use crate::cluster::provision::setup_and_report;
+use super::configure::configure;
+use super::grow::complete_additions;
+use super::shrink::finish_removals;
+use crate::cluster::provision::SetupScope;
 use crate::cluster::{OpsError, Workspace};
 
 #[derive(Debug, Clone, Default)]
@@ -15,12 +20,13 @@ pub fn setup(ws: &Workspace, opts: SetupOptions) -> Result<(), OpsError> {
     let template = ws.template(&locked.state.template)?;
     // Opening the cloud makes sure a sandbox cluster's emulator (its SSH forwarding) runs.
     let session = locked.open()?;
-    let state = session.state();
-    println!("Configuring cluster `{}`...", state.name);
-    setup_and_report(
-        &state,
+    finish_removals(&session, true)?;
+    complete_additions(&session, &template, &ws.progress(), "Completing")?;
+    println!("Configuring cluster `{}`...", session.name());
+    configure(
+        &session,
         &template,
-        &session.storage,
+        SetupScope::AllNodes,
         &opts.extra,
         ws.verbosity,
     )

@@ -1,7 +1,9 @@
 //! `start`: make (or resume) a cluster from a template, bring its nodes up, set it up.
 
+use super::configure::configure;
 use super::grow::create_nodes;
-use crate::cluster::provision::setup_and_report;
+use super::shrink::finish_removals;
+use crate::cluster::provision::SetupScope;
 use crate::cluster::state::{parse_node_counts, ClusterState};
 use crate::cluster::{OpsError, Workspace};
 use crate::storage::validate_cluster_name;
@@ -41,6 +43,7 @@ pub fn start(ws: &Workspace, opts: StartOptions) -> Result<(), OpsError> {
         None => Ok(ClusterState::plan(&name, &template)),
     })?;
     let session = locked.open()?;
+    finish_removals(&session, true)?;
     let out = create_nodes(&session, &template, &ws.progress(), "Starting")?;
     let st = session.state();
     eprintln!("Cluster `{name}` has {} nodes up.", out.ready.len());
@@ -49,5 +52,5 @@ pub fn start(ws: &Workspace, opts: StartOptions) -> Result<(), OpsError> {
         return Ok(());
     }
     println!("Configuring the cluster `{name}` (this too may take a while...)");
-    setup_and_report(&st, &template, &session.storage, &[], ws.verbosity)
+    configure(&session, &template, SetupScope::AllNodes, &[], ws.verbosity)
 }
