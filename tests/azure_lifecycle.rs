@@ -1,7 +1,8 @@
 //! The Azure classic provider + lifecycle against the in-process emulator (API-only `none`
 //! backend, time scale 0.01): start, list, stop leaves nothing; quota-driven spread; vnets of
 //! others survive; interrupted starts resume or tear down cleanly; failed VMs are dropped at
-//! once; a wrong certificate gives one clear line.
+//! once; a wrong certificate gives one clear line; nodes added when every cloud service is
+//! full get a new one.
 
 mod support;
 
@@ -389,6 +390,73 @@ async fn several_subscriptions_share_the_cluster_and_are_all_cleaned() {
     let res = tear_down::tear_down(
         &p,
         ledger,
+        &tear_down::StopRequest::default(),
+        &Progress::hidden(),
+    )
+    .await
+    .unwrap();
+    assert!(res.clean, "{:?}", res.report.remaining);
+    assert_eq!(leftovers(&emu, &[]).await, Vec::<String>::new());
+    emu.shutdown().await;
+}
+
+/// Nodes added to a cluster whose every cloud service holds 50 VMs go into a new cloud
+/// service (with the SSH certificate), which teardown deletes too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn added_nodes_get_a_new_cloud_service_when_all_are_full() {
+    let creds = Creds::new();
+    let st = tempfile::tempdir().unwrap();
+    let emu = emulator(&creds, st.path(), SCALE, 20).await;
+    let mut s = settings(&creds, &emu, "full1", SCALE);
+    s.n_cloud_services = Some(1);
+    let p = elasticluster::providers::azure_classic::provider::AzureClassicProvider::new(s)
+        .expect("provider");
+    let ledger: Arc<dyn Ledger> = Arc::new(MemoryLedger::default());
+    let kh = st.path().join("c.known_hosts");
+    let req = start_request(nodes(1, 49), &creds, kh.clone(), Duration::from_secs(300));
+    let out = bring_up::bring_up(&p, ledger.clone(), &req, &Progress::hidden())
+        .await
+        .unwrap();
+    assert_eq!(out.ready.len(), 50, "{:?}", out.dropped);
+    let roles_per_service = |inv: &serde_json::Value| -> Vec<(String, usize)> {
+        inv["subscriptions"][SUB]["hosted_services"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|s| {
+                (
+                    s["name"].as_str().unwrap_or("?").to_string(),
+                    s["deployment"]["roles"].as_array().map_or(0, |r| r.len()),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        roles_per_service(&emu.inventory().await),
+        [("full1cs0".to_string(), 50)]
+    );
+    // one more compute node: the only service is full
+    let req = start_request(nodes(1, 50), &creds, kh, Duration::from_secs(300));
+    let out = bring_up::bring_up(&p, ledger.clone(), &req, &Progress::hidden())
+        .await
+        .unwrap();
+    assert_eq!(out.ready.len(), 51, "{:?}", out.dropped);
+    let mut services = roles_per_service(&emu.inventory().await);
+    services.sort();
+    assert_eq!(
+        services,
+        [("full1cs0".to_string(), 50), ("full1cs1".to_string(), 1)]
+    );
+    let new_vm = ledger
+        .resources()
+        .into_iter()
+        .find(|r| r.node() == Some("compute050"))
+        .expect("the new node's VM");
+    assert_eq!(new_vm.attr("cloud_service"), Some("full1cs1"));
+    let res = tear_down::tear_down(
+        &p,
+        ledger.clone(),
         &tear_down::StopRequest::default(),
         &Progress::hidden(),
     )

@@ -1,6 +1,7 @@
 //! Planning: where every VM goes (subscription, cloud service, storage account, SSH port)
 //! within the quotas Azure reports, recorded in the ledger as `Planned` in one write before
-//! anything is created; and placing nodes added to a running cluster.
+//! anything is created; and placing nodes added to a running cluster (into a new cloud
+//! service when all of its are full).
 
 use super::layout::{self, PlanInput, SubscriptionQuota};
 use std::collections::{BTreeMap, BTreeSet};
@@ -36,7 +37,7 @@ impl AzureClassicProvider {
                     .iter()
                     .filter(|n| !have.contains(n.name.as_str()))
                     .collect();
-                return self.plan_additions(&added, &existing, ledger);
+                return self.plan_additions(&added, &existing, ledger).await;
             }
             return Err(ProviderError::other(format!(
                 "the cluster already has VMs planned for {} and the request is for {}: \
@@ -168,8 +169,10 @@ impl AzureClassicProvider {
     }
 
     /// Place nodes added to a running cluster into its existing cloud services (the emptiest
-    /// first, at most 50 each) and storage accounts, and record them as `Planned`.
-    fn plan_additions(
+    /// first, at most 50 each) and storage accounts, and record them as `Planned`. When every
+    /// service is full, a new one is planned (with the SSH certificate) in a subscription
+    /// where the cluster has a storage account and the quota allows another service.
+    async fn plan_additions(
         &self,
         added: &[&NodeRequest],
         existing: &[Resource],
@@ -201,17 +204,34 @@ impl AzureClassicProvider {
             .max()
             .map_or(0, |m| m + 1);
         let mut rs = Vec::new();
+        let mut new_services: Vec<String> = Vec::new();
+        // Free cloud-service quota per subscription, asked for once if needed.
+        let mut free_services: Option<BTreeMap<String, usize>> = None;
         for (next_index, req) in (first_index..).zip(added) {
-            let Some(((scope, cs), _)) = cs_load
+            let roomy = cs_load
                 .iter()
                 .filter(|(_, n)| **n < layout::MAX_VMS_PER_CLOUD_SERVICE)
                 .min_by_key(|(k, n)| (**n, (*k).clone()))
-                .map(|(k, n)| (k.clone(), *n))
-            else {
-                return Err(ProviderError::other(format!(
-                    "every cloud service of the cluster already holds {} VMs: stop and start a larger cluster instead",
-                    layout::MAX_VMS_PER_CLOUD_SERVICE
-                )));
+                .map(|(k, _)| k.clone());
+            let (scope, cs) = match roomy {
+                Some(k) => k,
+                None => {
+                    if free_services.is_none() {
+                        let (quotas, _) = self.quotas(&req.flavor).await?;
+                        free_services = Some(
+                            quotas
+                                .into_iter()
+                                .map(|q| (q.id, q.free_hosted_services))
+                                .collect(),
+                        );
+                    }
+                    let free = free_services.get_or_insert_with(BTreeMap::new);
+                    let k = self.new_cloud_service(&cs_load, &sa_load, free)?;
+                    rs.extend(self.cloud_service_resources(&k.0, &k.1)?);
+                    new_services.push(k.1.clone());
+                    cs_load.insert(k.clone(), 0);
+                    k
+                }
             };
             let Some((_, sa)) = sa_load
                 .iter()
@@ -260,13 +280,86 @@ impl AzureClassicProvider {
             );
         }
         ledger.record(&rs)?;
+        let mut lines = vec![format!(
+            "adding {} VMs to the cluster's {} cloud services",
+            added.len(),
+            cs_load.len()
+        )];
+        if !new_services.is_empty() {
+            lines.push(format!(
+                "every cloud service was full: new cloud service(s) {}",
+                new_services.join(", ")
+            ));
+        }
         Ok(PlanSummary {
-            lines: vec![format!(
-                "adding {} VMs to the cluster's {} cloud services",
-                rs.len(),
-                cs_load.len()
-            )],
+            lines,
             notes: Vec::new(),
         })
+    }
+
+    /// A new cloud service for a cluster whose services are all full: in a subscription
+    /// where it has a storage account and the quota allows one more (which it then uses),
+    /// named after the highest index the cluster has used.
+    fn new_cloud_service(
+        &self,
+        cs_load: &BTreeMap<(String, String), usize>,
+        sa_load: &BTreeMap<(String, String), usize>,
+        free: &mut BTreeMap<String, usize>,
+    ) -> Result<(String, String), ProviderError> {
+        let base = &self.inner.s.base_name;
+        let with_storage: BTreeSet<&str> = sa_load.keys().map(|(s, _)| s.as_str()).collect();
+        let Some(scope) = self
+            .inner
+            .s
+            .subscriptions
+            .iter()
+            .map(|a| a.id.as_str())
+            .find(|id| with_storage.contains(id) && free.get(*id).copied().unwrap_or(0) > 0)
+        else {
+            return Err(ProviderError::other(format!(
+                "every cloud service of the cluster already holds {} VMs and no subscription it uses has cloud-service quota left: free some, ask Azure support for more, or stop and start a larger cluster",
+                layout::MAX_VMS_PER_CLOUD_SERVICE
+            )));
+        };
+        if let Some(n) = free.get_mut(scope) {
+            *n -= 1;
+        }
+        let next = cs_load
+            .keys()
+            .filter_map(|(_, name)| {
+                name.strip_prefix(base.as_str())
+                    .and_then(|r| r.strip_prefix("cs"))
+                    .and_then(|d| d.parse::<usize>().ok())
+            })
+            .max()
+            .map_or(0, |m| m + 1);
+        Ok((scope.to_string(), layout::cloud_service_name(base, next)))
+    }
+
+    /// A cloud service and its SSH certificate, as `Planned` ledger entries.
+    fn cloud_service_resources(
+        &self,
+        scope: &str,
+        cs: &str,
+    ) -> Result<Vec<Resource>, ProviderError> {
+        let cert = self.ssh_cert()?;
+        let sub_index = self
+            .inner
+            .s
+            .subscriptions
+            .iter()
+            .position(|s| s.id == scope)
+            .unwrap_or(0);
+        Ok(vec![
+            Resource::new(K_CLOUD_SERVICE, scope, cs).with("sub", sub_index),
+            Resource::new(
+                K_CERTIFICATE,
+                scope,
+                &format!("{cs}/sha1-{}", cert.thumbprint),
+            )
+            .in_parent(cs)
+            .with("cloud_service", cs)
+            .with("thumbprint", &cert.thumbprint),
+        ])
     }
 }
