@@ -99,7 +99,10 @@ impl<'a> SchedulerShell<'a> {
             return Ok(Vec::new());
         }
         let out = self.run(&jobs_command(self.scheduler, nodes))?;
-        Ok(parse_jobs(self.scheduler, &out, nodes))
+        parse_jobs(self.scheduler, &out, nodes).map_err(|detail| SchedulerError {
+            host: self.master.name.clone(),
+            detail,
+        })
     }
 
     /// Kill `jobs`.
@@ -172,8 +175,8 @@ pub fn drain_command(scheduler: Scheduler, nodes: &[String]) -> String {
 }
 
 /// The command that lists the jobs on `nodes`. Slurm: one `@NODE` line per node, then
-/// `ID USER` per job on it; GridEngine: `qstat`'s table of running and suspended jobs of
-/// every user (filtered by [`parse_jobs`]).
+/// `ID USER` per job on it; GridEngine: `qstat`'s XML list of the running and suspended jobs
+/// of every user (its table cuts user names at 12 characters), filtered by [`parse_jobs`].
 pub fn jobs_command(scheduler: Scheduler, nodes: &[String]) -> String {
     match scheduler {
         Scheduler::Slurm => {
@@ -183,7 +186,7 @@ pub fn jobs_command(scheduler: Scheduler, nodes: &[String]) -> String {
                 list.join(" ")
             )
         }
-        Scheduler::GridEngine => "qstat -s rs -u '*'".to_string(),
+        Scheduler::GridEngine => "qstat -s rs -u '*' -xml".to_string(),
     }
 }
 
@@ -250,8 +253,13 @@ pub fn parse_nodes(scheduler: Scheduler, output: &str) -> BTreeMap<String, NodeH
     nodes
 }
 
-/// The jobs on `nodes` in the output of [`jobs_command`], each (job, node) once.
-pub fn parse_jobs(scheduler: Scheduler, output: &str, nodes: &[String]) -> Vec<Job> {
+/// The jobs on `nodes` in the output of [`jobs_command`], each (job, node) once; an output
+/// that cannot be read is an error, never "no jobs".
+pub fn parse_jobs(
+    scheduler: Scheduler,
+    output: &str,
+    nodes: &[String],
+) -> Result<Vec<Job>, String> {
     let wanted: BTreeSet<&str> = nodes.iter().map(|n| short(n)).collect();
     let mut jobs = BTreeSet::new();
     match scheduler {
@@ -276,29 +284,54 @@ pub fn parse_jobs(scheduler: Scheduler, output: &str, nodes: &[String]) -> Vec<J
             }
         }
         Scheduler::GridEngine => {
-            // job-ID prior name user state submit/start-at queue slots [ja-task-ID]
-            for line in output.lines() {
-                let cols: Vec<&str> = line.split_whitespace().collect();
-                if cols.len() < 5 || !cols[0].bytes().all(|b| b.is_ascii_digit()) {
-                    continue;
-                }
-                let Some(host) = cols
-                    .iter()
-                    .find_map(|c| c.split_once('@').map(|(_, h)| short(h)))
-                else {
+            let info = quick_xml::de::from_str::<QstatXml>(output)
+                .map_err(|e| format!("cannot read the output of `qstat -xml`: {e}"))?;
+            for j in info
+                .queue_info
+                .job_list
+                .into_iter()
+                .chain(info.job_info.job_list)
+            {
+                let Some(host) = j.queue_name.as_deref().and_then(|q| q.split_once('@')) else {
                     continue;
                 };
+                let host = short(host.1);
                 if wanted.contains(host) {
                     jobs.insert(Job {
-                        id: cols[0].to_string(),
-                        owner: cols[3].to_string(),
+                        id: j.number,
+                        owner: j.owner,
                         node: host.to_string(),
                     });
                 }
             }
         }
     }
-    jobs.into_iter().collect()
+    Ok(jobs.into_iter().collect())
+}
+
+/// `qstat -xml`: running jobs under `queue_info`, the others under `job_info`.
+#[derive(Debug, Default, serde::Deserialize)]
+struct QstatXml {
+    #[serde(default)]
+    queue_info: QstatJobs,
+    #[serde(default)]
+    job_info: QstatJobs,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+struct QstatJobs {
+    #[serde(default)]
+    job_list: Vec<QstatJob>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct QstatJob {
+    #[serde(rename = "JB_job_number")]
+    number: String,
+    #[serde(rename = "JB_owner")]
+    owner: String,
+    #[serde(default)]
+    queue_name: Option<String>,
 }
 
 #[cfg(test)]
@@ -339,7 +372,8 @@ compute002              -               -    -    -    -     -       -       -  
     #[test]
     fn slurm_jobs_by_node() {
         let out = "@compute002\n12 alice\n13 bob\n@compute003\n@compute004\n12 alice\n";
-        let jobs = parse_jobs(Scheduler::Slurm, out, &names(&["compute002", "compute004"]));
+        let jobs =
+            parse_jobs(Scheduler::Slurm, out, &names(&["compute002", "compute004"])).unwrap();
         let shown: Vec<String> = jobs.iter().map(|j| format!("{j} on {}", j.node)).collect();
         assert_eq!(
             shown,
@@ -349,34 +383,52 @@ compute002              -               -    -    -    -     -       -       -  
                 "13 (bob) on compute002"
             ]
         );
-        assert!(parse_jobs(Scheduler::Slurm, "@compute002\n", &names(&["compute002"])).is_empty());
+        assert!(
+            parse_jobs(Scheduler::Slurm, "@compute002\n", &names(&["compute002"]))
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]
     fn gridengine_jobs_by_host() {
-        let out = "job-ID  prior   name       user         state submit/start at     queue                          slots ja-task-ID
------------------------------------------------------------------------------------------------------------------
-      7 0.55500 sleep      alice        r     01/02/2026 10:00:00 all.q@compute002                   1
-      8 0.55500 sleep      bob          r     01/02/2026 10:00:01 all.q@compute001.example.org       1
-      9 0.55500 array      carol        r     01/02/2026 10:00:02 all.q@compute002                   1 1
-      9 0.55500 array      carol        r     01/02/2026 10:00:02 all.q@compute002                   1 2
-";
+        let job = |id: &str, owner: &str, queue: &str| {
+            format!(
+                "    <job_list state=\"running\">\n      <JB_job_number>{id}</JB_job_number>\n      <JAT_prio>0.50000</JAT_prio>\n      <JB_name>sleep</JB_name>\n      <JB_owner>{owner}</JB_owner>\n      <state>r</state>\n      <JAT_start_time>2026-11-30T01:21:18</JAT_start_time>\n      <queue_name>{queue}</queue_name>\n      <slots>1</slots>\n    </job_list>\n"
+            )
+        };
+        let out = format!(
+            "<?xml version='1.0'?>\n<job_info  xmlns:xsd=\"http://arc.liv.ac.uk/repos/darcs/sge/source/dist/util/resources/schemas/qstat/qstat.xsd\">\n  <queue_info>\n{}{}{}{}  </queue_info>\n  <job_info>\n  </job_info>\n</job_info>\n",
+            job("7", "elasticluster", "all.q@compute002"),
+            job("8", "bob", "all.q@compute001.example.org"),
+            job("9", "carol", "all.q@compute002"),
+            job("9", "carol", "all.q@compute002"),
+        );
         let jobs = parse_jobs(
             Scheduler::GridEngine,
-            out,
+            &out,
             &names(&["compute002", "compute001"]),
-        );
+        )
+        .unwrap();
         let shown: Vec<String> = jobs.iter().map(|j| format!("{j} on {}", j.node)).collect();
         assert_eq!(
             shown,
             [
-                "7 (alice) on compute002",
+                "7 (elasticluster) on compute002",
                 "8 (bob) on compute001",
                 "9 (carol) on compute002"
             ]
         );
-        let only = parse_jobs(Scheduler::GridEngine, out, &names(&["compute001"]));
+        let only = parse_jobs(Scheduler::GridEngine, &out, &names(&["compute001"])).unwrap();
         assert_eq!(only.len(), 1);
+        let none = "<?xml version='1.0'?>\n<job_info>\n  <queue_info>\n  </queue_info>\n  <job_info>\n  </job_info>\n</job_info>\n";
+        assert!(
+            parse_jobs(Scheduler::GridEngine, none, &names(&["compute001"]))
+                .unwrap()
+                .is_empty()
+        );
+        // what cannot be read is not taken for "no jobs"
+        assert!(parse_jobs(Scheduler::GridEngine, "error: qmaster down", &names(&["c"])).is_err());
     }
 
     #[test]
