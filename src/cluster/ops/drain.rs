@@ -191,13 +191,19 @@ pub(super) fn drain_nodes(
     let silent: Vec<String> = silent.into_iter().map(|(n, _)| n).collect();
     // Best effort: a node that does not answer may still be drained in the scheduler.
     let _ = shell.drain(&silent);
-    let mut draining = drainable.clone();
+    if !drainable.is_empty() {
+        let names: Vec<&str> = drainable.iter().map(String::as_str).collect();
+        eprintln!(
+            "Drained {} in {sched}: no new job starts there.",
+            nodes_phrase(&names)
+        );
+    }
+    let mut draining = drainable;
     draining.extend(silent);
     if draining.is_empty() {
         return Ok(());
     }
     let phrase = nodes_phrase(&draining.iter().map(String::as_str).collect::<Vec<_>>());
-    eprintln!("Drained {phrase} in {sched}: no new job starts there.");
     if policy.force {
         kill_jobs(&shell, &draining);
         return Ok(());
