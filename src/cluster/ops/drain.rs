@@ -87,6 +87,16 @@ fn nodes_phrase(names: &[&str]) -> String {
     }
 }
 
+/// How a user cancels `jobs` on the frontend (`--force` uses the scheduler's forced kill).
+fn user_cancel(scheduler: Scheduler, jobs: &[Job]) -> String {
+    let ids: BTreeSet<&str> = jobs.iter().map(|j| j.id.as_str()).collect();
+    let ids: Vec<&str> = ids.into_iter().collect();
+    match scheduler {
+        Scheduler::Slurm => format!("scancel {}", ids.join(" ")),
+        Scheduler::GridEngine => format!("qdel {}", ids.join(" ")),
+    }
+}
+
 /// [`jobs_phrase`], with the node when they are all on one.
 fn jobs_where(jobs: &[Job]) -> String {
     match jobs.first() {
@@ -229,12 +239,14 @@ pub(super) fn drain_nodes(
             let busy: BTreeSet<&str> = jobs.iter().map(|j| j.node.as_str()).collect();
             let busy: Vec<&str> = busy.into_iter().collect();
             return Err(OpsError::Failed(format!(
-                "cluster `{cluster}`: {} still {} jobs {} after waiting {} s (--drain-timeout); {} drained and nothing was deleted. Let the jobs finish and run this again, cancel them, or add --force to kill them",
+                "cluster `{cluster}`: {} still {} jobs {} after waiting {} s (--drain-timeout); {} drained and nothing was deleted. Let the jobs finish and run this again, cancel them (`{}` on `{}`), or add --force to kill them",
                 nodes_phrase(&busy),
                 if busy.len() == 1 { "runs" } else { "run" },
                 jobs_phrase(&jobs),
                 policy.timeout.as_secs(),
                 if draining.len() == 1 { "the node stays" } else { "the nodes stay" },
+                user_cancel(shell.scheduler, &jobs),
+                shell.master.name,
             )));
         }
         if !announced {
