@@ -307,7 +307,7 @@ async fn kill_removal(base: &str, args: &[&str], cond: impl Fn(&str) -> bool, ne
     kill_when(&env, args, cond, base).await;
     if next {
         // The next membership change first finishes the removal, then does its own job
-        // (the new node takes the freed name).
+        // (the new node never takes the name of the one that left).
         let out = ec_ok(&env, &["resize", "c", "-a", "1:compute", "--no-setup"]).await;
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
@@ -316,14 +316,14 @@ async fn kill_removal(base: &str, args: &[&str], cond: impl Fn(&str) -> bool, ne
         );
         assert_eq!(
             state_nodes(&env),
-            ["frontend001", "compute001", "compute002"],
+            ["frontend001", "compute001", "compute003"],
             "{base}"
         );
         assert_eq!(
             roles(&emu).await,
             [
                 format!("{base}-compute001"),
-                format!("{base}-compute002"),
+                format!("{base}-compute003"),
                 format!("{base}-frontend001")
             ],
             "{base}"

@@ -34,6 +34,7 @@ fn sample(name: &str) -> ClusterState {
         },
         ssh_to: Some("frontend".into()),
         created: "2026-01-01T00:00:00Z".into(),
+        retired_up_to: BTreeMap::from([("compute".to_string(), 3)]),
         nodes: vec![NodeRecord {
             name: "frontend001".into(),
             kind: "frontend".into(),

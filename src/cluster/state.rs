@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::config::ClusterTemplate;
-use crate::naming::{validate_kind, NodeNamer};
+use crate::naming::{node_name, parse_node_name, validate_kind, NodeNamer};
 use crate::storage::{StoredState, SCHEMA_VERSION};
 
 /// Everything known about one started (or starting) cluster. Serialized as
@@ -37,6 +37,10 @@ pub struct ClusterState {
     /// Creation time, RFC 3339.
     #[serde(default)]
     pub created: String,
+    /// The highest index each kind's removed nodes had: a node added later never takes the
+    /// name of one that left (schedulers and caches remember names).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub retired_up_to: BTreeMap<String, u32>,
     /// Nodes in creation order.
     #[serde(default)]
     pub nodes: Vec<NodeRecord>,
@@ -218,6 +222,7 @@ impl ClusterState {
             },
             ssh_to: template.ssh_to.clone(),
             created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            retired_up_to: BTreeMap::new(),
             nodes,
             resources: Vec::new(),
             provider: template.cloud.clone(),
@@ -275,6 +280,28 @@ impl ClusterState {
             .first()
             .and_then(|k| self.nodes_of(k).next())
             .ok_or_else(|| FrontendError::NoNodes(self.name.clone()))
+    }
+
+    /// Remember the names of nodes that leave, so that [`Self::namer`] never hands them out
+    /// again.
+    pub fn retire<'a>(&mut self, names: impl IntoIterator<Item = &'a str>) {
+        for name in names {
+            if let Some((kind, index)) = parse_node_name(name) {
+                let top = self.retired_up_to.entry(kind.to_string()).or_default();
+                *top = (*top).max(index);
+            }
+        }
+    }
+
+    /// Names for new nodes: after the highest index of each kind in use or retired.
+    pub fn namer(&self) -> NodeNamer {
+        let mut namer = NodeNamer::with_used(self.nodes.iter().map(|n| n.name.as_str()));
+        for (kind, top) in &self.retired_up_to {
+            for index in 1..=*top {
+                namer.mark_used(&node_name(kind, index));
+            }
+        }
+        namer
     }
 
     /// Resource ledger entry by kind and name.
@@ -356,6 +383,7 @@ mod tests {
             },
             ssh_to: ssh_to.map(str::to_string),
             created: String::new(),
+            retired_up_to: BTreeMap::new(),
             nodes,
             resources: vec![],
             provider: toml::Table::new(),
@@ -382,6 +410,26 @@ mod tests {
         let only = vec![node("b001", "b"), node("a001", "a")];
         assert_eq!(state(only, None).frontend().unwrap().name, "a001");
         assert!(state(vec![], None).frontend().is_err());
+    }
+
+    #[test]
+    fn names_of_removed_nodes_are_not_given_again() {
+        let mut st = state(
+            vec![
+                node("compute001", "compute"),
+                node("compute002", "compute"),
+                node("compute003", "compute"),
+            ],
+            None,
+        );
+        st.retire(["compute003", "compute001"]);
+        st.nodes.retain(|n| n.name == "compute002");
+        let mut namer = st.namer();
+        assert_eq!(namer.next("compute"), "compute004");
+        assert_eq!(namer.next("gpu"), "gpu001");
+        // the record survives a save and load
+        let back: ClusterState = toml::from_str(&toml::to_string(&st).unwrap()).unwrap();
+        assert_eq!(back.namer().next("compute"), "compute004");
     }
 
     #[test]

@@ -12,7 +12,6 @@ use super::{ask, Confirm};
 use crate::cluster::provision::SetupScope;
 use crate::cluster::state::{parse_node_counts, NodeRecord, NodeStatus};
 use crate::cluster::{OpsError, Workspace};
-use crate::naming::NodeNamer;
 
 #[derive(Debug, Clone)]
 pub struct ResizeOptions {
@@ -130,7 +129,8 @@ pub fn resize(ws: &Workspace, opts: ResizeOptions, confirm: Confirm<'_>) -> Resu
     }
     if !add.is_empty() {
         session.update(|s| {
-            let mut namer = NodeNamer::with_used(s.nodes.iter().map(|n| n.name.as_str()));
+            // Never the name of a node that left: schedulers and caches remember names.
+            let mut namer = s.namer();
             let image_user = s.login.image_user.clone();
             for (kind, n) in &add {
                 let Some(k) = source.kinds.get(kind) else {

@@ -90,7 +90,10 @@ pub(super) fn finish_removals(
     for n in &leaving {
         forget_host_key(&known_hosts, n.preferred_ip.as_deref());
     }
-    session.update(|s| s.nodes.retain(|n| !names.contains(&n.name)))?;
+    session.update(|s| {
+        s.retire(names.iter().map(String::as_str));
+        s.nodes.retain(|n| !names.contains(&n.name));
+    })?;
     eprintln!(
         "Deleted the VM{} of {} (cluster `{}`).",
         if names.len() == 1 { "" } else { "s" },
