@@ -420,7 +420,8 @@ fn qhosts(sb: &Sandbox) -> Vec<String> {
 }
 
 /// A GridEngine host with a running job is drained (its queue disabled) and kept; an idle
-/// one leaves GridEngine's host lists and the cloud, and the job elsewhere goes on.
+/// one leaves GridEngine's host lists and the cloud, and the job elsewhere goes on; a node
+/// added afterwards takes a new name and works.
 fn gridengine_membership(sb: &Sandbox) {
     let c = sb.cluster;
     let job = sb
@@ -470,6 +471,25 @@ fn gridengine_membership(sb: &Sandbox) {
     assert!(!state_has_node(sb, "compute001"));
     let out = sb.ssh(&["--", &running]);
     assert!(out.contains("compute002"), "the job goes on: {out}");
+
+    // A node added now gets a name no node had (the qmaster remembers that compute001 did
+    // not resolve): jobs run there and the cluster user's ssh trusts its key.
+    let (_, took) = sb.run_ok(&["resize", c, "-a", "1:compute", "--yes"]);
+    eprintln!(
+        "e2e timing: gridengine resize -a 1:compute: {:.1} s",
+        took.as_secs_f64()
+    );
+    assert_eq!(qhosts(sb), ["compute002", "compute003"]);
+    let out = sb.ssh(&[
+        "--",
+        "cd ~ && qsub -sync y -b y -j y -o ge-new.out -q all.q@compute003 hostname && cat ge-new.out \
+         && ssh -o BatchMode=yes -o StrictHostKeyChecking=yes compute003 hostname",
+    ]);
+    let lines: Vec<&str> = out.lines().map(str::trim).collect();
+    assert!(
+        lines.ends_with(&["compute003", "compute003"]),
+        "job and ssh on the new compute003: {out}"
+    );
 }
 
 /// The cluster exported with its keys and imported into a second storage directory is
