@@ -92,10 +92,14 @@ pub struct Server {
 impl Server {
     pub fn start(handler: Handler) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
-        let pem = new_identity_pem("127.0.0.1", 2, Some("127.0.0.1")).expect("server identity");
+        // One key for every server of a test binary (RSA key generation is slow).
+        static IDENTITY: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+        let pem = IDENTITY.get_or_init(|| {
+            new_identity_pem("127.0.0.1", 2, Some("127.0.0.1")).expect("server identity")
+        });
         let pem_path = dir.path().join("server.pem");
-        std::fs::write(&pem_path, &pem).expect("write server.pem");
-        let cert = openssl::x509::X509::from_pem(&pem).expect("certificate");
+        std::fs::write(&pem_path, pem).expect("write server.pem");
+        let cert = openssl::x509::X509::from_pem(pem).expect("certificate");
         let ca = dir.path().join("ca.pem");
         std::fs::write(&ca, cert.to_pem().expect("pem")).expect("write ca.pem");
         let mut acc = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls()).expect("acceptor");

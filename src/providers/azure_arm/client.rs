@@ -363,6 +363,24 @@ impl ArmClient {
         url: &str,
         what: &str,
     ) -> Result<Vec<T>, ArmError> {
+        self.list_pages(url, what, true).await
+    }
+
+    /// Like [`Self::list`], but a 404 is Azure's error (e.g. an unknown location).
+    pub async fn list_existing<T: serde::de::DeserializeOwned>(
+        &self,
+        url: &str,
+        what: &str,
+    ) -> Result<Vec<T>, ArmError> {
+        self.list_pages(url, what, false).await
+    }
+
+    async fn list_pages<T: serde::de::DeserializeOwned>(
+        &self,
+        url: &str,
+        what: &str,
+        missing_ok: bool,
+    ) -> Result<Vec<T>, ArmError> {
         #[derive(serde::Deserialize)]
         struct Page<T> {
             #[serde(default = "Vec::new")]
@@ -373,8 +391,10 @@ impl ArmClient {
         let mut out = Vec::new();
         let mut next = Some(url.to_string());
         while let Some(u) = next.take() {
-            let Some(page) = self.get_json::<Page<T>>(&u, what).await? else {
-                break;
+            let page: Page<T> = match self.send(Method::GET, &u, None, what).await {
+                Ok(r) => parse(&r.body, what)?,
+                Err(e) if missing_ok && e.is_not_found() => break,
+                Err(e) => return Err(e),
             };
             out.extend(page.value);
             next = page.next_link.filter(|l| !l.is_empty());

@@ -29,16 +29,14 @@ impl ArmProvider {
         let p = &self.inner.paths;
         let loc = &s.location;
         let sizes: Vec<VmSize> = c
-            .list(
+            .list_existing(
                 &c.url(&p.sizes_url(loc)),
                 &format!("listing the VM sizes of location {loc}"),
             )
             .await
             .map_err(|e| match e.kind() {
                 ErrorKind::Auth | ErrorKind::Throttled | ErrorKind::Transport => e.into(),
-                _ => invalid(format!(
-                    "location `{loc}`: {e} — check `location` (a region name such as eastus)"
-                )),
+                _ => invalid(format!("location `{loc}`: {e}")),
             })?;
         if sizes.is_empty() {
             return Err(invalid(format!(
