@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod fake;
+mod fake_resources;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
