@@ -189,7 +189,7 @@ async fn main() {
                 authority: emu.authority_url.clone(),
                 tenant: TENANT.into(),
                 client_id: CLIENT.into(),
-                secret: Secret::new("bench-secret"),
+                secret: Secret::new("bench-secret").into(),
                 scope: format!("{}/.default", emu.arm_url),
             },
             arm_endpoint: emu.arm_url.clone(),

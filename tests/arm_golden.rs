@@ -204,7 +204,7 @@ fn provider(server: &Server) -> ArmProvider {
             authority: server.base.clone(),
             tenant: ZERO.into(),
             client_id: ZERO.into(),
-            secret: Secret::new(ZERO),
+            secret: Secret::new(ZERO).into(),
             scope: "https://management.azure.com/.default".into(),
         },
         arm_endpoint: server.base.clone(),

@@ -53,7 +53,7 @@ impl Env {
                 authority: self.server.base.clone(),
                 tenant: fake::TENANT.into(),
                 client_id: fake::CLIENT.into(),
-                secret: Secret::new(fake::SECRET),
+                secret: Secret::new(fake::SECRET).into(),
                 scope: format!("{}/.default", self.server.base),
             },
             arm_endpoint: self.server.base.clone(),
@@ -290,7 +290,7 @@ async fn wrong_secret_tenant_or_client_is_one_aadsts_line() {
     ] {
         let mut s = e.settings(true);
         match field {
-            "secret" => s.credentials.secret = Secret::new("wrong"),
+            "secret" => s.credentials.secret = Secret::new("wrong").into(),
             "client" => s.credentials.client_id = "33333333-0000-4000-8000-000000000000".into(),
             _ => s.credentials.tenant = "contoso.example".into(),
         }

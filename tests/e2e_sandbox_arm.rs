@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use assert_cmd::Command;
 use elasticluster::providers::azure_arm::model::ResourceGroup;
-use elasticluster::providers::azure_arm::secret::SecretSource;
+use elasticluster::providers::azure_arm::secret::{ClientSecret, SecretSource};
 use elasticluster::providers::azure_arm::token::Credentials;
 use elasticluster::providers::azure_arm::{ArmOptions, ArmProvider, ArmSettings};
 use elasticluster::providers::azure_sandbox::Sandbox;
@@ -135,11 +135,9 @@ fn groups_left(env: &Env) -> Vec<String> {
             authority: arm.authority_url.clone(),
             tenant: arm.tenant_id.clone(),
             client_id: arm.client_id.clone(),
-            secret: SecretSource::File {
+            secret: ClientSecret::From(SecretSource::File {
                 path: arm.secret_file.clone(),
-            }
-            .resolve()
-            .expect("sandbox secret"),
+            }),
             scope: format!("{}/.default", arm.arm_url),
         },
         arm_endpoint: arm.arm_url.clone(),

@@ -99,6 +99,9 @@ pub enum ArmError {
     },
     #[error("{what}: unexpected answer from Azure: {detail}")]
     BadResponse { what: String, detail: String },
+    /// The client secret could not be read (the message says where it was looked for).
+    #[error("{0}")]
+    Secret(String),
 }
 
 fn request_text(id: &Option<String>) -> String {
@@ -206,7 +209,7 @@ impl ArmError {
 
     pub fn kind(&self) -> ErrorKind {
         match self {
-            ArmError::Token { .. } => ErrorKind::Auth,
+            ArmError::Token { .. } | ArmError::Secret(_) => ErrorKind::Auth,
             ArmError::Api { status, detail, .. } => {
                 if is_quota(detail) {
                     ErrorKind::Quota

@@ -42,6 +42,30 @@ impl std::fmt::Display for Secret {
     }
 }
 
+/// The client secret as the token cache holds it: the value, or where to read it at the
+/// first token request (so commands that never ask Azure — `ssh`, `list-nodes` — do not
+/// need it).
+#[derive(Clone, Debug)]
+pub enum ClientSecret {
+    Value(Secret),
+    From(SecretSource),
+}
+
+impl ClientSecret {
+    pub fn get(&self) -> Result<Secret, String> {
+        match self {
+            ClientSecret::Value(s) => Ok(s.clone()),
+            ClientSecret::From(src) => src.resolve(),
+        }
+    }
+}
+
+impl From<Secret> for ClientSecret {
+    fn from(s: Secret) -> Self {
+        ClientSecret::Value(s)
+    }
+}
+
 /// Where the secret comes from (what the cluster state keeps).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "from")]

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::client::ArmOptions;
 use super::provider::ArmSettings;
-use super::secret::SecretSource;
+use super::secret::{ClientSecret, SecretSource};
 use super::token::Credentials;
 use crate::providers::azure_sandbox::{ArmAccess, SandboxEndpoint};
 use crate::providers::ProviderError;
@@ -81,12 +81,10 @@ impl ArmSnapshot {
         self.ca_certificate = Some(ep.ca_certificate.clone());
     }
 
-    /// Runtime settings: the secret read now, waits scaled by `ELASTICLUSTER_TIME_SCALE`.
+    /// Runtime settings (the secret is read at the first token request, so `ssh` and
+    /// `list-nodes` never need it), waits scaled by `ELASTICLUSTER_TIME_SCALE`.
     pub fn settings(&self) -> Result<ArmSettings, ProviderError> {
-        let secret = self
-            .secret
-            .resolve()
-            .map_err(|e| ProviderError::new(crate::providers::ErrorKind::Auth, e))?;
+        let secret = ClientSecret::From(self.secret.clone());
         let time_scale = std::env::var(TIME_SCALE_ENV)
             .ok()
             .and_then(|v| v.parse::<f64>().ok())

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use tracing::info;
 
 use super::error::{one_line, ArmError};
-use super::secret::Secret;
+use super::secret::{ClientSecret, Secret};
 
 /// Who asks, and for what.
 #[derive(Clone, Debug)]
@@ -19,7 +19,8 @@ pub struct Credentials {
     pub authority: String,
     pub tenant: String,
     pub client_id: String,
-    pub secret: Secret,
+    /// Read at the first token request.
+    pub secret: ClientSecret,
     /// e.g. `https://management.azure.com/.default`.
     pub scope: String,
 }
@@ -127,10 +128,11 @@ impl TokenCache {
     async fn fetch(&self) -> Result<Cached, ArmError> {
         let c = &self.creds;
         let url = c.token_url();
+        let secret = c.secret.get().map_err(ArmError::Secret)?;
         let body = form_urlencoded::Serializer::new(String::new())
             .append_pair("grant_type", "client_credentials")
             .append_pair("client_id", &c.client_id)
-            .append_pair("client_secret", c.secret.expose())
+            .append_pair("client_secret", secret.expose())
             .append_pair("scope", &c.scope)
             .finish();
         let mut attempt = 0;
