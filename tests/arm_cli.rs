@@ -3,7 +3,8 @@
 //! frontend) → `stop` leaves nothing; the state file never holds the secret, which every
 //! command reads again from the configuration; a wrong secret is one line and creates
 //! nothing; a secret that is gone says where it was looked for (and is not needed by
-//! commands that do not ask Azure).
+//! commands that do not ask Azure); `kill -9` of a start at several points, then `start`
+//! again or `stop`, leaks nothing and creates no VM twice.
 
 mod arm_support;
 
@@ -22,7 +23,11 @@ struct Env {
 }
 
 fn setup(secret: &str, public: bool) -> Env {
-    let (fake, server) = FakeArm::start(Config::default());
+    setup_with(secret, public, Config::default())
+}
+
+fn setup_with(secret: &str, public: bool, cfg: Config) -> Env {
+    let (fake, server) = FakeArm::start(cfg);
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("id");
     let st = Command::new("ssh-keygen")
@@ -184,4 +189,94 @@ fn a_secret_that_is_gone_says_where_it_was_looked_for() {
         .unwrap();
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(env.fake.leftovers(), Vec::<String>::new());
+}
+
+/// Start, SIGKILL it once `cond(state file)` holds, then `start` again (optionally) and
+/// `stop`: nothing is left, and no VM was created twice.
+fn kill_then_clean(what: &str, cond: fn(&str) -> bool, resume: bool) {
+    let env = setup_with(
+        fake::SECRET,
+        false,
+        Config {
+            put_delay: std::time::Duration::from_millis(150),
+            ..Config::default()
+        },
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_elasticluster"))
+        .arg("-c")
+        .arg(&env.config)
+        .arg("-s")
+        .arg(&env.storage)
+        .args(["start", "c", "--no-setup"])
+        .env("ELASTICLUSTER_SKIP_SSH_WAIT", "1")
+        .env("ELASTICLUSTER_TIME_SCALE", "0.001")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let state = std::fs::read_to_string(env.storage.join("c.toml")).unwrap_or_default();
+        if cond(&state) {
+            break;
+        }
+        if let Ok(Some(st)) = child.try_wait() {
+            panic!("{what}: start ended ({st}) before the kill point");
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: kill point never reached"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    let st = child.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        st.signal(),
+        Some(9),
+        "{what}: the start was over when killed"
+    );
+    if resume {
+        let out = run(&env, &["start", "c", "--no-setup"]);
+        assert!(out.status.success(), "{what}: resume: {}", text(&out));
+        assert_eq!(env.fake.vm_puts(), 3, "{what}: a VM was created twice");
+    }
+    let out = run(&env, &["stop", "c", "--yes"]);
+    assert!(out.status.success(), "{what}: stop: {}", text(&out));
+    assert_eq!(env.fake.leftovers(), Vec::<String>::new(), "{what}");
+    assert!(!env.storage.join("c.toml").exists());
+}
+
+fn planned(s: &str) -> bool {
+    s.contains("kind = \"vm\"")
+}
+fn group_requested(s: &str) -> bool {
+    s.split("[[resources]]")
+        .any(|r| r.contains("kind = \"resource_group\"") && r.contains("requested = \"1\""))
+}
+fn vm_requested(s: &str) -> bool {
+    s.split("[[resources]]")
+        .any(|r| r.contains("kind = \"vm\"") && r.contains("requested = \"1\""))
+}
+
+#[test]
+fn kill_after_plan_then_stop() {
+    kill_then_clean("after plan", planned, false);
+}
+
+#[test]
+fn kill_during_group_create_then_resume_and_stop() {
+    kill_then_clean("group requested", group_requested, true);
+}
+
+#[test]
+fn kill_during_vm_create_then_stop() {
+    kill_then_clean("VM requested", vm_requested, false);
+}
+
+#[test]
+fn kill_during_vm_create_then_resume_and_stop() {
+    kill_then_clean("VM requested", vm_requested, true);
 }

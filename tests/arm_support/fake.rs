@@ -39,6 +39,8 @@ pub struct Config {
     pub vm_boot: Duration,
     /// Polls a group delete stays 202.
     pub group_delete_polls: u32,
+    /// How long every PUT takes to answer (to reach a kill point).
+    pub put_delay: Duration,
 }
 
 impl Default for Config {
@@ -58,6 +60,7 @@ impl Default for Config {
             fail_provisioning: BTreeSet::new(),
             vm_boot: Duration::from_millis(30),
             group_delete_polls: 1,
+            put_delay: Duration::ZERO,
         }
     }
 }
@@ -184,6 +187,10 @@ impl FakeArm {
                 )
                 .with("Retry-After", "1");
             }
+        }
+        if req.method == "PUT" {
+            let d = self.cfg.lock().unwrap().put_delay;
+            std::thread::sleep(d);
         }
         let seg: Vec<&str> = req.path().trim_matches('/').split('/').collect();
         let low: Vec<String> = seg.iter().map(|s| s.to_ascii_lowercase()).collect();
