@@ -45,6 +45,7 @@ fn node(name: &str, kind: &str, groups: &[&str]) -> Host {
         address: "10.0.0.1".into(),
         port: 22,
         user: "user".into(),
+        jump: None,
         private_key: PathBuf::from("/dev/null"),
         vars: BTreeMap::new(),
     }

@@ -47,6 +47,7 @@ fn sample(name: &str) -> ClusterState {
             preferred_ip: Some("10.0.0.1:1222".into()),
             ips: vec!["10.0.0.1:1222".into(), "192.168.0.4".into()],
             private_ip: Some("192.168.0.4".into()),
+            via: None,
         }],
         resources: vec![ResourceRecord {
             kind: "cloud_service".into(),

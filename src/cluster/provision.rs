@@ -109,7 +109,10 @@ pub fn inventory_for(
         let Some(groups) = setup.groups.get(&node.kind).filter(|g| !g.is_empty()) else {
             continue;
         };
-        hosts.push(host_for(&state.name, node, groups, setup, &global, login)?);
+        let mut host = host_for(&state.name, node, groups, setup, &global, login)?;
+        host.jump = super::ops::jump_host(state, node)
+            .map_err(|e| SetupError::BadInventory(e.to_string()))?;
+        hosts.push(host);
     }
     Ok(Inventory {
         cluster_name: state.name.clone(),
@@ -156,6 +159,7 @@ fn host_for(
             node.image_user.clone()
         },
         private_key: login.user_key_private.clone(),
+        jump: None,
         vars,
     })
 }

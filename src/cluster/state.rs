@@ -133,6 +133,10 @@ pub struct NodeRecord {
     /// Address inside the cluster network.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub private_ip: Option<String>,
+    /// The node `preferred_ip` is reached through (a jump host for SSH): the address is
+    /// inside the cluster network. `None`: reached directly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
 }
 
 /// Status of a cloud resource in the ledger.
@@ -193,6 +197,7 @@ impl ClusterState {
                     preferred_ip: None,
                     ips: Vec::new(),
                     private_ip: None,
+                    via: None,
                 });
             }
         }
@@ -329,6 +334,7 @@ mod tests {
             preferred_ip: None,
             ips: vec![],
             private_ip: None,
+            via: None,
         }
     }
 

@@ -23,6 +23,14 @@ pub struct NodeRequest {
     pub flavor: String,
     /// Linux user created on the VM.
     pub image_user: String,
+    /// Text handed to the VM at its first boot (`image_userdata`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_userdata: Option<String>,
+    /// The node users and the tool reach first (the frontend, see `ssh_to`). A cloud that
+    /// gives only some nodes an address reachable from outside gives one to this node and
+    /// reports the others as reached through it ([`NodeInfo::via`]).
+    #[serde(default)]
+    pub entry: bool,
 }
 
 /// What the cloud says about a node.
@@ -53,6 +61,11 @@ pub struct NodeInfo {
     pub private_ip: Option<String>,
     /// The cloud's own words for the status, for messages.
     pub cloud_status: String,
+    /// Name of the node this one is reached through: its `ssh_host` is an address inside
+    /// the cluster's network, reachable only from that node (a jump host for SSH). `None`:
+    /// reached directly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
 }
 
 /// Progress events a provider emits while it works.

@@ -7,6 +7,7 @@
 //! [`CloudProvider`], plus one line in [`KINDS`]. Nothing outside a cloud's folder names its
 //! types; nothing here knows about SSH or Ansible.
 
+pub mod azure_arm;
 pub mod azure_classic;
 pub mod azure_sandbox;
 mod door;
@@ -23,8 +24,12 @@ pub use ledger::{Ledger, LedgerError, MemoryLedger, Resource, ResourceState, ATT
 use crate::config::{CloudInput, CloudKeys, KeyChecker, Section};
 
 /// Every cloud this build can use, asked in this order which one handles a `[cloud/X]`
-/// section (the more specific first).
-pub static KINDS: &[&dyn ProviderKind] = &[&azure_classic::kind::AzureClassic];
+/// section (the more specific first: ARM claims `provider = azure` sections with its keys
+/// and no `certificate`; classic takes the other `provider = azure` ones).
+pub static KINDS: &[&dyn ProviderKind] = &[
+    &azure_arm::kind::AzureArm,
+    &azure_classic::kind::AzureClassic,
+];
 
 /// A cloud as the registry sees it: its configuration keys and how to open a provider for a
 /// stored cluster.

@@ -150,9 +150,17 @@ pub fn parse_qhost(output: &str, expected: &[String]) -> Readiness {
     verdict(expected, problems, &seen)
 }
 
-/// The `ssh` argument vector that runs `command` on `host`.
+/// The `ssh` argument vector that runs `command` on `host` (through its jump host, if any).
 pub fn ssh_args(host: &Host, known_hosts: &Path, command: &str) -> Vec<String> {
-    vec![
+    let mut v = Vec::new();
+    if let Some(j) = &host.jump {
+        v.push("-o".to_string());
+        v.push(format!(
+            "ProxyCommand={}",
+            crate::ssh::proxy_command(j, &host.private_key, known_hosts)
+        ));
+    }
+    v.extend([
         "-i".into(),
         host.private_key.display().to_string(),
         "-p".into(),
@@ -170,7 +178,8 @@ pub fn ssh_args(host: &Host, known_hosts: &Path, command: &str) -> Vec<String> {
         format!("{}@{}", host.user, host.address),
         "--".into(),
         command.into(),
-    ]
+    ]);
+    v
 }
 
 /// One readiness check over SSH. A cluster without a known scheduler is ready.

@@ -138,6 +138,8 @@ pub fn nodes(frontends: usize, computes: usize) -> Vec<NodeRequest> {
         image_id: "debian-12-elasticluster".into(),
         flavor: "Small".into(),
         image_user: "azureuser".into(),
+        image_userdata: None,
+        entry: kind == "frontend" && i == 1,
     };
     (1..=frontends)
         .map(|i| mk("frontend", i))

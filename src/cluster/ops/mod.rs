@@ -19,6 +19,7 @@ pub use list::{list, list_nodes, list_templates, ListNodesOptions};
 pub use remove_node::{remove_node, RemoveNodeOptions};
 pub use resize::{resize, ResizeOptions};
 pub use setup::{setup, SetupOptions};
+pub(crate) use ssh::jump_host;
 pub use ssh::{connect_command, ConnectOptions};
 pub use start::{start, StartOptions};
 pub use stop::{stop, StopOptions};

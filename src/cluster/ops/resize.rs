@@ -110,6 +110,7 @@ pub fn resize(ws: &Workspace, opts: ResizeOptions, confirm: Confirm<'_>) -> Resu
                         preferred_ip: None,
                         ips: Vec::new(),
                         private_ip: None,
+                        via: None,
                     });
                 }
             }

@@ -37,6 +37,15 @@ pub fn stop(ws: &Workspace, opts: StopOptions, confirm: Confirm<'_>) -> Result<(
         )));
     }
     let storage = locked.storage.clone();
+    if locked.state.resources.is_empty() && !opts.force {
+        // Nothing was ever sent to the cloud (every resource is recorded before its create
+        // request): nothing to delete there, and no need to reach it.
+        let settings = locked.state.provider.clone();
+        locked.remove()?;
+        eprintln!("Cluster `{name}` had no cloud resources; its state was removed.");
+        release(&storage, &settings);
+        return Ok(());
+    }
     let session = locked.open()?;
     let request = StopRequest {
         force: opts.force,
