@@ -1,7 +1,8 @@
 //! End to end, for real: the README's sandbox config (`examples/sandbox.conf`) through the
 //! `elasticluster` binary. The tool starts its own Azure-classic emulator with container VMs,
-//! the embedded playbooks install Slurm / GridEngine, jobs run, a second setup changes
-//! nothing, `stop` deletes every cloud resource and stops the emulator.
+//! the embedded playbooks install Slurm / GridEngine, jobs run (and, for Slurm, are in the
+//! slurmdbd accounting database), a second setup changes nothing, `stop` deletes every
+//! cloud resource and stops the emulator.
 //!
 //! Needs root, systemd-nspawn, ansible-playbook on PATH and the emulator's VM image (`.ci/run`
 //! provides all of them). Each test has its own storage dir, hence its own emulator, bridge,
@@ -9,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 
@@ -126,8 +127,11 @@ fn text(o: &Output) -> String {
     )
 }
 
-fn start_ready(sb: &Sandbox) {
-    let out = sb.run(&["start", sb.cluster]);
+/// `start` (with `env` set for it) reports the cluster ready; returns everything it printed.
+fn start_ready(sb: &Sandbox, env: &[(&str, &str)]) -> String {
+    let mut cmd = sb.cmd();
+    cmd.envs(env.iter().copied()).args(["start", sb.cluster]);
+    let out = cmd.output().expect("run elasticluster start");
     assert!(out.status.success(), "start failed: {}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -135,6 +139,7 @@ fn start_ready(sb: &Sandbox) {
         "{}",
         text(&out)
     );
+    text(&out)
 }
 
 /// The file a user writes in their home on the frontend is visible on a compute node.
@@ -146,8 +151,11 @@ fn check_shared_home(sb: &Sandbox) {
 }
 
 /// A second setup on an unchanged cluster changes nothing and still reports ready.
-fn check_idempotent_setup(sb: &Sandbox) {
-    let out = sb.run(&["setup", sb.cluster]);
+/// `extra` goes after `setup NAME`; returns everything the run printed.
+fn check_idempotent_setup(sb: &Sandbox, extra: &[&str]) -> String {
+    let mut args = vec!["setup", sb.cluster];
+    args.extend_from_slice(extra);
+    let out = sb.run(&args);
     assert!(out.status.success(), "setup failed: {}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -156,6 +164,77 @@ fn check_idempotent_setup(sb: &Sandbox) {
         text(&out)
     );
     assert!(stdout.contains("is ready!"), "{}", text(&out));
+    text(&out)
+}
+
+/// The frontend's job accounting (`sacct -X -n`, jobs of the last day), polled until it
+/// lists a COMPLETED job: slurmctld hands finished jobs to slurmdbd asynchronously.
+fn completed_jobs(sb: &Sandbox) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = sb.ssh(&["--", "sacct -X -n -S now-1days -o JobID,State"]);
+        if out.contains("COMPLETED") {
+            return out;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "sacct shows no COMPLETED job after 60 s: {out:?}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// slurmdbd's configuration is private to `slurm`, and the database password it holds is
+/// the one the playbook made on the frontend; returns that password.
+fn check_slurmdbd_secret(sb: &Sandbox) -> String {
+    let mode = sb.ssh(&["--", "stat -c '%a %U' /etc/slurm/slurmdbd.conf"]);
+    assert_eq!(mode.trim(), "600 slurm", "slurmdbd.conf mode/owner");
+    let password = sb.ssh(&[
+        "--",
+        "sudo -n cat /etc/mysql/elasticluster-slurmdbd.password",
+    ]);
+    let password = password.trim().to_string();
+    assert!(
+        password.len() >= 32 && password.chars().all(|c| c.is_ascii_alphanumeric()),
+        "the database password should be 32 random letters and digits, got {} characters",
+        password.len()
+    );
+    let conf = sb.ssh(&["--", "sudo -n cat /etc/slurm/slurmdbd.conf"]);
+    assert!(
+        conf.lines().any(|l| l == format!("StoragePass={password}")),
+        "slurmdbd.conf does not use the password made on the frontend"
+    );
+    password
+}
+
+/// The secret appears in no file `elasticluster` keeps about the cluster (state, inventory,
+/// known_hosts: every file directly in the storage directory).
+fn check_secret_not_stored(sb: &Sandbox, secret: &str) {
+    let mut seen = Vec::new();
+    for entry in std::fs::read_dir(&sb.storage).expect("read storage dir") {
+        let path = entry.expect("storage entry").path();
+        if !path.is_file() {
+            continue;
+        }
+        let data = std::fs::read(&path).expect("read storage file");
+        assert!(
+            !String::from_utf8_lossy(&data).contains(secret),
+            "the database password is in {}",
+            path.display()
+        );
+        seen.push(
+            path.file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned(),
+        );
+    }
+    for must in [
+        format!("{}.toml", sb.cluster),
+        format!("{}.inventory", sb.cluster),
+    ] {
+        assert!(seen.contains(&must), "{must} not found among {seen:?}");
+    }
 }
 
 /// `stop` deletes everything and stops the emulator: no state left, no VM process left, and
@@ -217,7 +296,12 @@ fn check_clean_stop(sb: &Sandbox) {
 #[test]
 fn slurm_sandbox_end_to_end() {
     let sb = Sandbox::new("sandbox");
-    start_ready(&sb);
+    // The first setup, which makes and uses the database password, runs Ansible at -vvvv.
+    let start_output = start_ready(&sb, &[("ANSIBLE_VERBOSITY", "4")]);
+    assert!(
+        start_output.contains("ESTABLISH SSH CONNECTION"),
+        "the first setup should have run Ansible at verbosity 4"
+    );
 
     // srun exits 0 even when a launch failed: check what it printed.
     let out = sb.ssh(&["--", "srun -N2 hostname"]);
@@ -233,15 +317,38 @@ fn slurm_sandbox_end_to_end() {
         "srun -N2 hostname printed: {out}"
     );
 
+    // Accounting (slurmdbd, the default): the job is recorded as COMPLETED.
+    let jobs = completed_jobs(&sb);
+    let lines: Vec<&str> = jobs.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one job expected in sacct: {jobs}");
+    let password = check_slurmdbd_secret(&sb);
+    assert!(
+        !start_output.contains(&password),
+        "the database password is in the output of the first setup"
+    );
+
     check_shared_home(&sb);
-    check_idempotent_setup(&sb);
+    // Ansible at its most verbose: the password must still not show.
+    let output = check_idempotent_setup(&sb, &["-vvvv", "--", "-vvvv"]);
+    assert!(
+        output.contains("ESTABLISH SSH CONNECTION"),
+        "the second setup should have run ansible-playbook -vvvv"
+    );
+    assert!(
+        !output.contains(&password),
+        "the database password is in the setup output"
+    );
+    check_secret_not_stored(&sb, &password);
+    // The re-run kept the database, its records and the password.
+    assert_eq!(completed_jobs(&sb), jobs, "the job record changed");
+    assert_eq!(check_slurmdbd_secret(&sb), password, "the password changed");
     check_clean_stop(&sb);
 }
 
 #[test]
 fn gridengine_sandbox_end_to_end() {
     let sb = Sandbox::new("sandbox-gridengine");
-    start_ready(&sb);
+    start_ready(&sb, &[]);
 
     // As the cluster user (GridEngine refuses uid < 1000), wait for the job to finish.
     let out = sb.ssh(&[
@@ -259,6 +366,6 @@ fn gridengine_sandbox_end_to_end() {
     );
 
     check_shared_home(&sb);
-    check_idempotent_setup(&sb);
+    check_idempotent_setup(&sb, &[]);
     check_clean_stop(&sb);
 }
