@@ -361,6 +361,7 @@ mod tests {
             port: 22,
             user: "u".into(),
             private_key: "/dev/null".into(),
+            jump: None,
             vars: vars
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
