@@ -241,7 +241,7 @@ fn kill_then_clean(what: &str, cond: fn(&str) -> bool, resume: bool) {
     if resume {
         let out = run(&env, &["start", "c", "--no-setup"]);
         assert!(out.status.success(), "{what}: resume: {}", text(&out));
-        assert_eq!(env.fake.vm_puts(), 3, "{what}: a VM was created twice");
+        assert_eq!(env.fake.vm_creates(), 3, "{what}: a VM was created twice");
     }
     let out = run(&env, &["stop", "c", "--yes"]);
     assert!(out.status.success(), "{what}: stop: {}", text(&out));

@@ -227,7 +227,7 @@ async fn refused(e: &Env, reqs: Vec<NodeRequest>, expect: &[&str], kind: ErrorKi
     assert_eq!(err.kind, kind, "{msg}");
     assert!(ledger.resources().is_empty());
     assert_eq!(e.fake.leftovers(), Vec::<String>::new());
-    assert_eq!(e.fake.vm_puts(), 0);
+    assert_eq!(e.fake.vm_creates(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -463,7 +463,7 @@ async fn a_crash_at_any_ledger_write_resumes_or_tears_down_cleanly() {
                 .unwrap_or_else(|err| panic!("crash at write {k}: resume failed: {err}"));
                 assert_eq!(out.ready.len(), 2, "crash at write {k}: {:?}", out.dropped);
                 assert_eq!(
-                    e.fake.vm_puts(),
+                    e.fake.vm_creates(),
                     2,
                     "crash at write {k}: a VM was created twice"
                 );

@@ -102,7 +102,7 @@ pub struct State {
     pub(super) next_private: u32,
     pub(super) next_public: u32,
     pub token_requests: u32,
-    pub vm_puts: u32,
+    pub vm_creates: u32,
 }
 
 pub struct FakeArm {
@@ -148,8 +148,8 @@ impl FakeArm {
         self.state.lock().unwrap().token_requests
     }
 
-    pub fn vm_puts(&self) -> u32 {
-        self.state.lock().unwrap().vm_puts
+    pub fn vm_creates(&self) -> u32 {
+        self.state.lock().unwrap().vm_creates
     }
 
     fn handle(&self, req: &Request, _base: &str) -> Response {

@@ -163,7 +163,12 @@ impl FakeArm {
         exists: bool,
         rg: &str,
     ) -> Response {
-        s.vm_puts += 1;
+        if !exists {
+            // A PUT on an existing VM updates it (ARM PUTs are idempotent): only a PUT
+            // that creates one counts. A resumed start may re-send a PUT whose first copy
+            // was still in flight when the client died; that must never make a second VM.
+            s.vm_creates += 1;
+        }
         let c = self.cfg.lock().unwrap().clone();
         let name = body["name"].as_str().unwrap_or_default().to_string();
         if let Some((st, code, msg)) = c.fail_vm_put.get(&name) {
