@@ -52,7 +52,10 @@ async fn small_cluster_start_list_stop_leaves_nothing_and_keeps_other_vnets() {
         );
     }
     let inv = emu.inventory().await.to_string();
-    assert!(inv.contains("othernet") && inv.contains("tst1vn0"), "{inv}");
+    assert!(
+        inv.contains("othernet") && inv.contains("tst1vn0-"),
+        "{inv}"
+    );
 
     let res = tear_down::tear_down(
         &p,
@@ -173,15 +176,18 @@ async fn force_stop_finds_resources_the_ledger_lost() {
     bring_up::bring_up(&p, ledger.clone(), &req, &Progress::hidden())
         .await
         .unwrap();
-    // the state is lost: a fresh, empty ledger
+    // the state is lost: a fresh, empty ledger gets what discovery finds with our owner id
     let empty: Arc<dyn Ledger> = Arc::new(MemoryLedger::default());
+    let found = p.discover().await.unwrap();
+    let owner = identity("lost1").owner_id;
+    assert!(found.len() >= 5, "{found:?}");
+    assert!(found.iter().all(|d| d.owner == owner), "{found:?}");
+    let adopt: Vec<_> = found.into_iter().map(|d| d.resource).collect();
+    empty.record(&adopt).unwrap();
     let res = tear_down::tear_down(
         &p,
         empty.clone(),
-        &tear_down::StopRequest {
-            force: true,
-            ..Default::default()
-        },
+        &tear_down::StopRequest::default(),
         &Progress::hidden(),
     )
     .await

@@ -34,6 +34,7 @@ fn sample(name: &str) -> ClusterState {
         },
         ssh_to: Some("frontend".into()),
         created: "2026-01-01T00:00:00Z".into(),
+        owner_id: Some("0123456789abcdef".into()),
         nodes: vec![NodeRecord {
             name: "frontend001".into(),
             kind: "frontend".into(),

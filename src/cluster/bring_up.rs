@@ -351,6 +351,16 @@ mod tests {
 
     #[async_trait]
     impl CloudProvider for Fake {
+        async fn preflight(
+            &self,
+            _n: &[NodeRequest],
+            _l: Arc<dyn Ledger>,
+        ) -> Result<crate::providers::Preflight, ProviderError> {
+            Ok(Default::default())
+        }
+        async fn discover(&self) -> Result<Vec<crate::providers::Discovered>, ProviderError> {
+            Ok(Vec::new())
+        }
         async fn plan(
             &self,
             nodes: &[NodeRequest],

@@ -14,7 +14,7 @@ use super::ledger::StateLedger;
 use super::state::ClusterState;
 use crate::config::{ClusterTemplate, Config};
 use crate::progress::Progress;
-use crate::providers::{self, CloudProvider, Ledger, OpenEnv};
+use crate::providers::{self, CloudProvider, ClusterIdentity, Ledger, OpenEnv};
 use crate::storage::{ClusterLock, Storage};
 
 /// The options every command runs with.
@@ -115,11 +115,20 @@ impl Locked {
         &self.state.name
     }
 
-    /// Open the cluster's cloud; its settings are stored again if the cloud moved them.
+    /// Open the cluster's cloud; its settings are stored again if the cloud moved them (a
+    /// state of an older build gets its owner id first).
     pub fn open(mut self) -> Result<Session, OpsError> {
+        let mut changed = false;
+        if self.state.owner_id.is_none() {
+            self.state.owner_id = Some(ClusterIdentity::new_owner_id());
+            changed = true;
+        }
         let (provider, settings) = open_cloud(&self.storage, &self.state)?;
         if settings != self.state.provider {
             self.state.provider = settings;
+            changed = true;
+        }
+        if changed {
             self.storage.save(&self.state)?;
         }
         let runtime = runtime().map_err(OpsError::failed)?;
@@ -198,6 +207,7 @@ fn open_cloud(
         &mut OpenEnv {
             storage_dir: storage.dir(),
             on_line: &mut on_line,
+            identity: &state.identity(),
         },
     )
     .map_err(OpsError::cloud(&state.name))?;

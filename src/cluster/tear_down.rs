@@ -14,7 +14,6 @@ use crate::providers::{
 
 #[derive(Clone, Debug, Default)]
 pub struct StopRequest {
-    pub force: bool,
     /// Local files to remove once the cloud is clean (known_hosts, inventory; the caller
     /// removes the state file itself, under its lock).
     pub local_files: Vec<PathBuf>,
@@ -46,7 +45,7 @@ pub async fn tear_down(
         })
     };
     let report = provider
-        .teardown(ledger.clone(), TeardownOptions { force: req.force }, events)
+        .teardown(ledger.clone(), TeardownOptions::default(), events)
         .await?;
     let clean = ledger.resources().is_empty() && report.remaining.is_empty();
     bar.finish(if clean {

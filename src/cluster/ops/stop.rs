@@ -3,7 +3,7 @@
 
 use super::{ask, Confirm};
 use crate::cluster::tear_down::{tear_down, StopRequest};
-use crate::cluster::{OpsError, Workspace};
+use crate::cluster::{OpsError, Session, Workspace};
 use crate::providers::{self, Ledger};
 
 #[derive(Debug, Clone, Default)]
@@ -38,8 +38,10 @@ pub fn stop(ws: &Workspace, opts: StopOptions, confirm: Confirm<'_>) -> Result<(
     }
     let storage = locked.storage.clone();
     let session = locked.open()?;
+    if opts.force {
+        adopt_what_is_ours(&session)?;
+    }
     let request = StopRequest {
-        force: opts.force,
         local_files: vec![
             storage.known_hosts_path(&name),
             storage.inventory_path(&name),
@@ -78,6 +80,42 @@ pub fn stop(ws: &Workspace, opts: StopOptions, confirm: Confirm<'_>) -> Result<(
     }
     msg.push_str(&format!("\nRe-run `elasticluster stop {name}` to retry."));
     Err(OpsError::Failed(msg))
+}
+
+/// `--force`: record in the ledger what the cloud has under the cluster's names carrying its
+/// owner id; name (and leave alone) what carries another.
+fn adopt_what_is_ours(session: &Session) -> Result<(), OpsError> {
+    let name = session.name();
+    let owner = session.state().owner_id;
+    let found = session
+        .block_on(session.provider.discover())
+        .map_err(OpsError::cloud(&name))?;
+    let known = session.ledger.resources();
+    let mut adopt = Vec::new();
+    for d in found {
+        if known.iter().any(|k| k.same(&d.resource)) {
+            continue;
+        }
+        if d.owner.is_some() && d.owner == owner {
+            adopt.push(d.resource);
+        } else {
+            eprintln!(
+                "Leaving {} alone: it is not this cluster's ({}).",
+                d.label,
+                d.owner
+                    .map(|o| format!("owner id {o}"))
+                    .unwrap_or_else(|| "no owner id".into())
+            );
+        }
+    }
+    if !adopt.is_empty() {
+        eprintln!(
+            "--force: also deleting {} resources of this cluster its state had lost.",
+            adopt.len()
+        );
+        session.ledger.record(&adopt).map_err(OpsError::failed)?;
+    }
+    Ok(())
 }
 
 /// The cluster is gone: let its cloud release what only it used (the sandbox emulator).
