@@ -20,12 +20,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use checker::{base_dir, KeyChecker};
-pub use diag::{Diagnostic, Diagnostics};
+pub use diag::{
+    clip, closest_word, printable, shown, Diagnostic, Diagnostics, SHOWN_MAX, SHOWN_PROBLEMS,
+};
 pub use ini::{Entry, Origin, Section};
 pub use login::LOGIN_KEYS;
 pub use setup::SETUP_KEYS;
 pub use template::{CLUSTER_KEYS, KIND_SECTION_KEYS};
-pub use values::{expand_path, parse_bool};
+pub use values::{check_key_file, expand_path, parse_bool};
 
 /// Default seconds to wait for nodes to come up (and then to answer SSH).
 pub const DEFAULT_STARTUP_TIMEOUT: u64 = 600;
@@ -137,6 +139,14 @@ impl Config {
         cloud: &dyn CloudKeys,
     ) -> Result<ClusterTemplate, Diagnostics> {
         template::build(self, name, cloud)
+    }
+
+    /// The same configuration with `key = value` set in `[section]` (which must exist), as
+    /// given on the command line by `option` (messages name it instead of a file line).
+    pub fn with_value(&self, section: &str, key: &str, value: &str, option: &str) -> Config {
+        let mut c = self.clone();
+        c.ini.set_value(section, key, value, option);
+        c
     }
 
     pub(crate) fn ini(&self) -> &ini::Ini {

@@ -124,7 +124,10 @@ pub fn kind_of(settings: &toml::Table) -> Result<&'static dyn ProviderKind, Prov
             if id.is_empty() {
                 "the cluster state holds no cloud settings".to_string()
             } else {
-                format!("the cluster state names cloud `{id}`, which this build does not know")
+                format!(
+                    "the cluster state names cloud {}, which this build does not know",
+                    crate::config::shown(id)
+                )
             },
         )
     })

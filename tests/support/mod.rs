@@ -174,6 +174,7 @@ pub fn start_request(
         probe_ssh: false,
         poll_interval: Duration::from_millis(20),
         ssh_timeout: Duration::from_secs(2),
+        report: Default::default(),
     }
 }
 

@@ -4,7 +4,7 @@
 //!
 //! Every problem is reported in the configuration's `FILE:LINE: [section] key: …` form.
 
-use crate::config::{CloudInput, KeyChecker, Section};
+use crate::config::{shown, CloudInput, KeyChecker, Section};
 
 use super::snapshot::{AzureSnapshot, SubscriptionSnapshot, PROVIDER_ID};
 use super::subscriptions::parse_subscription_file;
@@ -166,9 +166,13 @@ fn base_name(cs: &Section, check: &mut KeyChecker) -> Option<String> {
         return Some(b.to_string());
     }
     let problem = if !chars_ok {
-        format!("`{b}` may contain only lowercase letters and digits")
+        format!("{} may contain only lowercase letters and digits", shown(b))
     } else {
-        format!("`{b}` is {} characters long, must be 3 to 15", b.len())
+        format!(
+            "{} is {} characters long, must be 3 to 15",
+            shown(b),
+            b.chars().count()
+        )
     };
     check.push(
         &e.origin,

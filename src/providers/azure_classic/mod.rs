@@ -6,6 +6,7 @@
 //! Everything Azure-classic lives in this folder; nothing here knows about Ansible or about
 //! how the lifecycle stores its state.
 
+mod catalog;
 mod create;
 pub mod error;
 pub mod identity;
