@@ -10,7 +10,7 @@ use predicates::prelude::*;
 fn config(dir: &Path, compute: &str, login_section: &str) -> String {
     let k = dir.join("k");
     format!(
-        "[cloud/a]\nprovider = azure\nsubscription_id = 1234\ncertificate = {k}\n\
+        "[cloud/a]\nprovider = azure\nsubscription_id = 0a1b2c3d-0000-4000-8000-00000000beef\ncertificate = {k}\n\
          [{login_section}]\nimage_user = u\nimage_user_sudo = root\nimage_sudo = yes\nuser_key_name = k\n\
          user_key_private = {k}\nuser_key_public = {k}.pub\n\
          [setup/s]\nprovider = ansible\n\

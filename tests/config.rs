@@ -48,7 +48,7 @@ impl Fixture {
 const CLOUD: &str = "\
 [cloud/az]
 provider = azure
-subscription_id = 0000-1111
+subscription_id = 0a1b2c3d-0000-4000-8000-00000000beef
 certificate = cert.pem
 ";
 
@@ -135,7 +135,10 @@ fn valid_template_is_fully_typed() {
     assert_eq!(t.setup.ansible_command, vec!["ansible-playbook"]);
     assert_eq!(t.setup.groups["compute"], vec!["slurm_worker"]);
     let sub = first_subscription(&t);
-    assert_eq!(sub["id"].as_str(), Some("0000-1111"));
+    assert_eq!(
+        sub["id"].as_str(),
+        Some("0a1b2c3d-0000-4000-8000-00000000beef")
+    );
     assert_eq!(
         sub["certificate"].as_str(),
         Some(fx.path("cert.pem").to_str().unwrap())
@@ -192,10 +195,16 @@ fn section_names_keep_case() {
 #[test]
 fn empty_cloud_value_is_filled_from_environment() {
     let fx = Fixture::new();
-    std::env::set_var("SUBSCRIPTION_ID", "from-env-42");
-    let c = fx.load(&good().replace("subscription_id = 0000-1111", "subscription_id ="));
+    std::env::set_var("SUBSCRIPTION_ID", "0a1b2c3d-0000-4000-8000-000000000042");
+    let c = fx.load(&good().replace(
+        "subscription_id = 0a1b2c3d-0000-4000-8000-00000000beef",
+        "subscription_id =",
+    ));
     let t = c.template("c", &Registry).unwrap();
-    assert_eq!(first_subscription(&t)["id"].as_str(), Some("from-env-42"));
+    assert_eq!(
+        first_subscription(&t)["id"].as_str(),
+        Some("0a1b2c3d-0000-4000-8000-000000000042")
+    );
 }
 
 #[test]
@@ -295,7 +304,7 @@ fn bundled_playbook_prefix_and_old_names() {
 fn emulator_makes_credentials_optional() {
     let fx = Fixture::new();
     let text = good().replace(
-        "subscription_id = 0000-1111\ncertificate = cert.pem\n",
+        "subscription_id = 0a1b2c3d-0000-4000-8000-00000000beef\ncertificate = cert.pem\n",
         "emulator = yes\nemulator_state_dir = ~/emu\n",
     );
     let t = fx.load(&text).template("c", &Registry).unwrap();
@@ -476,7 +485,7 @@ fn validation_messages() {
             &["[cloud/az] provider", "not supported"],
         ),
         (
-            "subscription_id = 0000-1111\n",
+            "subscription_id = 0a1b2c3d-0000-4000-8000-00000000beef\n",
             "",
             &["[cloud/az] subscription_id: missing"],
         ),

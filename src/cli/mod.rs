@@ -7,6 +7,7 @@
 //! 4 [`EXIT_NOT_READY`]: the nodes are up but the setup failed or the scheduler does not see
 //! every worker.
 
+pub mod completions;
 pub mod export;
 pub mod import;
 pub mod list;
@@ -88,6 +89,10 @@ pub enum Command {
     Export(export::Args),
     /// Import a cluster exported with `export`.
     Import(import::Args),
+    /// Print the shell completion script for bash, zsh or fish.
+    Completions(completions::CompletionsArgs),
+    /// Print the man page (roff), e.g. `elasticluster man | man -l -`; `--dir DIR` writes one page per command.
+    Man(completions::ManArgs),
 }
 
 /// The exit code for an operation's error (see the module doc).
@@ -140,6 +145,8 @@ pub fn run(cli: Cli) -> Result<(), OpsError> {
         Command::RemoveNode(a) => remove_node::run(&ctx, a),
         Command::Export(a) => export::run(&ctx, a),
         Command::Import(a) => import::run(&ctx, a),
+        Command::Completions(a) => completions::completions(a),
+        Command::Man(a) => completions::man(a),
     }
 }
 

@@ -50,6 +50,32 @@ pub enum ConfigError {
     NoTemplates { files: Vec<PathBuf> },
 }
 
+/// The problem of a file that is not UTF-8: where the first bad byte is.
+fn not_utf8(file: &Path, bytes: &[u8], valid_up_to: usize) -> Diagnostic {
+    let before = &bytes[..valid_up_to];
+    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+    let line_start = before
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |p| p + 1);
+    let column = String::from_utf8_lossy(&before[line_start..])
+        .chars()
+        .count()
+        + 1;
+    Diagnostic {
+        file: Some(file.to_path_buf()),
+        line: Some(line),
+        section: None,
+        key: None,
+        problem: format!(
+            "not valid UTF-8 (byte 0x{:02x} at column {column})",
+            bytes.get(valid_up_to).copied().unwrap_or_default()
+        ),
+        hint: "save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`); nothing of it was used"
+            .into(),
+    }
+}
+
 /// The loaded configuration: all files merged, file-level shape checked.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -82,7 +108,13 @@ impl Config {
                 path: file.clone(),
                 source,
             })?;
-            let text = String::from_utf8_lossy(&text);
+            let text = match String::from_utf8(text) {
+                Ok(t) => t,
+                Err(e) => {
+                    diags.push(not_utf8(file, e.as_bytes(), e.utf8_error().valid_up_to()));
+                    continue;
+                }
+            };
             for e in parsed.read_str(file, &text) {
                 diags.push(Diagnostic {
                     file: Some(e.origin.file.to_path_buf()),
