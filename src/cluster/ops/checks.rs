@@ -27,6 +27,8 @@ pub(super) fn refuse_foreign(session: &Session) -> Result<(), OpsError> {
         .iter()
         .filter(|d| !known.iter().any(|k| k.same(&d.resource)))
         .filter(|d| d.owner.is_none() || d.owner != state.owner_id)
+        // What sits inside a listed resource (a VM in a cloud service) goes with it.
+        .filter(|d| d.resource.parent.is_none())
         .map(|d| {
             format!(
                 "{} ({})",
@@ -41,10 +43,13 @@ pub(super) fn refuse_foreign(session: &Session) -> Result<(), OpsError> {
     if foreign.is_empty() {
         return Ok(());
     }
+    let listed = match foreign.len() {
+        n if n > 10 => format!("{}, and {} more", foreign[..10].join(", "), n - 10),
+        _ => foreign.join(", "),
+    };
     let mut msg = format!(
-        "cluster `{name}` (owner id {}) would use names already taken by resources that are not its own, so nothing was created: {}",
+        "cluster `{name}` (owner id {}) would use names already taken by resources that are not its own, so nothing was created: {listed}",
         state.owner_id.as_deref().unwrap_or("none"),
-        foreign.join(", ")
     );
     msg.push_str(
         " — give this template another `base_name`, or stop the cluster that owns them (`elasticluster stop CLUSTER`; with its state lost, `elasticluster stop TEMPLATE --force`)",
@@ -92,7 +97,7 @@ pub(super) fn preflight(
             Err(e) => pf.problems.push(PreflightProblem {
                 key: Some("ansible_command".into()),
                 problem: e.to_string(),
-                fix: "install ansible-core (`pip install ansible-core`), set `ansible_command`, or pass --no-setup".into(),
+                fix: "or start with --no-setup and run `elasticluster setup` later".into(),
             }),
         }
     }
@@ -102,6 +107,16 @@ pub(super) fn preflight(
 /// A key file ssh cannot use, as (problem, fix).
 fn key_file_problem(path: &Path, private: bool) -> Option<(String, String)> {
     crate::config::check_key_file(path, private).err()
+}
+
+/// A dry run that found problems (listed in its report): one line.
+pub(super) fn refuse_dry_run(name: &str, pf: &Preflight) -> Result<(), OpsError> {
+    match pf.problems.len() {
+        0 => Ok(()),
+        n => Err(OpsError::Failed(format!(
+            "cluster `{name}`: the dry run found {n} problem(s) that would make the start fail (listed above); nothing was created"
+        ))),
+    }
 }
 
 /// `Err` with one line per problem (nothing created), else `Ok`.

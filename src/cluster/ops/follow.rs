@@ -123,14 +123,12 @@ pub(super) fn follow_config(
         }
     }
     if !conflicts.is_empty() {
-        let mut msg = format!(
-            "cluster `{name}` exists and differs from template `{}` where it cannot follow (nothing was changed):",
-            template.name
+        let sep = if conflicts.len() == 1 { " " } else { "\n  " };
+        let msg = format!(
+            "cluster `{name}` exists and differs from template `{}` where it cannot follow (nothing was changed):{sep}{}",
+            template.name,
+            conflicts.join("\n  ")
         );
-        for c in conflicts {
-            msg.push_str("\n  ");
-            msg.push_str(&c);
-        }
         return Err(OpsError::Failed(msg));
     }
 

@@ -5,7 +5,7 @@
 //! follows the configuration (`follow`). Nothing is created when a resource under the
 //! cluster's names belongs to another cluster.
 
-use super::checks::{preflight, print_dry_run, refuse_foreign, refuse_problems};
+use super::checks::{preflight, print_dry_run, refuse_dry_run, refuse_foreign, refuse_problems};
 use super::follow::follow_config;
 use super::grow::create_nodes;
 use crate::cluster::provision::setup_and_report;
@@ -78,7 +78,7 @@ fn start_checked(ws: &Workspace, opts: &StartOptions, report: &Reporter) -> Resu
             report.say(n);
         }
         print_dry_run(report, &name, &template.name, &pf);
-        return refuse_problems(&name, &pf);
+        return refuse_dry_run(&name, &pf);
     }
     refuse_problems(&name, &pf)?;
     if resuming {

@@ -46,8 +46,9 @@ pub(super) fn stop_without_state(
         config = config.with_value(&format!("cluster/{name}"), "base_name", b, "--base-name");
     }
     let template = config.template(name, &Registry).map_err(|d| {
+        let sep = if d.len() == 1 { " " } else { "\n" };
         OpsError::Failed(format!(
-            "no cluster named `{name}` in {}, and `--force` needs template `{name}` to know where to look for its resources:\n{d}",
+            "no cluster named `{name}` in {}, and `--force` needs template `{name}` to know where to look for its resources:{sep}{d}",
             storage.dir().display()
         ))
     })?;

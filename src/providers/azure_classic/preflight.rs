@@ -159,6 +159,7 @@ impl AzureClassicProvider {
         let mut bad_location = Vec::new();
         let mut missing_images: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         let mut missing_sizes: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        let mut not_here: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for sub in reached {
             let loc = sub.catalog.location(location);
             if loc.is_none() {
@@ -174,8 +175,10 @@ impl AzureClassicProvider {
                 let here = loc
                     .and_then(|l| l.vm_sizes())
                     .is_none_or(|sizes| sizes.iter().any(|x| x.eq_ignore_ascii_case(flavor)));
-                if !known || !here {
+                if !known {
                     missing_sizes.entry(flavor).or_default().push(&sub.id);
+                } else if !here {
+                    not_here.entry(flavor).or_default().push(&sub.id);
                 }
             }
         }
@@ -217,31 +220,41 @@ impl AzureClassicProvider {
                 None => pf.passed.push(format!("image {image} exists")),
             }
         }
+        let names: Vec<&str> = reached[0]
+            .catalog
+            .role_sizes
+            .iter()
+            .map(|x| x.name.as_str())
+            .collect();
         for (flavor, kinds) in &flavors {
-            match missing_sizes.get(flavor.as_str()) {
-                Some(subs) => {
-                    let names: Vec<&str> = reached[0]
-                        .catalog
-                        .role_sizes
-                        .iter()
-                        .map(|x| x.name.as_str())
-                        .collect();
-                    pf.problems.push(problem(
-                        Some("flavor"),
-                        format!(
-                            "role size {} (node kinds {}) is not offered for VMs in {} by subscription {} (List Role Sizes)",
-                            shown(flavor),
-                            join(kinds),
-                            shown(location),
-                            subs.join(", ")
-                        ),
-                        match closest(flavor, &names) {
-                            Some(c) => format!("fix `flavor`; did you mean `{c}`?"),
-                            None => format!("use one of: {}", names.join(", ")),
-                        },
-                    ))
-                }
-                None => pf.passed.push(format!("role size {flavor} exists")),
+            if let Some(subs) = missing_sizes.get(flavor.as_str()) {
+                pf.problems.push(problem(
+                    Some("flavor"),
+                    format!(
+                        "role size {} (node kinds {}) does not exist in subscription {} (List Role Sizes)",
+                        shown(flavor),
+                        join(kinds),
+                        subs.join(", ")
+                    ),
+                    match closest(flavor, &names) {
+                        Some(c) => format!("fix `flavor`; did you mean `{c}`?"),
+                        None => format!("use one of: {}", names.join(", ")),
+                    },
+                ));
+            } else if let Some(subs) = not_here.get(flavor.as_str()) {
+                pf.problems.push(problem(
+                    Some("flavor"),
+                    format!(
+                        "role size {} (node kinds {}) is not offered for VMs in {} by subscription {} (List Locations)",
+                        shown(flavor),
+                        join(kinds),
+                        shown(location),
+                        subs.join(", ")
+                    ),
+                    "choose a size the location offers, or another `location`",
+                ));
+            } else {
+                pf.passed.push(format!("role size {flavor} exists"));
             }
         }
     }
@@ -305,7 +318,14 @@ impl AzureClassicProvider {
                     }
                     todo.max_per_service = l.max_vms_per_cloud_service();
                 }
-                Err(e) => pf.problems.push(quota_problem(nodes, e.to_string())),
+                Err(layout::PlanError::Quota { n, detail }) => pf.problems.push(quota_problem(
+                    nodes,
+                    format!("not enough Azure quota for {n} VMs: {detail}"),
+                )),
+                Err(e) => {
+                    pf.problems
+                        .push(problem(Some("base_name"), e.to_string(), "fix `base_name`"))
+                }
             }
             todo.flavors = nodes.iter().map(|n| n.flavor.clone()).collect();
         } else {
@@ -346,7 +366,8 @@ impl AzureClassicProvider {
         // Cores of every VM still to create, against the free cores of all subscriptions.
         let needed: usize = todo.flavors.iter().filter_map(|f| cores_of(f)).sum();
         let free: Option<usize> = quotas.iter().map(|q| q.free_cores).sum();
-        if let Some(free) = free.filter(|f| needed > *f) {
+        let quota_reported = pf.problems.iter().any(|p| p.problem.contains("quota"));
+        if let Some(free) = free.filter(|f| needed > *f && !quota_reported) {
             pf.problems.push(quota_problem(
                 nodes,
                 format!("the VMs still to create need {needed} cores, the subscriptions have {free} free"),
@@ -457,7 +478,8 @@ impl AzureClassicProvider {
                 }
             }
             if free > 0 && free == list.len() {
-                pf.passed.push(format!("{free} {label} names are free"));
+                pf.passed
+                    .push(format!("{label} names free: {free} of {free}"));
             }
         }
         Ok(())

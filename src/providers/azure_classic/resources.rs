@@ -43,10 +43,6 @@ pub async fn role_size_cores(c: &AsmClient, size: &str) -> Result<Option<u32>, A
         .and_then(|s| s.cores))
 }
 
-pub async fn hosted_service_exists(c: &AsmClient, cs: &str) -> Result<bool, AsmError> {
-    Ok(get_opt(c, &hs_path(cs)).await?.is_some())
-}
-
 /// Create the cloud service with the cluster's marks; one that exists already is accepted
 /// only when it carries the cluster's owner id.
 pub async fn ensure_hosted_service(
@@ -349,26 +345,6 @@ where
             Err(e) => return Err(e),
         }
     }
-}
-
-pub async fn list_hosted_services(c: &AsmClient) -> Result<Vec<String>, AsmError> {
-    Ok(c.get_xml::<xml::HostedServices>("services/hostedservices")
-        .await?
-        .items
-        .into_iter()
-        .map(|s| s.service_name)
-        .collect())
-}
-
-pub async fn list_storage_accounts(c: &AsmClient) -> Result<Vec<String>, AsmError> {
-    Ok(
-        c.get_xml::<xml::StorageServices>("services/storageservices")
-            .await?
-            .items
-            .into_iter()
-            .map(|s| s.service_name)
-            .collect(),
-    )
 }
 
 /// Tear down one cloud service completely: roles and deployment (with media), then the service.
