@@ -236,3 +236,67 @@ pub fn follow_tables(
         conflicts,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snap(location: &str, wait: u64) -> AzureSnapshot {
+        AzureSnapshot {
+            provider: PROVIDER_ID.into(),
+            subscriptions: vec![SubscriptionSnapshot {
+                id: "0a1b2c3d-0000-4000-8000-00000000beef".into(),
+                certificate: "/c.pem".into(),
+                key: None,
+                management_url: "https://m".into(),
+                ca_certificate: None,
+            }],
+            location: location.into(),
+            base_name: "abc".into(),
+            use_public_ips: false,
+            n_cloud_services: None,
+            n_storage_accounts: None,
+            wait_timeout: wait,
+            user_key_public: "/k.pub".into(),
+            user_key_private: "/k".into(),
+            emulator: false,
+            sandbox_dir: None,
+        }
+    }
+
+    #[test]
+    fn settings_follow_the_config_except_under_existing_resources() {
+        let stored = snap("East US", 600);
+        let wanted = snap("West Europe", 60);
+        let (next, conflicts) = stored.follow(&wanted, &[]);
+        assert_eq!(next, wanted, "nothing exists: everything follows");
+        assert!(conflicts.is_empty());
+        let cs = Resource::new(
+            "cloud_service",
+            "0a1b2c3d-0000-4000-8000-00000000beef",
+            "abccs0",
+        );
+        let (next, conflicts) = stored.follow(&wanted, &[cs]);
+        assert_eq!(next.location, "East US", "the region of what exists stays");
+        assert_eq!(next.wait_timeout, 60, "a timeout takes effect");
+        assert_eq!(
+            conflicts,
+            [SettingConflict {
+                key: "location".into(),
+                stored: "East US".into(),
+                configured: "West Europe".into()
+            }]
+        );
+        // A subscription holding resources that the configuration dropped stays reachable.
+        let mut fewer = snap("East US", 600);
+        fewer.subscriptions.clear();
+        let elsewhere = Resource::new(
+            "storage_account",
+            "0a1b2c3d-0000-4000-8000-00000000beef",
+            "abcsa0",
+        );
+        let (next, conflicts) = stored.follow(&fewer, &[elsewhere]);
+        assert_eq!(next.subscriptions, stored.subscriptions);
+        assert_eq!(conflicts[0].key, "subscription_id");
+    }
+}
