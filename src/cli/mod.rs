@@ -151,7 +151,8 @@ pub fn run(cli: Cli) -> Result<(), OpsError> {
 }
 
 /// The way questions are answered: `--yes` answers them; otherwise the terminal is asked
-/// (`question [yN] `, yes only for y/yes), and without a terminal nobody can be asked.
+/// (`question [yN] ` on stderr, yes only for y/yes), and without a terminal nobody can be
+/// asked.
 pub fn confirmer(yes: bool) -> impl Fn(&str) -> Answer {
     move |question: &str| {
         use std::io::{IsTerminal, Write};
@@ -161,8 +162,9 @@ pub fn confirmer(yes: bool) -> impl Fn(&str) -> Answer {
         if !std::io::stdin().is_terminal() {
             return Answer::CannotAsk;
         }
-        print!("{question} [yN] ");
-        let _ = std::io::stdout().flush();
+        // On stderr: stdout may carry JSON events.
+        eprint!("{question} [yN] ");
+        let _ = std::io::stderr().flush();
         let mut answer = String::new();
         if std::io::stdin().read_line(&mut answer).is_err() {
             return Answer::No;

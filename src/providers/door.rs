@@ -143,8 +143,8 @@ pub struct TeardownReport {
     pub deleted: Vec<String>,
     /// `(resource, why it is still there)`.
     pub remaining: Vec<(String, String)>,
-    /// `(resource, owner id)`: ledger entries that turned out to carry another cluster's
-    /// owner id (a create that found the name taken). They were forgotten, not deleted.
+    /// `(resource, owner id or "no owner id")`: ledger entries that turned out to be another's
+    /// (a create that found the name taken). They were forgotten, not deleted.
     pub left_alone: Vec<(String, String)>,
 }
 
@@ -183,7 +183,7 @@ pub struct Preflight {
     pub problems: Vec<PreflightProblem>,
     /// The layout the start would use (one line per group of resources).
     pub layout: Vec<String>,
-    /// Quota use once the start is done, one line per quota (`cores: 3 used + 4 = 7 of 20`).
+    /// Quota use once the start is done, one line per subscription, account or quota.
     pub quotas: Vec<String>,
     /// The cloud's model of how long creating the missing nodes takes, until every one
     /// runs (SSH and setup not included).
@@ -240,8 +240,9 @@ pub trait CloudProvider: Send + Sync {
     /// Sets [`ATTR_REQUESTED`](super::ATTR_REQUESTED) on a resource (one ledger write)
     /// before sending its create request. Everything created carries the owner id; a
     /// resource found existing is adopted (marked `Created`) only when it carries this
-    /// cluster's owner id — otherwise that resource (and what depends on it) fails with
-    /// `ErrorKind::Conflict` naming it and its owner, and stays `Planned`.
+    /// cluster's owner id — otherwise it stays `Planned`, untouched, and every node that
+    /// needs it fails with a message naming the resource and the owner id it carries (or
+    /// that it carries none). Refuses (`ErrorKind::Invalid`) without an owner id.
     async fn create(
         &self,
         ledger: Arc<dyn Ledger>,
@@ -260,9 +261,10 @@ pub trait CloudProvider: Send + Sync {
 
     /// Delete every resource in the ledger, in the order the cloud needs, forgetting each as
     /// it goes. What could not be deleted stays in the ledger and is reported with the
-    /// cloud's reason. A ledger entry that was never confirmed created and turns out to carry
-    /// another owner id is forgotten without being touched and reported in
-    /// [`TeardownReport::left_alone`].
+    /// cloud's reason. A ledger entry that was never confirmed created (`Planned`) and turns
+    /// out to exist carrying another owner id, or none, is forgotten without being touched
+    /// and reported in [`TeardownReport::left_alone`]; `Created` entries are the cluster's
+    /// by record (also those of states from before owner ids).
     async fn teardown(
         &self,
         ledger: Arc<dyn Ledger>,

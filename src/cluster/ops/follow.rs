@@ -165,9 +165,8 @@ pub(super) fn follow_config(
     let dropped = before.len() - kept.len();
     if dropped > 0 || replanned > 0 {
         notes.push(format!(
-            "{} nodes exist or may; {replanned} planned again from the configuration (the state had {} more planned).",
-            kept.len(),
-            dropped
+            "{replanned} nodes planned again from the configuration ({} exist already; {dropped} planned before never reached the cloud).",
+            kept.len()
         ));
     }
     if existing.is_empty() {
