@@ -198,6 +198,10 @@ async fn main() {
             base_name: format!("bench{n}"),
             use_public_ips: true,
             user_key_public: key,
+            identity: elasticluster::providers::ClusterIdentity {
+                name: "c".into(),
+                owner_id: Some("0123456789abcdef".into()),
+            },
             options: ArmOptions {
                 time_scale: SCALE,
                 ..ArmOptions::default()
@@ -217,6 +221,7 @@ async fn main() {
                 .mul_f64(SCALE)
                 .max(Duration::from_millis(20)),
             ssh_timeout: Duration::from_secs(2),
+            report: Default::default(),
         };
         let t = Instant::now();
         let out = match bring_up(&p, ledger.clone(), &req, &Progress::hidden()).await {

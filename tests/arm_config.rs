@@ -45,7 +45,7 @@ impl Fixture {
 const ARM: &str = "\
 [cloud/arm]
 provider = azure
-subscription_id = 00000000-1111-2222-3333-444444444444
+subscription_id = 00000a1b2c3d-0000-4000-8000-00000000beef-2222-3333-444444444444
 tenant_id = contoso.onmicrosoft.com
 client_id = 55555555-6666-7777-8888-999999999999
 secret = s3cr3t-value
@@ -139,7 +139,7 @@ fn arm_keys_select_arm_and_the_state_keeps_no_secret() {
 fn a_certificate_keeps_the_section_classic() {
     let fx = Fixture::new();
     let classic =
-        "[cloud/arm]\nprovider = azure\nsubscription_id = 0000-1111\ncertificate = cert.pem\n";
+        "[cloud/arm]\nprovider = azure\nsubscription_id = 0a1b2c3d-0000-4000-8000-00000000beef\ncertificate = cert.pem\n";
     let rest = REST.replace("base_name = mycluster", "base_name = mycluster1");
     let t = template(&fx, &format!("{classic}\n{rest}"));
     assert_eq!(t.cloud["provider"].as_str(), Some("azure_classic"));

@@ -213,6 +213,10 @@ fn provider(server: &Server) -> ArmProvider {
         base_name: "rgname".into(),
         use_public_ips: true,
         user_key_public: "/nonexistent".into(),
+        identity: elasticluster::providers::ClusterIdentity {
+            name: "c".into(),
+            owner_id: Some("0123456789abcdef".into()),
+        },
         options: ArmOptions {
             time_scale: 0.001,
             ..ArmOptions::default()

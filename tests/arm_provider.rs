@@ -62,6 +62,10 @@ impl Env {
             base_name: "tst".into(),
             use_public_ips: public,
             user_key_public: self.dir.path().join("id.pub"),
+            identity: elasticluster::providers::ClusterIdentity {
+                name: "c".into(),
+                owner_id: Some("0123456789abcdef".into()),
+            },
             options: ArmOptions {
                 time_scale: 0.001,
                 ..ArmOptions::default()
@@ -82,6 +86,7 @@ impl Env {
             probe_ssh: false,
             poll_interval: Duration::from_millis(10),
             ssh_timeout: Duration::from_secs(1),
+            report: Default::default(),
         }
     }
 }
@@ -534,9 +539,12 @@ async fn resize_remove_force_and_a_second_cluster() {
         .resources()
         .iter()
         .any(|r| r.name.contains("compute003")));
-    // another cluster with the same base_name is refused, creating nothing
+    // another cluster (another owner id) with the same base_name is refused, creating nothing
     let other: Arc<dyn Ledger> = Arc::new(MemoryLedger::default());
-    let err = p
+    let mut foreign = e.settings(false);
+    foreign.identity.owner_id = Some("fedcba9876543210".into());
+    let err = ArmProvider::new(foreign)
+        .unwrap()
         .plan(&nodes(1, "Standard_B1s"), other.clone())
         .await
         .unwrap_err();
@@ -546,10 +554,15 @@ async fn resize_remove_force_and_a_second_cluster() {
         "{err}"
     );
     assert!(other.resources().is_empty());
-    // the state is lost: --force finds the group by name and deletes it
+    // the state is lost: discover finds the group by name, with this cluster's owner id;
+    // recorded in a ledger, teardown deletes it
     let lost: Arc<dyn Ledger> = Arc::new(MemoryLedger::default());
+    let found = p.discover().await.unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].owner.as_deref(), Some("0123456789abcdef"));
+    lost.record(&[found[0].resource.clone()]).unwrap();
     let rep = p
-        .teardown(lost.clone(), TeardownOptions { force: true }, no_events())
+        .teardown(lost.clone(), TeardownOptions::default(), no_events())
         .await
         .unwrap();
     assert!(rep.remaining.is_empty(), "{:?}", rep.remaining);

@@ -146,6 +146,10 @@ fn groups_left(env: &Env) -> Vec<String> {
         base_name: CLUSTER.into(),
         use_public_ips: false,
         user_key_public: env.home.join(".elasticluster/sandbox-key.pub"),
+        identity: elasticluster::providers::ClusterIdentity {
+            name: "c".into(),
+            owner_id: Some("0123456789abcdef".into()),
+        },
         options: ArmOptions::default(),
     };
     let p = ArmProvider::new(settings).expect("provider");

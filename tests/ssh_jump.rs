@@ -18,8 +18,8 @@ use async_trait::async_trait;
 use elasticluster::cluster::bring_up::{bring_up, StartRequest};
 use elasticluster::progress::Progress;
 use elasticluster::providers::{
-    CloudProvider, Events, Ledger, MemoryLedger, NodeInfo, NodePhase, NodeRequest, PlanSummary,
-    ProviderError, Resource, TeardownOptions, TeardownReport,
+    CloudProvider, Discovered, Events, Ledger, MemoryLedger, NodeInfo, NodePhase, NodeRequest,
+    PlanSummary, Preflight, ProviderError, Resource, TeardownOptions, TeardownReport,
 };
 use elasticluster::ssh::{probe_via, proxy_command, ssh_command, JumpHost, KnownHosts, SshTarget};
 
@@ -99,6 +99,16 @@ struct Behind {
 
 #[async_trait]
 impl CloudProvider for Behind {
+    async fn preflight(
+        &self,
+        _nodes: &[NodeRequest],
+        _ledger: Arc<dyn Ledger>,
+    ) -> Result<Preflight, ProviderError> {
+        Ok(Preflight::default())
+    }
+    async fn discover(&self) -> Result<Vec<Discovered>, ProviderError> {
+        Ok(Vec::new())
+    }
     async fn plan(
         &self,
         nodes: &[NodeRequest],
@@ -202,6 +212,7 @@ async fn probe_ssh_and_refusal_through_a_jump_host() {
         probe_ssh: true,
         poll_interval: Duration::from_millis(20),
         ssh_timeout: Duration::from_secs(5),
+        report: Default::default(),
     };
     let cloud = Behind {
         front: front.port,

@@ -16,6 +16,9 @@ pub struct Args {
     /// Do not ask for confirmation.
     #[arg(short = 'y', long)]
     pub yes: bool,
+    /// Report progress as JSON objects, one per line, on stdout (see README).
+    #[arg(long = "json-events")]
+    pub json_events: bool,
 }
 
 pub fn run(ws: &Workspace, args: Args) -> Result<(), OpsError> {
@@ -25,6 +28,7 @@ pub fn run(ws: &Workspace, args: Args) -> Result<(), OpsError> {
             cluster: args.cluster,
             node: args.node,
             no_setup: args.no_setup,
+            json_events: args.json_events,
         },
         &confirmer(args.yes),
     )

@@ -23,6 +23,9 @@ pub struct Args {
     /// Do not ask for confirmation.
     #[arg(short = 'y', long)]
     pub yes: bool,
+    /// Report progress as JSON objects, one per line, on stdout (see README).
+    #[arg(long = "json-events")]
+    pub json_events: bool,
 }
 
 pub fn run(ws: &Workspace, args: Args) -> Result<(), OpsError> {
@@ -34,6 +37,7 @@ pub fn run(ws: &Workspace, args: Args) -> Result<(), OpsError> {
             remove: args.remove,
             template: args.template,
             no_setup: args.no_setup,
+            json_events: args.json_events,
         },
         &confirmer(args.yes),
     )

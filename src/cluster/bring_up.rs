@@ -20,6 +20,7 @@ use crate::progress::Progress;
 use crate::providers::{
     CloudProvider, Events, Ledger, NodeInfo, NodePhase, NodeRequest, ProviderError, ProviderEvent,
 };
+use crate::report::{Event, Reporter};
 use crate::ssh::known_hosts::{KnownHosts, KnownHostsError};
 use crate::ssh::{probe, probe_via, JumpHost};
 
@@ -39,6 +40,8 @@ pub struct StartRequest {
     pub poll_interval: Duration,
     /// Per-attempt SSH timeout.
     pub ssh_timeout: Duration,
+    /// Where resource, VM and node events go (`--json-events`).
+    pub report: Reporter,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -101,18 +104,29 @@ pub async fn bring_up(
     let events: Events = {
         let res_bar = res_bar.clone();
         let vm_bar = vm_bar.clone();
+        let report = req.report.clone();
         Arc::new(move |e| match e {
             ProviderEvent::Planned { resources, .. } => res_bar.set_length(resources as u64),
             ProviderEvent::ResourceDone { kind, name } => {
                 res_bar.inc(1);
-                res_bar.set_message(format!("{kind} {name}"));
+                let what = format!("{kind} {name}");
+                report.resource("resource", &what, "created", None);
+                res_bar.set_message(what);
             }
             ProviderEvent::VmCreated { node, group } => {
                 vm_bar.inc(1);
+                report.event(Event {
+                    event: "vm".into(),
+                    node: Some(node.clone()),
+                    resource: Some(group.clone()),
+                    status: "created".into(),
+                    ..Event::default()
+                });
                 vm_bar.set_message(format!("{node} in {group}"));
             }
             ProviderEvent::VmFailed { node, error } => {
                 vm_bar.inc(1);
+                report.node("vm", &node, "failed", Some(&error));
                 warn!("VM {node} could not be created: {error}");
             }
             ProviderEvent::Deleted { .. } => {}
@@ -172,6 +186,7 @@ pub async fn bring_up(
                         ));
                     } else {
                         ssh_bar.inc(1);
+                        req.report.node("node", &i.name, "ready", None);
                         ready.insert(i.name.clone(), i.clone());
                     }
                 }
@@ -187,7 +202,14 @@ pub async fn bring_up(
             last.insert(i.name.clone(), i);
         }
         while let Some(j) = probing.try_join_next() {
-            collect_probe(j, &mut in_probe, &mut ready, &mut failed, &ssh_bar);
+            collect_probe(
+                j,
+                &mut in_probe,
+                &mut ready,
+                &mut failed,
+                &ssh_bar,
+                &req.report,
+            );
         }
         let unresolved = all
             .iter()
@@ -202,7 +224,14 @@ pub async fn bring_up(
     }
     // Remaining probes end by themselves at the deadline.
     while let Some(j) = probing.join_next().await {
-        collect_probe(j, &mut in_probe, &mut ready, &mut failed, &ssh_bar);
+        collect_probe(
+            j,
+            &mut in_probe,
+            &mut ready,
+            &mut failed,
+            &ssh_bar,
+            &req.report,
+        );
     }
     if let Ok(k) = known.lock() {
         k.save()?;
@@ -228,6 +257,7 @@ pub async fn bring_up(
         let names: Vec<String> = dropped.iter().map(|(n, _)| n.clone()).collect();
         for (n, why) in &dropped {
             warn!("dropping node {n}: {why}");
+            req.report.node("node", n, "dropped", Some(why));
         }
         provider.delete_nodes(&names, ledger.clone()).await?;
     }
@@ -274,12 +304,14 @@ fn collect_probe(
     ready: &mut BTreeMap<String, NodeInfo>,
     failed: &mut BTreeMap<String, String>,
     bar: &crate::progress::Bar,
+    report: &Reporter,
 ) {
     match j {
         Ok((n, Ok(info))) => {
             in_probe.remove(&n);
             bar.inc(1);
             bar.set_message(n.clone());
+            report.node("node", &n, "ready", None);
             info!(
                 "Connection to node {n} ({}:{}) successful.",
                 info.ssh_host.as_deref().unwrap_or("?"),
@@ -435,6 +467,16 @@ mod tests {
 
     #[async_trait]
     impl CloudProvider for Fake {
+        async fn preflight(
+            &self,
+            _n: &[NodeRequest],
+            _l: Arc<dyn Ledger>,
+        ) -> Result<crate::providers::Preflight, ProviderError> {
+            Ok(Default::default())
+        }
+        async fn discover(&self) -> Result<Vec<crate::providers::Discovered>, ProviderError> {
+            Ok(Vec::new())
+        }
         async fn plan(
             &self,
             nodes: &[NodeRequest],
@@ -522,6 +564,7 @@ mod tests {
             probe_ssh: false,
             poll_interval: Duration::from_millis(10),
             ssh_timeout: Duration::from_secs(1),
+            report: Reporter::default(),
         }
     }
 

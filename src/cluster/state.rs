@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::ClusterTemplate;
 use crate::naming::{validate_kind, NodeNamer};
+use crate::providers::ClusterIdentity;
 use crate::storage::{StoredState, SCHEMA_VERSION};
 
 /// Everything known about one started (or starting) cluster. Serialized as
@@ -37,6 +38,11 @@ pub struct ClusterState {
     /// Creation time, RFC 3339.
     #[serde(default)]
     pub created: String,
+    /// Random owner id made at the first start (see `providers::ClusterIdentity`); every
+    /// cloud resource of the cluster carries it. States of older builds get one when next
+    /// opened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_id: Option<String>,
     /// Nodes in creation order.
     #[serde(default)]
     pub nodes: Vec<NodeRecord>,
@@ -218,9 +224,18 @@ impl ClusterState {
             },
             ssh_to: template.ssh_to.clone(),
             created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            owner_id: Some(ClusterIdentity::new_owner_id()),
             nodes,
             resources: Vec::new(),
             provider: template.cloud.clone(),
+        }
+    }
+
+    /// Who the cluster is, for its cloud.
+    pub fn identity(&self) -> ClusterIdentity {
+        ClusterIdentity {
+            name: self.name.clone(),
+            owner_id: self.owner_id.clone(),
         }
     }
 
@@ -356,6 +371,7 @@ mod tests {
             },
             ssh_to: ssh_to.map(str::to_string),
             created: String::new(),
+            owner_id: None,
             nodes,
             resources: vec![],
             provider: toml::Table::new(),

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::checker::{base_dir, KeyChecker};
+use super::diag::shown;
 use super::ini::{Ini, Section};
 use super::values::{expand_path, is_executable};
 use super::{Setup, ANSIBLE_PB_DIR};
@@ -40,7 +41,7 @@ pub(super) fn check_setup(
                 &p.origin,
                 &s.name,
                 Some("provider"),
-                format!("setup provider `{}` is not supported", p.value.trim()),
+                format!("setup provider {} is not supported", shown(p.value.trim())),
                 "set `provider = ansible`",
             );
         }
@@ -81,7 +82,7 @@ pub(super) fn check_setup(
                 if words[0].contains('/') {
                     let p = expand_path(&words[0], base_dir(&e));
                     if !is_executable(&p) {
-                        check.push(&e.origin, &s.name, Some("ansible_command"), format!("`{}` is not an executable file", p.display()), "point it at ansible-playbook, or remove the key to use the one on $PATH");
+                        check.push(&e.origin, &s.name, Some("ansible_command"), format!("{} is not an executable file", shown(&p.display().to_string())), "point it at ansible-playbook, or remove the key to use the one on $PATH");
                     }
                     words[0] = p.display().to_string();
                 }

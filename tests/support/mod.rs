@@ -9,7 +9,7 @@ use azure_classic_emulator::{BackendKind, EmulatorOptions, RunningEmulator};
 use elasticluster::providers::azure_classic::identity::new_identity_pem;
 use elasticluster::providers::azure_classic::provider::{AzureClassicProvider, AzureSettings};
 use elasticluster::providers::azure_classic::transport::{ClientOptions, SubscriptionAccess};
-use elasticluster::providers::NodeRequest;
+use elasticluster::providers::{ClusterIdentity, NodeRequest};
 
 pub const SUB: &str = "0a1b2c3d-0000-4000-8000-00000000beef";
 
@@ -119,6 +119,19 @@ pub fn settings(creds: &Creds, emu: &RunningEmulator, base: &str, scale: f64) ->
         n_cloud_services: None,
         n_storage_accounts: None,
         client: ClientOptions::default().scaled(scale),
+        identity: identity(base),
+    }
+}
+
+/// A cluster identity whose owner id is derived from `base` (stable within a test).
+pub fn identity(base: &str) -> ClusterIdentity {
+    let mut id = String::new();
+    for b in base.bytes().chain(std::iter::repeat(b'0')).take(8) {
+        id.push_str(&format!("{b:02x}"));
+    }
+    ClusterIdentity {
+        name: base.to_string(),
+        owner_id: Some(id),
     }
 }
 
@@ -163,6 +176,7 @@ pub fn start_request(
         probe_ssh: false,
         poll_interval: Duration::from_millis(20),
         ssh_timeout: Duration::from_secs(2),
+        report: Default::default(),
     }
 }
 

@@ -11,6 +11,7 @@ use crate::cluster::session::Session;
 use crate::cluster::OpsError;
 use crate::config::ClusterTemplate;
 use crate::progress::Progress;
+use crate::report::Reporter;
 
 /// Bring up what the session's state still lacks; `verb` starts the first line
 /// ("Starting", "Resizing").
@@ -19,6 +20,7 @@ pub(super) fn create_nodes(
     template: &ClusterTemplate,
     progress: &Progress,
     verb: &str,
+    report: &Reporter,
 ) -> Result<StartOutcome, OpsError> {
     let st = session.state();
     let name = st.name.clone();
@@ -31,11 +33,11 @@ pub(super) fn create_nodes(
         .iter()
         .map(|k| format!("{} {k}", st.nodes_of(k).count()))
         .collect();
-    eprintln!(
+    report.say(&format!(
         "{verb} cluster `{name}` with {} nodes ({}).",
         st.nodes.len(),
         counts.join(", ")
-    );
+    ));
     let req = StartRequest {
         nodes: node_requests(&st),
         min_nodes,
@@ -48,6 +50,7 @@ pub(super) fn create_nodes(
             .mul_f64(time_scale())
             .max(Duration::from_millis(20)),
         ssh_timeout: Duration::from_secs(10),
+        report: report.clone(),
     };
     let provider = session.provider.clone();
     let outcome = session.block_on(bring_up::bring_up(
@@ -74,7 +77,7 @@ pub(super) fn create_nodes(
     })?;
     let out = outcome.map_err(|e| OpsError::Failed(format!("cluster `{name}`: {e}")))?;
     for (n, why) in &out.dropped {
-        eprintln!("warning: node {n} was removed: {why}");
+        report.warn(&format!("node {n} was removed: {why}"));
     }
     Ok(out)
 }

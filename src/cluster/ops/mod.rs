@@ -5,6 +5,8 @@
 //!
 //! Questions to the user go through [`Confirm`], so an operation never touches the terminal.
 
+mod checks;
+mod follow;
 mod grow;
 mod list;
 mod remove_node;
@@ -13,6 +15,7 @@ mod setup;
 mod ssh;
 mod start;
 mod stop;
+mod stop_lost;
 mod transfer;
 
 pub use list::{list, list_nodes, list_templates, ListNodesOptions};

@@ -3,18 +3,34 @@
 use super::{ask, Confirm};
 use crate::cluster::nodes::forget_host_key;
 use crate::cluster::{OpsError, Workspace};
+use crate::report::Reporter;
 
 #[derive(Debug, Clone, Default)]
 pub struct RemoveNodeOptions {
     pub cluster: String,
     pub node: String,
     pub no_setup: bool,
+    /// Report as JSON events on stdout.
+    pub json_events: bool,
 }
 
 pub fn remove_node(
     ws: &Workspace,
     opts: RemoveNodeOptions,
     confirm: Confirm<'_>,
+) -> Result<(), OpsError> {
+    let report = ws.reporter(opts.json_events).for_cluster(&opts.cluster);
+    report.phase("remove_node", "running", None);
+    let result = remove(ws, &opts, confirm, &report);
+    super::start::finish(&report, "remove_node", &result);
+    result
+}
+
+fn remove(
+    ws: &Workspace,
+    opts: &RemoveNodeOptions,
+    confirm: Confirm<'_>,
+    report: &Reporter,
 ) -> Result<(), OpsError> {
     let locked = ws.lock(&opts.cluster)?;
     let name = locked.name().to_string();
@@ -38,9 +54,15 @@ pub fn remove_node(
         .map_err(|e| OpsError::Failed(format!("cluster `{name}`: node `{}`: {e}", node.name)))?;
     session.update(|s| s.nodes.retain(|n| n.name != node.name))?;
     forget_host_key(&session.known_hosts(), node.preferred_ip.as_deref());
-    eprintln!("Node `{}` of cluster `{name}` removed.", node.name);
+    report.node("node", &node.name, "deleted", None);
+    report.say(&format!(
+        "Node `{}` of cluster `{name}` removed.",
+        node.name
+    ));
     if !opts.no_setup {
-        eprintln!("Run `elasticluster setup {name}` to reconfigure the remaining nodes.");
+        report.say(&format!(
+            "Run `elasticluster setup {name}` to reconfigure the remaining nodes."
+        ));
     }
     Ok(())
 }

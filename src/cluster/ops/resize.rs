@@ -2,12 +2,14 @@
 //! template), then set the cluster up again.
 
 use super::grow::create_nodes;
+use super::start::finish;
 use super::{ask, Confirm};
 use crate::cluster::nodes::forget_host_key;
 use crate::cluster::provision::setup_and_report;
 use crate::cluster::state::{parse_node_counts, NodeRecord, NodeStatus};
 use crate::cluster::{OpsError, Workspace};
 use crate::naming::NodeNamer;
+use crate::report::Reporter;
 
 #[derive(Debug, Clone, Default)]
 pub struct ResizeOptions {
@@ -19,6 +21,8 @@ pub struct ResizeOptions {
     /// Template for new nodes' settings (default: the cluster's).
     pub template: Option<String>,
     pub no_setup: bool,
+    /// Report as JSON events on stdout.
+    pub json_events: bool,
 }
 
 fn counts(flag: &str, spec: &Option<String>) -> Result<Vec<(String, u32)>, OpsError> {
@@ -29,6 +33,19 @@ fn counts(flag: &str, spec: &Option<String>) -> Result<Vec<(String, u32)>, OpsEr
 }
 
 pub fn resize(ws: &Workspace, opts: ResizeOptions, confirm: Confirm<'_>) -> Result<(), OpsError> {
+    let report = ws.reporter(opts.json_events).for_cluster(&opts.cluster);
+    report.phase("resize", "running", None);
+    let result = resize_cluster(ws, &opts, confirm, &report);
+    finish(&report, "resize", &result);
+    result
+}
+
+fn resize_cluster(
+    ws: &Workspace,
+    opts: &ResizeOptions,
+    confirm: Confirm<'_>,
+    report: &Reporter,
+) -> Result<(), OpsError> {
     let add = counts("--add", &opts.add)?;
     let remove = counts("--remove", &opts.remove)?;
     if add.is_empty() && remove.is_empty() {
@@ -85,8 +102,12 @@ pub fn resize(ws: &Workspace, opts: ResizeOptions, confirm: Confirm<'_>) -> Resu
         session.update(|s| s.nodes.retain(|n| !names.contains(&n.name)))?;
         for n in &doomed {
             forget_host_key(&session.known_hosts(), n.preferred_ip.as_deref());
+            report.node("node", &n.name, "deleted", None);
         }
-        eprintln!("Removed nodes {} of cluster `{name}`.", names.join(", "));
+        report.say(&format!(
+            "Removed nodes {} of cluster `{name}`.",
+            names.join(", ")
+        ));
     }
     if !add.is_empty() {
         session.update(|s| {
@@ -115,13 +136,15 @@ pub fn resize(ws: &Workspace, opts: ResizeOptions, confirm: Confirm<'_>) -> Resu
                 }
             }
         })?;
-        create_nodes(&session, &template, &ws.progress(), "Resizing")?;
+        create_nodes(&session, &template, &ws.progress(), "Resizing", report)?;
     }
     let st = session.state();
     if opts.no_setup {
-        println!("{}", st.nodes_listing());
+        report.print(&st.nodes_listing());
         return Ok(());
     }
-    println!("Configuring the cluster `{name}` (this too may take a while...)");
-    setup_and_report(&st, &template, &session.storage, &[], ws.verbosity)
+    report.print(&format!(
+        "Configuring the cluster `{name}` (this too may take a while...)"
+    ));
+    setup_and_report(&st, &template, &session.storage, &[], ws.verbosity, report)
 }

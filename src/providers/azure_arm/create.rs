@@ -14,8 +14,11 @@ use tokio::task::JoinSet;
 use tracing::warn;
 
 use super::error::ArmError;
+use super::model::ResourceGroup;
 use super::model::{self, VmSpec};
-use super::names::{compute_url, disk_name, network_url, ImageRef, TAG_BASE_NAME, TAG_NODE};
+use super::names::{
+    compute_url, disk_name, network_url, ImageRef, TAG_BASE_NAME, TAG_NODE, TAG_OWNER,
+};
 use super::provider::{unconfirmed, ArmProvider, K_NIC, K_NSG, K_PIP, K_VNET};
 use crate::providers::{
     ErrorKind, Events, Ledger, ProviderError, ProviderEvent, Resource, ResourceState,
@@ -141,11 +144,44 @@ impl ArmProvider {
         }
         let s = &self.inner.s;
         let c = &self.inner.client;
+        let owner = self.owner_id()?.to_string();
+        let url = c.url(&self.inner.paths.group_url(&group.name));
+        // A group of that name may be this cluster's (a killed run's create landed) or
+        // another's: adopt it only when it carries our owner id; never PUT over it (that
+        // would rewrite its tags).
+        let existing: Option<ResourceGroup> = c
+            .get_json(&url, &format!("looking up resource group {}", group.name))
+            .await?;
+        if let Some(found) =
+            existing.filter(|g| g.properties.provisioning_state.as_deref() != Some("Deleting"))
+        {
+            let theirs = found.tags.get(TAG_OWNER);
+            if theirs.map(String::as_str) != Some(owner.as_str()) {
+                return Err(ProviderError::new(
+                    ErrorKind::Conflict,
+                    format!(
+                        "resource group {} already exists and belongs to {} — choose another base_name, or stop the cluster that uses it",
+                        group.name,
+                        theirs
+                            .map(|o| format!("the cluster with owner id {o}"))
+                            .unwrap_or_else(|| "no elasticluster cluster (it carries no owner id)".into())
+                    ),
+                ));
+            }
+            ledger.set_state(group, ResourceState::Created)?;
+            events(ProviderEvent::ResourceDone {
+                kind: group.kind.clone(),
+                name: group.name.clone(),
+            });
+            return Ok(());
+        }
         let g = group.clone().with("requested", "1");
         ledger.record(std::slice::from_ref(&g))?;
-        let tags = BTreeMap::from([(TAG_BASE_NAME.to_string(), s.base_name.clone())]);
+        let tags = BTreeMap::from([
+            (TAG_BASE_NAME.to_string(), s.base_name.clone()),
+            (TAG_OWNER.to_string(), owner),
+        ]);
         let body = model::resource_group(&s.location, &tags);
-        let url = c.url(&self.inner.paths.group_url(&g.name));
         let what = format!("creating resource group {}", g.name);
         let started = Instant::now();
         let patience = c.opts.scaled(c.opts.operation_timeout);

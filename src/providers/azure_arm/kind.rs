@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::config::{CloudInput, KeyChecker, Section};
 use crate::providers::azure_sandbox::{self, Sandbox, SandboxError};
-use crate::providers::{OpenEnv, Opened, ProviderError, ProviderKind};
+use crate::providers::{OpenEnv, Opened, ProviderError, ProviderKind, Resource, SettingsUpdate};
 
 use super::keys;
 use super::provider::ArmProvider;
@@ -69,10 +69,24 @@ impl ProviderKind for AzureArm {
             snapshot.sandbox_dir = Some(dir);
             snapshot.point_at(&endpoint, &arm);
         }
-        let provider = ArmProvider::new(snapshot.settings()?)?;
+        let provider = ArmProvider::new(snapshot.settings(env.identity)?)?;
         Ok(Opened {
             provider: Arc::new(provider),
             settings: snapshot.to_table()?,
+        })
+    }
+
+    fn follow_config(
+        &self,
+        stored: &toml::Table,
+        configured: &toml::Table,
+        existing: &[Resource],
+    ) -> Result<SettingsUpdate, ProviderError> {
+        let (next, conflicts) = ArmSnapshot::from_table(stored)?
+            .follow(&ArmSnapshot::from_table(configured)?, existing);
+        Ok(SettingsUpdate {
+            settings: next.to_table()?,
+            conflicts,
         })
     }
 

@@ -19,6 +19,8 @@ pub const IPCONFIG: &str = "ipconfig1";
 
 /// Tag on every resource group this tool creates, with `base_name` as its value.
 pub const TAG_BASE_NAME: &str = "elasticluster-base-name";
+/// Tag carrying the owner id of the cluster that made the resource group.
+pub const TAG_OWNER: &str = "elasticluster-owner";
 /// Tag on every VM: the node it is.
 pub const TAG_NODE: &str = "elasticluster-node";
 

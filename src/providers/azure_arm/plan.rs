@@ -11,6 +11,7 @@ use std::sync::Arc;
 use base64::Engine;
 
 use super::model::ResourceGroup;
+use super::names::TAG_OWNER;
 use super::names::{self, nic_name, pip_name, ImageRef};
 use super::provider::{ArmProvider, K_GROUP, K_NIC, K_NSG, K_PIP, K_VM, K_VNET};
 use crate::providers::{ErrorKind, Ledger, NodeRequest, PlanSummary, ProviderError, Resource};
@@ -21,6 +22,7 @@ impl ArmProvider {
         nodes: &[NodeRequest],
         ledger: Arc<dyn Ledger>,
     ) -> Result<PlanSummary, ProviderError> {
+        self.owner_id()?;
         for n in nodes {
             ImageRef::parse(&n.image_id).map_err(|e| {
                 ProviderError::new(ErrorKind::Invalid, format!("node kind `{}`: {e}", n.kind))
@@ -53,7 +55,7 @@ impl ArmProvider {
             return Ok(PlanSummary::default());
         }
         let added_owned: Vec<NodeRequest> = added.iter().map(|n| (*n).clone()).collect();
-        let mut lines = self.preflight(&added_owned).await?;
+        let mut lines = self.check_nodes(&added_owned).await?;
 
         let s = &self.inner.s;
         let sub = s.subscription_id.as_str();
@@ -134,22 +136,31 @@ impl ArmProvider {
 }
 
 impl ArmProvider {
-    /// A new cluster's group must not exist yet: it would be another cluster's (same
-    /// `base_name`) or the rest of one not fully stopped. One being deleted is waited for
-    /// when it is created.
+    /// A new cluster's group must not exist yet unless it is this cluster's (its owner id
+    /// tag): otherwise it is another cluster's (same `base_name`) or a group nobody owns.
+    /// One being deleted is waited for when it is created.
     async fn refuse_foreign_group(&self, g: &str) -> Result<(), ProviderError> {
         let c = &self.inner.client;
         let what = format!("looking up resource group {g}");
         let found: Option<ResourceGroup> = c
             .get_json(&c.url(&self.inner.paths.group_url(g)), &what)
             .await?;
+        let ours = self.inner.s.identity.owner_id.as_deref();
         match found {
-            Some(rg) if rg.properties.provisioning_state.as_deref() != Some("Deleting") => {
+            Some(rg)
+                if rg.properties.provisioning_state.as_deref() != Some("Deleting")
+                    && rg.tags.get(TAG_OWNER).map(String::as_str) != ours =>
+            {
                 Err(ProviderError::new(
                     ErrorKind::Conflict,
                     format!(
-                        "resource group `{g}` already exists in subscription {}: another cluster with base_name `{}` uses it (or one not fully stopped) — stop that cluster, or set another base_name",
-                        self.inner.s.subscription_id, self.inner.s.base_name
+                        "resource group `{g}` already exists in subscription {} and belongs to {}: another cluster with base_name `{}` uses it (or one not fully stopped) — stop that cluster, or set another base_name",
+                        self.inner.s.subscription_id,
+                        rg.tags
+                            .get(TAG_OWNER)
+                            .map(|o| format!("owner id {o}"))
+                            .unwrap_or_else(|| "no cluster (no owner id)".into()),
+                        self.inner.s.base_name
                     ),
                 ))
             }

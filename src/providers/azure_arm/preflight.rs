@@ -10,17 +10,96 @@ use tracing::warn;
 
 use super::model::{ImageVersion, Usage, VmSize};
 use super::names::ImageRef;
-use super::provider::ArmProvider;
-use crate::providers::{ErrorKind, NodeRequest, ProviderError};
+use std::sync::Arc;
+
+use super::model::ResourceGroup;
+use super::names::TAG_OWNER;
+use super::provider::{ArmProvider, K_VM};
+use crate::providers::{
+    ErrorKind, Ledger, NodeRequest, Preflight, PreflightProblem, ProviderError,
+};
 
 fn invalid(msg: String) -> ProviderError {
     ProviderError::new(ErrorKind::Invalid, msg)
 }
 
 impl ArmProvider {
+    /// The door's preflight: the nodes not yet in the ledger against the location's sizes,
+    /// images and vCPU quota, and the resource group's name against other clusters. Problems
+    /// are collected into the report; `Err` only when Azure could not be asked.
+    pub(super) async fn preflight_report(
+        &self,
+        nodes: &[NodeRequest],
+        ledger: Arc<dyn Ledger>,
+    ) -> Result<Preflight, ProviderError> {
+        let known: BTreeSet<String> = ledger
+            .resources()
+            .iter()
+            .filter(|r| r.kind == K_VM)
+            .filter_map(|r| r.node().map(str::to_string))
+            .collect();
+        let missing: Vec<NodeRequest> = nodes
+            .iter()
+            .filter(|n| !known.contains(&n.name))
+            .cloned()
+            .collect();
+        let mut report = Preflight::default();
+        match self.check_nodes(&missing).await {
+            Ok(lines) => report.passed.extend(lines),
+            Err(e) => match e.kind {
+                ErrorKind::Transport | ErrorKind::Throttled | ErrorKind::Other => return Err(e),
+                kind => report.problems.push(problem(kind, &e.message)),
+            },
+        }
+        let s = &self.inner.s;
+        let c = &self.inner.client;
+        let group: Option<ResourceGroup> = c
+            .get_json(
+                &c.url(&self.inner.paths.group_url(&s.base_name)),
+                &format!("looking up resource group {}", s.base_name),
+            )
+            .await
+            .map_err(ProviderError::from)?;
+        let ours = s.identity.owner_id.as_deref();
+        match group.map(|g| g.tags.get(TAG_OWNER).cloned()) {
+            None => report
+                .passed
+                .push(format!("resource group {} is free", s.base_name)),
+            Some(owner) if owner.is_some() && owner.as_deref() == ours => report
+                .passed
+                .push(format!("resource group {} is this cluster's", s.base_name)),
+            Some(owner) => report.problems.push(PreflightProblem {
+                key: Some("base_name".into()),
+                problem: format!(
+                    "resource group {} already exists and belongs to {}",
+                    s.base_name,
+                    owner
+                        .map(|o| format!("the cluster with owner id {o}"))
+                        .unwrap_or_else(
+                            || "no elasticluster cluster (it carries no owner id)".into()
+                        )
+                ),
+                fix: "choose another base_name, or stop the cluster that uses it".into(),
+            }),
+        }
+        let public = if s.use_public_ips {
+            missing.len()
+        } else {
+            usize::from(missing.iter().any(|n| n.entry))
+        };
+        report.layout.push(format!(
+            "resource group {} in {}: {} new VMs, {} with a public IP",
+            s.base_name,
+            s.location,
+            missing.len(),
+            public
+        ));
+        Ok(report)
+    }
+
     /// Check `nodes` against what the subscription may use in the location; returns what
     /// was checked, one line each.
-    pub async fn preflight(&self, nodes: &[NodeRequest]) -> Result<Vec<String>, ProviderError> {
+    pub async fn check_nodes(&self, nodes: &[NodeRequest]) -> Result<Vec<String>, ProviderError> {
         if nodes.is_empty() {
             return Ok(Vec::new());
         }
@@ -172,5 +251,29 @@ impl ArmProvider {
             }));
         }
         Ok(format!("image {image} available"))
+    }
+}
+
+/// One problem from a check's message (`what — what to do`), naming the key it mentions.
+fn problem(kind: ErrorKind, message: &str) -> PreflightProblem {
+    let (what, fix) = message
+        .split_once(" — ")
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .unwrap_or_else(|| (message.to_string(), String::new()));
+    let key = if kind == ErrorKind::Auth {
+        Some("secret")
+    } else {
+        ["flavor", "image_id", "location", "base_name"]
+            .into_iter()
+            .find(|k| what.contains(&format!("{k} ")) || what.contains(&format!("`{k}`")))
+            .or(match kind {
+                ErrorKind::Quota => Some("flavor"),
+                _ => None,
+            })
+    };
+    PreflightProblem {
+        key: key.map(str::to_string),
+        problem: what,
+        fix,
     }
 }

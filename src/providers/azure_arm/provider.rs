@@ -15,8 +15,8 @@ use super::client::{http_client, ArmClient, ArmOptions};
 use super::names::Paths;
 use super::token::{Credentials, TokenCache};
 use crate::providers::{
-    CloudProvider, ErrorKind, Events, Ledger, NodeInfo, NodeRequest, PlanSummary, ProviderError,
-    Resource, TeardownOptions, TeardownReport,
+    CloudProvider, ClusterIdentity, Discovered, ErrorKind, Events, Ledger, NodeInfo, NodeRequest,
+    PlanSummary, Preflight, ProviderError, Resource, TeardownOptions, TeardownReport,
 };
 
 /// Ledger kinds.
@@ -42,6 +42,8 @@ pub struct ArmSettings {
     pub use_public_ips: bool,
     /// `[login] user_key_public` (an OpenSSH public key line).
     pub user_key_public: PathBuf,
+    /// The cluster this provider works for; its owner id tags the resource group.
+    pub identity: ClusterIdentity,
     pub options: ArmOptions,
 }
 
@@ -102,6 +104,20 @@ impl ArmProvider {
         &self.inner.paths
     }
 
+    /// The owner id of the cluster, which `plan` and `create` need (a provider opened
+    /// without one may only discover and delete).
+    pub(super) fn owner_id(&self) -> Result<&str, ProviderError> {
+        self.inner.s.identity.owner_id.as_deref().ok_or_else(|| {
+            ProviderError::new(
+                ErrorKind::Invalid,
+                format!(
+                    "cluster `{}` has no owner id: nothing can be created for it (only `stop --force` works without its state)",
+                    self.inner.s.identity.name
+                ),
+            )
+        })
+    }
+
     /// VMs of the ledger, in node order.
     pub(super) fn vms_of(res: &[Resource]) -> Vec<Resource> {
         let mut v: Vec<Resource> = res.iter().filter(|r| r.kind == K_VM).cloned().collect();
@@ -126,6 +142,18 @@ pub(super) fn unconfirmed(r: &Resource) -> bool {
 
 #[async_trait]
 impl CloudProvider for ArmProvider {
+    async fn preflight(
+        &self,
+        nodes: &[NodeRequest],
+        ledger: Arc<dyn Ledger>,
+    ) -> Result<Preflight, ProviderError> {
+        self.preflight_report(nodes, ledger).await
+    }
+
+    async fn discover(&self) -> Result<Vec<Discovered>, ProviderError> {
+        self.discover_groups().await
+    }
+
     async fn plan(
         &self,
         nodes: &[NodeRequest],

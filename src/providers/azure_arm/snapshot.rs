@@ -14,7 +14,7 @@ use super::provider::ArmSettings;
 use super::secret::{ClientSecret, SecretSource};
 use super::token::Credentials;
 use crate::providers::azure_sandbox::{ArmAccess, SandboxEndpoint};
-use crate::providers::ProviderError;
+use crate::providers::{ClusterIdentity, ProviderError, Resource, SettingConflict};
 
 /// Value of the `provider` key of the stored settings.
 pub const PROVIDER_ID: &str = "azure_arm";
@@ -81,9 +81,47 @@ impl ArmSnapshot {
         self.ca_certificate = Some(ep.ca_certificate.clone());
     }
 
+    /// The settings to keep when the configuration now says `configured`: everything takes
+    /// effect, except — while resources exist — what names or places them (subscription,
+    /// location, `base_name`), which keeps its stored value and is reported.
+    pub fn follow(
+        &self,
+        configured: &ArmSnapshot,
+        existing: &[Resource],
+    ) -> (Self, Vec<SettingConflict>) {
+        let mut next = configured.clone();
+        let mut conflicts = Vec::new();
+        if existing.is_empty() {
+            return (next, conflicts);
+        }
+        let mut keep = |key: &str, stored: &String, wanted: &mut String| {
+            if stored != wanted {
+                conflicts.push(SettingConflict {
+                    key: key.into(),
+                    stored: stored.clone(),
+                    configured: wanted.clone(),
+                });
+                *wanted = stored.clone();
+            }
+        };
+        keep(
+            "subscription_id",
+            &self.subscription_id,
+            &mut next.subscription_id,
+        );
+        keep("location", &self.location, &mut next.location);
+        keep("base_name", &self.base_name, &mut next.base_name);
+        // Where a sandbox cluster's emulator runs is the stored (opened) value.
+        if self.uses_sandbox() {
+            next.sandbox_dir = self.sandbox_dir.clone();
+            next.emulator = true;
+        }
+        (next, conflicts)
+    }
+
     /// Runtime settings (the secret is read at the first token request, so `ssh` and
     /// `list-nodes` never need it), waits scaled by `ELASTICLUSTER_TIME_SCALE`.
-    pub fn settings(&self) -> Result<ArmSettings, ProviderError> {
+    pub fn settings(&self, identity: &ClusterIdentity) -> Result<ArmSettings, ProviderError> {
         let secret = ClientSecret::From(self.secret.clone());
         let time_scale = std::env::var(TIME_SCALE_ENV)
             .ok()
@@ -106,6 +144,7 @@ impl ArmSnapshot {
             base_name: self.base_name.clone(),
             use_public_ips: self.use_public_ips,
             user_key_public: self.user_key_public.clone(),
+            identity: identity.clone(),
             options: ArmOptions {
                 time_scale,
                 operation_timeout: Duration::from_secs(self.wait_timeout.max(1)),

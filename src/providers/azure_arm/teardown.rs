@@ -11,26 +11,31 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::task::JoinSet;
-use tracing::info;
 
 use super::model::ResourceGroup;
-use super::names::TAG_BASE_NAME;
+use super::names::{TAG_BASE_NAME, TAG_OWNER};
 use super::provider::{unconfirmed, ArmProvider, K_GROUP, K_VM};
 use crate::providers::{
-    Events, Ledger, ProviderError, ProviderEvent, Resource, ResourceState, TeardownOptions,
-    TeardownReport,
+    Discovered, Events, Ledger, ProviderError, ProviderEvent, Resource, ResourceState,
+    TeardownOptions, TeardownReport,
 };
+
+/// What became of one resource group.
+enum GroupOutcome {
+    Deleted,
+    /// Nothing was ever sent for it.
+    NeverSent,
+    /// Its create was never confirmed and the group there carries this owner id (or none).
+    LeftAlone(Option<String>),
+}
 
 impl ArmProvider {
     pub(super) async fn delete_everything(
         &self,
         ledger: Arc<dyn Ledger>,
-        opts: TeardownOptions,
+        _opts: TeardownOptions,
         events: Events,
     ) -> Result<TeardownReport, ProviderError> {
-        if opts.force {
-            self.adopt_discovered(&ledger).await?;
-        }
         let res = ledger.resources();
         let mut groups: BTreeSet<String> = res
             .iter()
@@ -42,7 +47,8 @@ impl ArmProvider {
             resources: groups.len(),
             vms: res.iter().filter(|r| r.kind == K_VM).count(),
         });
-        let mut js: JoinSet<(String, Vec<Resource>, Result<bool, ProviderError>)> = JoinSet::new();
+        let mut js: JoinSet<(String, Vec<Resource>, Result<GroupOutcome, ProviderError>)> =
+            JoinSet::new();
         for g in groups {
             let members: Vec<Resource> = res
                 .iter()
@@ -63,17 +69,23 @@ impl ArmProvider {
             let (g, members, out) =
                 j.map_err(|e| ProviderError::other(format!("teardown task failed: {e}")))?;
             match out {
-                Ok(sent) => {
+                Ok(GroupOutcome::NeverSent) => ledger.forget_all(&members)?,
+                Ok(GroupOutcome::LeftAlone(owner)) => {
                     ledger.forget_all(&members)?;
-                    if sent {
-                        events(ProviderEvent::Deleted {
-                            kind: K_GROUP.into(),
-                            name: g.clone(),
-                        });
-                        report
-                            .deleted
-                            .push(format!("resource group {g} ({} resources)", members.len()));
-                    }
+                    report.left_alone.push((
+                        format!("resource group {g}"),
+                        owner.unwrap_or_else(|| "none".into()),
+                    ));
+                }
+                Ok(GroupOutcome::Deleted) => {
+                    ledger.forget_all(&members)?;
+                    events(ProviderEvent::Deleted {
+                        kind: K_GROUP.into(),
+                        name: g.clone(),
+                    });
+                    report
+                        .deleted
+                        .push(format!("resource group {g} ({} resources)", members.len()));
                 }
                 Err(e) => report
                     .remaining
@@ -83,19 +95,20 @@ impl ArmProvider {
         Ok(report)
     }
 
-    /// Delete one group and wait until it is gone. `Ok(false)`: nothing was ever sent for
-    /// it, so there was nothing to delete.
+    /// Delete one group and wait until it is gone — unless nothing was ever sent for it, or
+    /// its create was never confirmed and the group that exists carries another owner id
+    /// (then it is another cluster's and stays untouched).
     async fn delete_group(
         &self,
         g: &str,
         members: &[Resource],
         ledger: &Arc<dyn Ledger>,
-    ) -> Result<bool, ProviderError> {
+    ) -> Result<GroupOutcome, ProviderError> {
         let record = members.iter().find(|r| r.kind == K_GROUP);
         let never_sent = record
             .is_some_and(|r| r.state == ResourceState::Planned && r.attr("requested").is_none());
         if never_sent {
-            return Ok(false);
+            return Ok(GroupOutcome::NeverSent);
         }
         let c = &self.inner.client;
         let url = c.url(&self.inner.paths.group_url(g));
@@ -107,7 +120,14 @@ impl ArmProvider {
                     let seen: Option<ResourceGroup> = c
                         .get_json(&url, &format!("looking up resource group {g}"))
                         .await?;
-                    if seen.is_some() || Instant::now() >= deadline {
+                    if let Some(seen) = &seen {
+                        let owner = seen.tags.get(TAG_OWNER).cloned();
+                        if owner.is_none() || owner != self.inner.s.identity.owner_id {
+                            return Ok(GroupOutcome::LeftAlone(owner));
+                        }
+                        break;
+                    }
+                    if Instant::now() >= deadline {
                         break;
                     }
                     tokio::time::sleep(c.opts.scaled(c.opts.retry_base)).await;
@@ -120,55 +140,38 @@ impl ArmProvider {
             &format!("deleting resource group {g}"),
         )
         .await?;
-        Ok(true)
+        Ok(GroupOutcome::Deleted)
     }
 
-    /// Resource groups of this subscription that belong to clusters with this `base_name`:
-    /// named after it, or tagged `elasticluster-base-name` with it.
-    pub async fn discover(&self) -> Result<Vec<String>, ProviderError> {
+    /// Resource groups of this subscription named after this `base_name` or tagged with it,
+    /// each with the owner id it carries.
+    pub(super) async fn discover_groups(&self) -> Result<Vec<Discovered>, ProviderError> {
         let c = &self.inner.client;
         let base = &self.inner.s.base_name;
+        let sub = &self.inner.s.subscription_id;
         let groups: Vec<ResourceGroup> = c
             .list(
                 &c.url(&self.inner.paths.groups_url()),
                 "listing the resource groups",
             )
             .await?;
-        Ok(groups
+        let mut found: Vec<Discovered> = groups
             .into_iter()
             .filter(|g| {
                 g.name.eq_ignore_ascii_case(base)
                     || g.tags.get(TAG_BASE_NAME).is_some_and(|v| v == base)
             })
-            .map(|g| g.name)
-            .collect())
-    }
-
-    /// `--force`: put every discovered group in the ledger.
-    async fn adopt_discovered(&self, ledger: &Arc<dyn Ledger>) -> Result<(), ProviderError> {
-        let known = ledger.resources();
-        let sub = &self.inner.s.subscription_id;
-        let new: Vec<Resource> = self
-            .discover()
-            .await?
-            .into_iter()
-            .filter(|g| !known.iter().any(|k| k.kind == K_GROUP && &k.name == g))
             .map(|g| {
-                let mut r = Resource::new(K_GROUP, sub, &g);
-                r.state = ResourceState::Created;
-                r
+                let mut resource = Resource::new(K_GROUP, sub, &g.name);
+                resource.state = ResourceState::Created;
+                Discovered {
+                    label: format!("resource group {}", g.name),
+                    owner: g.tags.get(TAG_OWNER).cloned(),
+                    resource,
+                }
             })
             .collect();
-        if !new.is_empty() {
-            info!(
-                "--force: also deleting resource groups {}",
-                new.iter()
-                    .map(|r| r.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-            ledger.record(&new)?;
-        }
-        Ok(())
+        found.sort_by(|a, b| a.resource.name.cmp(&b.resource.name));
+        Ok(found)
     }
 }
