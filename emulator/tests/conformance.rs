@@ -1,4 +1,5 @@
-//! Conformance against recorded real Azure traffic (`../shared/asm-golden`): the
+//! Conformance against recorded real Azure traffic (`tests/fixtures/asm-golden` at the
+//! repository root, origin and license in its NOTICE): the
 //! azure-sdk-python VCR cassettes are replayed request by request (status, headers that
 //! matter, response structure with values normalised), and the emulator's Get Deployment,
 //! Get Hosted Service and error bodies are shape-matched (errors byte-matched) against the
@@ -12,8 +13,8 @@ use std::time::{Duration, Instant};
 use common::*;
 
 fn golden() -> PathBuf {
-    // <repo>/emulator → <repo>/../shared/asm-golden
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/asm-golden");
+    // <repo>/emulator → <repo>/tests/fixtures/asm-golden (shared with the tool's tests)
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/asm-golden");
     assert!(p.is_dir(), "golden data not found at {}", p.display());
     p
 }
