@@ -22,7 +22,7 @@ use openssl::rsa::Rsa;
 use openssl::x509::{X509Builder, X509NameBuilder};
 use serde::Deserialize;
 
-/// Image every sandbox VM boots (built by `azure-classic-emulator build-image` on first use).
+/// Image every sandbox VM boots (built by `azure-emulator build-image` on first use).
 pub const SANDBOX_IMAGE: &str = "debian-12-elasticluster";
 
 /// How to reach the running sandbox emulator, in the terms of an Azure cloud section.
@@ -43,7 +43,7 @@ pub enum SandboxError {
         "the sandbox needs root (it creates network namespaces and containers): re-run as root"
     )]
     NotRoot,
-    #[error("cannot find the `azure-classic-emulator` program next to `{0}` or on PATH: build it with `cargo build --release -p azure-classic-emulator`")]
+    #[error("cannot find the `azure-emulator` program next to `{0}` or on PATH: build it with `cargo build --release -p azure-emulator`")]
     EmulatorNotFound(PathBuf),
     #[error("{path}: {source}")]
     Io {
@@ -357,13 +357,13 @@ pub fn ensure_for_state(
 
 fn emulator_program() -> Result<PathBuf, SandboxError> {
     let me = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("elasticluster"));
-    let beside = me.with_file_name("azure-classic-emulator");
+    let beside = me.with_file_name("azure-emulator");
     if beside.is_file() {
         return Ok(beside);
     }
     if let Some(path) = std::env::var_os("PATH") {
         for dir in std::env::split_paths(&path) {
-            let p = dir.join("azure-classic-emulator");
+            let p = dir.join("azure-emulator");
             if p.is_file() {
                 return Ok(p);
             }

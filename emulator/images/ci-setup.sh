@@ -12,4 +12,4 @@ if [ -n "$need" ]; then
     apt-get update -q
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q $need
 fi
-cargo run -q -p azure-classic-emulator --bin azure-classic-emulator -- build-image debian-12-elasticluster
+cargo run -q -p azure-emulator --bin azure-emulator -- build-image debian-12-elasticluster

@@ -66,12 +66,12 @@ pub struct EmulatorOptions {
     pub custom_backend: Option<Arc<dyn VmBackend>>,
 }
 
-pub const DEFAULT_IMAGE_DIR: &str = "/var/cache/azure-classic-emulator/images";
+pub const DEFAULT_IMAGE_DIR: &str = "/var/cache/azure-emulator/images";
 
 impl Default for EmulatorOptions {
     fn default() -> Self {
         EmulatorOptions {
-            state_dir: PathBuf::from("azure-classic-emulator-state"),
+            state_dir: PathBuf::from("azure-emulator-state"),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             subscriptions: Vec::new(),
             backend: BackendKind::None,
@@ -324,7 +324,7 @@ pub async fn start(opts: EmulatorOptions) -> Result<RunningEmulator, Error> {
     emu.resume_operations();
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let server = tokio::spawn(serve(listener, acceptor, emu.clone(), stop_rx));
-    tracing::info!("Azure classic emulator listening on {url}");
+    tracing::info!("Azure emulator listening on {url}");
     Ok(RunningEmulator {
         url,
         ca: identity.ca_pem,
@@ -409,7 +409,7 @@ fn to_hyper(r: api::Resp) -> hyper::Response<Full<Bytes>> {
         .header("cache-control", "no-cache")
         .header(
             "server",
-            "1.0.6198.392 (azure-classic-emulator) Microsoft-HTTPAPI/2.0",
+            "1.0.6198.392 (azure-emulator) Microsoft-HTTPAPI/2.0",
         )
         .header("x-ms-servedbyregion", "emulator")
         .header(

@@ -71,7 +71,7 @@ pub fn ensure_server_identity(dir: &Path) -> Result<ServerIdentity, TlsError> {
     }
     let ca_key = PKey::from_rsa(Rsa::generate(2048).map_err(ssl)?).map_err(ssl)?;
     let mut name = X509NameBuilder::new().map_err(ssl)?;
-    name.append_entry_by_text("CN", "Azure classic emulator CA")
+    name.append_entry_by_text("CN", "Azure emulator CA")
         .map_err(ssl)?;
     let ca_name = name.build();
     let mut b = X509::builder().map_err(ssl)?;
@@ -161,8 +161,7 @@ pub fn acceptor(id: &ServerIdentity) -> Result<SslAcceptor, TlsError> {
     b.set_private_key(&key).map_err(ssl)?;
     b.set_certificate(&cert).map_err(ssl)?;
     b.check_private_key().map_err(ssl)?;
-    b.set_session_id_context(b"azure-classic-emulator")
-        .map_err(ssl)?;
+    b.set_session_id_context(b"azure-emulator").map_err(ssl)?;
     b.set_verify_callback(SslVerifyMode::PEER, |_, _| true);
     Ok(b.build())
 }

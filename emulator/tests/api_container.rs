@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use azure_classic_emulator::vm::container::{ContainerBackend, ContainerOptions, DEFAULT_IMAGE};
-use azure_classic_emulator::vm::VmBackend;
+use azure_emulator::vm::container::{ContainerBackend, ContainerOptions, DEFAULT_IMAGE};
+use azure_emulator::vm::VmBackend;
 use common::*;
 use container_common::*;
 

@@ -188,9 +188,9 @@ fn parse_cassette(text: &str) -> Vec<Interaction> {
 
 /// Ordered distinct element paths of a body (values ignored).
 fn paths(xml: &str) -> Vec<String> {
-    let doc = azure_classic_emulator::xml::parse(xml).unwrap_or_else(|e| panic!("{e:?}: {xml}"));
+    let doc = azure_emulator::xml::parse(xml).unwrap_or_else(|e| panic!("{e:?}: {xml}"));
     let mut v = Vec::new();
-    fn go(n: &azure_classic_emulator::xml::Node, prefix: &str, v: &mut Vec<String>) {
+    fn go(n: &azure_emulator::xml::Node, prefix: &str, v: &mut Vec<String>) {
         let p = format!("{prefix}/{}", n.name);
         if !v.contains(&p) {
             v.push(p.clone());

@@ -9,8 +9,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
-use azure_classic_emulator::vm::container::{ContainerBackend, ContainerOptions, DEFAULT_IMAGE};
-use azure_classic_emulator::vm::{EndpointSpec, VmBackend, VmError, VmInfo, VmSpec, VmStatus};
+use azure_emulator::vm::container::{ContainerBackend, ContainerOptions, DEFAULT_IMAGE};
+use azure_emulator::vm::{EndpointSpec, VmBackend, VmError, VmInfo, VmSpec, VmStatus};
 use container_common::*;
 
 const BOOT_TIMEOUT: Duration = Duration::from_secs(180);
@@ -411,7 +411,7 @@ async fn clear_errors_for_missing_images_and_bad_specs() {
     let msg = err.to_string();
     assert!(matches!(err, VmError::ImageMissing(..)), "{msg}");
     assert!(
-        msg.contains("azure-classic-emulator build-image debian-12-elasticluster"),
+        msg.contains("azure-emulator build-image debian-12-elasticluster"),
         "{msg}"
     );
 
@@ -607,13 +607,12 @@ fn not_root_helper() {
         "BACKEND: {}",
         backend.err().map(|e| e.to_string()).unwrap_or_default()
     );
-    let image = azure_classic_emulator::vm::container::build_image(
-        &azure_classic_emulator::vm::container::ImageOptions {
+    let image =
+        azure_emulator::vm::container::build_image(&azure_emulator::vm::container::ImageOptions {
             name: DEFAULT_IMAGE.into(),
             image_dir: dir.join("images"),
             force: false,
-        },
-    );
+        });
     println!(
         "IMAGE: {}",
         image.err().map(|e| e.to_string()).unwrap_or_default()

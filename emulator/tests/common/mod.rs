@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use azure_classic_emulator::{EmulatorOptions, RunningEmulator};
+use azure_emulator::{EmulatorOptions, RunningEmulator};
 use openssl::asn1::Asn1Time;
 use openssl::bn::BigNum;
 use openssl::hash::MessageDigest;
@@ -113,7 +113,7 @@ impl Harness {
         let p = mgmt.write(dir.path(), "mgmt.pem");
         let mut opts = options(dir.path(), p);
         f(&mut opts);
-        let emu = azure_classic_emulator::start(opts.clone()).await.unwrap();
+        let emu = azure_emulator::start(opts.clone()).await.unwrap();
         let client = client_for(&mgmt, emu.ca_pem_path());
         let url = emu.url().to_string();
         Harness {
@@ -131,9 +131,7 @@ impl Harness {
         if let Some(e) = self.emu.take() {
             e.shutdown().await;
         }
-        let emu = azure_classic_emulator::start(self.opts.clone())
-            .await
-            .unwrap();
+        let emu = azure_emulator::start(self.opts.clone()).await.unwrap();
         self.client = client_for(&self.mgmt, emu.ca_pem_path());
         self.url = emu.url().to_string();
         self.emu = Some(emu);

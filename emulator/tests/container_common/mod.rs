@@ -7,9 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use azure_classic_emulator::vm::container::{
-    build_image, ImageOptions, DEFAULT_IMAGE, DEFAULT_IMAGE_DIR,
-};
+use azure_emulator::vm::container::{build_image, ImageOptions, DEFAULT_IMAGE, DEFAULT_IMAGE_DIR};
 
 pub fn image_dir() -> PathBuf {
     std::env::var_os("AZURE_EMULATOR_IMAGE_DIR")
@@ -63,9 +61,7 @@ pub fn leftovers(tag: &str, state_dir: &Path) -> Vec<String> {
         }
     }
     for h in ["systemd", "unified", ""] {
-        let group = Path::new("/sys/fs/cgroup")
-            .join(h)
-            .join("azure-classic-emulator");
+        let group = Path::new("/sys/fs/cgroup").join(h).join("azure-emulator");
         for e in std::fs::read_dir(&group).into_iter().flatten().flatten() {
             if e.file_name()
                 .to_string_lossy()

@@ -21,7 +21,7 @@ use super::sys;
 
 /// cgroup hierarchies nspawn's `--keep-unit` writes into (under the caller's cgroup).
 const CGROUP_HIERARCHIES: &[&str] = &["systemd", "unified"];
-const CGROUP_GROUP: &str = "azure-classic-emulator";
+const CGROUP_GROUP: &str = "azure-emulator";
 /// Poweroff of a booted container takes ~2 s; give a loaded machine plenty more.
 pub const STOP_DEADLINE: Duration = Duration::from_secs(30);
 

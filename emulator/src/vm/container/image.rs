@@ -101,7 +101,7 @@ pub fn build_hint(name: &str, image_dir: &Path) -> String {
     } else {
         format!(" --image-dir {}", image_dir.display())
     };
-    format!("build it with `azure-classic-emulator build-image {name}{dir}` (as root, ≈2–3 min)")
+    format!("build it with `azure-emulator build-image {name}{dir}` (as root, ≈2–3 min)")
 }
 
 fn is_built(root: &Path) -> bool {

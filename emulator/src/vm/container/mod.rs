@@ -39,7 +39,7 @@ const BOOT_DEADLINE: Duration = Duration::from_secs(600);
 pub struct ContainerOptions {
     /// Where instance overlays, logs and backend state live (under the emulator state dir).
     pub state_dir: PathBuf,
-    /// Image cache directory (default `/var/cache/azure-classic-emulator/images`).
+    /// Image cache directory (default `/var/cache/azure-emulator/images`).
     pub image_dir: PathBuf,
     /// Bind one host directory per virtual network as `/home` in every VM of that network
     /// (stand-in for the NFS export this kernel cannot serve).
@@ -47,9 +47,9 @@ pub struct ContainerOptions {
 }
 
 /// Default image cache directory.
-pub const DEFAULT_IMAGE_DIR: &str = "/var/cache/azure-classic-emulator/images";
+pub const DEFAULT_IMAGE_DIR: &str = "/var/cache/azure-emulator/images";
 
-/// Options of `azure-classic-emulator build-image NAME`.
+/// Options of `azure-emulator build-image NAME`.
 #[derive(Clone, Debug)]
 pub struct ImageOptions {
     pub name: String,
