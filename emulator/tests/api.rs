@@ -824,7 +824,7 @@ async fn deleting_the_only_role_or_a_busy_service_is_refused() {
 fn latency_model_is_readable_and_scaled() {
     let m = azure_emulator::latency_model(0.5);
     assert_eq!(m.create_deployment, 53.0);
-    assert_eq!(m.d(m.add_role), Duration::from_secs_f64(21.5));
+    assert_eq!(m.scaled(m.add_role), Duration::from_secs_f64(21.5));
     let one = m.start_critical_path(1, 1);
     let many = m.start_critical_path(20, 1);
     assert!(many > one);
