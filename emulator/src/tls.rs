@@ -59,6 +59,73 @@ fn serial() -> Result<openssl::asn1::Asn1Integer, TlsError> {
     bn.to_asn1_integer().map_err(ssl)
 }
 
+/// What a new certificate is for (its X.509 v3 extensions).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CertificateUse {
+    /// A CA: basic constraints CA, key usage certificate and CRL signing.
+    Authority,
+    /// A TLS server for `localhost` / `127.0.0.1`.
+    LocalServer,
+    /// No extensions: management certificates and SSH keys as Azure users made them.
+    Plain,
+}
+
+/// A new RSA-2048 key and an X.509 v3 certificate (SHA-256, random serial) for
+/// `common_name`, valid from now for `days`, signed by `issuer` (its certificate and key)
+/// or self-signed. The one certificate helper of the emulator (its CA and server
+/// identity, and the tests' management and SSH certificates).
+pub fn issue_certificate(
+    common_name: &str,
+    days: u32,
+    usage: CertificateUse,
+    issuer: Option<(&X509, &PKey<Private>)>,
+) -> Result<(PKey<Private>, X509), TlsError> {
+    let key = PKey::from_rsa(Rsa::generate(2048).map_err(ssl)?).map_err(ssl)?;
+    let mut name = X509NameBuilder::new().map_err(ssl)?;
+    name.append_entry_by_text("CN", common_name).map_err(ssl)?;
+    let name = name.build();
+    let mut b = X509::builder().map_err(ssl)?;
+    b.set_version(2).map_err(ssl)?;
+    let serial = serial()?;
+    b.set_serial_number(&serial).map_err(ssl)?;
+    b.set_subject_name(&name).map_err(ssl)?;
+    match issuer {
+        Some((cert, _)) => b.set_issuer_name(cert.subject_name()).map_err(ssl)?,
+        None => b.set_issuer_name(&name).map_err(ssl)?,
+    }
+    b.set_pubkey(&key).map_err(ssl)?;
+    let not_before = Asn1Time::days_from_now(0).map_err(ssl)?;
+    let not_after = Asn1Time::days_from_now(days).map_err(ssl)?;
+    b.set_not_before(&not_before).map_err(ssl)?;
+    b.set_not_after(&not_after).map_err(ssl)?;
+    match usage {
+        CertificateUse::Authority => {
+            let constraints = BasicConstraints::new().critical().ca().build();
+            b.append_extension(constraints.map_err(ssl)?).map_err(ssl)?;
+            let key_usage = KeyUsage::new()
+                .critical()
+                .key_cert_sign()
+                .crl_sign()
+                .build();
+            b.append_extension(key_usage.map_err(ssl)?).map_err(ssl)?;
+        }
+        CertificateUse::LocalServer => {
+            let san = SubjectAlternativeName::new()
+                .dns("localhost")
+                .ip("127.0.0.1")
+                .build(&b.x509v3_context(issuer.map(|(cert, _)| &**cert), None))
+                .map_err(ssl)?;
+            b.append_extension(san).map_err(ssl)?;
+            let server_auth = ExtendedKeyUsage::new().server_auth().build();
+            b.append_extension(server_auth.map_err(ssl)?).map_err(ssl)?;
+        }
+        CertificateUse::Plain => {}
+    }
+    let signer = issuer.map(|(_, k)| k).unwrap_or(&key);
+    b.sign(signer, MessageDigest::sha256()).map_err(ssl)?;
+    Ok((key, b.build()))
+}
+
 /// Create `ca.pem`, `ca-key.pem`, `server.pem`, `server-key.pem` unless they exist already.
 pub fn ensure_server_identity(dir: &Path) -> Result<ServerIdentity, TlsError> {
     let id = ServerIdentity {
@@ -69,68 +136,14 @@ pub fn ensure_server_identity(dir: &Path) -> Result<ServerIdentity, TlsError> {
     if id.ca_pem.exists() && id.cert_pem.exists() && id.key_pem.exists() {
         return Ok(id);
     }
-    let ca_key = PKey::from_rsa(Rsa::generate(2048).map_err(ssl)?).map_err(ssl)?;
-    let mut name = X509NameBuilder::new().map_err(ssl)?;
-    name.append_entry_by_text("CN", "Azure emulator CA")
-        .map_err(ssl)?;
-    let ca_name = name.build();
-    let mut b = X509::builder().map_err(ssl)?;
-    b.set_version(2).map_err(ssl)?;
-    let sn = serial()?;
-    b.set_serial_number(&sn).map_err(ssl)?;
-    b.set_subject_name(&ca_name).map_err(ssl)?;
-    b.set_issuer_name(&ca_name).map_err(ssl)?;
-    b.set_pubkey(&ca_key).map_err(ssl)?;
-    let nb = Asn1Time::days_from_now(0).map_err(ssl)?;
-    let na = Asn1Time::days_from_now(3650).map_err(ssl)?;
-    b.set_not_before(&nb).map_err(ssl)?;
-    b.set_not_after(&na).map_err(ssl)?;
-    b.append_extension(
-        BasicConstraints::new()
-            .critical()
-            .ca()
-            .build()
-            .map_err(ssl)?,
-    )
-    .map_err(ssl)?;
-    b.append_extension(
-        KeyUsage::new()
-            .critical()
-            .key_cert_sign()
-            .crl_sign()
-            .build()
-            .map_err(ssl)?,
-    )
-    .map_err(ssl)?;
-    b.sign(&ca_key, MessageDigest::sha256()).map_err(ssl)?;
-    let ca = b.build();
-
-    let key = PKey::from_rsa(Rsa::generate(2048).map_err(ssl)?).map_err(ssl)?;
-    let mut name = X509NameBuilder::new().map_err(ssl)?;
-    name.append_entry_by_text("CN", "localhost").map_err(ssl)?;
-    let name = name.build();
-    let mut b = X509::builder().map_err(ssl)?;
-    b.set_version(2).map_err(ssl)?;
-    let sn = serial()?;
-    b.set_serial_number(&sn).map_err(ssl)?;
-    b.set_subject_name(&name).map_err(ssl)?;
-    b.set_issuer_name(&ca_name).map_err(ssl)?;
-    b.set_pubkey(&key).map_err(ssl)?;
-    let nb = Asn1Time::days_from_now(0).map_err(ssl)?;
-    let na = Asn1Time::days_from_now(3650).map_err(ssl)?;
-    b.set_not_before(&nb).map_err(ssl)?;
-    b.set_not_after(&na).map_err(ssl)?;
-    let san = SubjectAlternativeName::new()
-        .dns("localhost")
-        .ip("127.0.0.1")
-        .build(&b.x509v3_context(Some(&ca), None))
-        .map_err(ssl)?;
-    b.append_extension(san).map_err(ssl)?;
-    b.append_extension(ExtendedKeyUsage::new().server_auth().build().map_err(ssl)?)
-        .map_err(ssl)?;
-    b.sign(&ca_key, MessageDigest::sha256()).map_err(ssl)?;
-    let cert = b.build();
-
+    let (ca_key, ca) =
+        issue_certificate("Azure emulator CA", 3650, CertificateUse::Authority, None)?;
+    let (key, cert) = issue_certificate(
+        "localhost",
+        3650,
+        CertificateUse::LocalServer,
+        Some((&ca, &ca_key)),
+    )?;
     write_file(
         &dir.join("ca-key.pem"),
         &ca_key.private_key_to_pem_pkcs8().map_err(ssl)?,
@@ -266,20 +279,7 @@ mod tests {
         };
         let _ = out;
         let dir = tempfile::tempdir().unwrap();
-        let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
-        let mut name = X509NameBuilder::new().unwrap();
-        name.append_entry_by_text("CN", "k").unwrap();
-        let name = name.build();
-        let mut b = X509::builder().unwrap();
-        b.set_subject_name(&name).unwrap();
-        b.set_issuer_name(&name).unwrap();
-        b.set_pubkey(&key).unwrap();
-        let nb = Asn1Time::days_from_now(0).unwrap();
-        let na = Asn1Time::days_from_now(1).unwrap();
-        b.set_not_before(&nb).unwrap();
-        b.set_not_after(&na).unwrap();
-        b.sign(&key, MessageDigest::sha256()).unwrap();
-        let cert = b.build();
+        let (key, cert) = issue_certificate("k", 1, CertificateUse::Plain, None).unwrap();
         let pubpem = dir.path().join("pub.pem");
         fs::write(&pubpem, key.public_key_to_pem().unwrap()).unwrap();
         let out = std::process::Command::new("ssh-keygen")
@@ -326,6 +326,28 @@ mod tests {
         let orig = X509::from_pem(&fs::read(&cert).unwrap()).unwrap();
         assert_eq!(thumbprint(&parsed).unwrap(), thumbprint(&orig).unwrap());
         assert!(ssh_public_key(&parsed).unwrap().starts_with("ssh-rsa AAAA"));
+    }
+
+    #[test]
+    fn issued_server_certificate_is_signed_by_its_authority() {
+        let (ca_key, ca) =
+            issue_certificate("test CA", 1, CertificateUse::Authority, None).unwrap();
+        let (_, server) = issue_certificate(
+            "localhost",
+            1,
+            CertificateUse::LocalServer,
+            Some((&ca, &ca_key)),
+        )
+        .unwrap();
+        assert!(server.verify(&ca_key).unwrap());
+        assert!(ca.verify(&ca_key).unwrap(), "the CA signs itself");
+        let issuer: Vec<u8> = server.issuer_name().to_der().unwrap();
+        assert_eq!(issuer, ca.subject_name().to_der().unwrap());
+        let names = server.subject_alt_names().unwrap();
+        assert_eq!(
+            names.iter().filter_map(|n| n.dnsname()).next(),
+            Some("localhost")
+        );
     }
 
     #[test]

@@ -1,18 +1,13 @@
 //! Test harness: starts the emulator in-process (none backend, fast time scale), makes
-//! management and service certificates with openssl, and talks HTTPS with reqwest +
-//! native-tls exactly like a real ASM client.
+//! management and service certificates with the emulator's certificate helper, and talks
+//! HTTPS with reqwest + native-tls exactly like a real ASM client.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use azure_emulator::{EmulatorOptions, RunningEmulator};
-use openssl::asn1::Asn1Time;
-use openssl::bn::BigNum;
-use openssl::hash::MessageDigest;
-use openssl::pkey::PKey;
-use openssl::rsa::Rsa;
-use openssl::x509::{X509NameBuilder, X509};
+use azure_emulator::{tls, EmulatorOptions, RunningEmulator};
+use openssl::x509::X509;
 
 pub const SUB: &str = "00000000-0000-0000-0000-000000000000";
 pub const IMAGE: &str = "debian-12-elasticluster";
@@ -24,27 +19,9 @@ pub struct Cert {
 }
 
 impl Cert {
+    /// A self-signed certificate and key, valid 30 days.
     pub fn new(cn: &str) -> Cert {
-        let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
-        let mut name = X509NameBuilder::new().unwrap();
-        name.append_entry_by_text("CN", cn).unwrap();
-        let name = name.build();
-        let mut b = X509::builder().unwrap();
-        b.set_version(2).unwrap();
-        let sn = BigNum::from_u32(rand_u32())
-            .unwrap()
-            .to_asn1_integer()
-            .unwrap();
-        b.set_serial_number(&sn).unwrap();
-        b.set_subject_name(&name).unwrap();
-        b.set_issuer_name(&name).unwrap();
-        b.set_pubkey(&key).unwrap();
-        let nb = Asn1Time::days_from_now(0).unwrap();
-        let na = Asn1Time::days_from_now(30).unwrap();
-        b.set_not_before(&nb).unwrap();
-        b.set_not_after(&na).unwrap();
-        b.sign(&key, MessageDigest::sha256()).unwrap();
-        let x509 = b.build();
+        let (key, x509) = tls::issue_certificate(cn, 30, tls::CertificateUse::Plain, None).unwrap();
         Cert {
             cert_pem: x509.to_pem().unwrap(),
             key_pem: key.private_key_to_pem_pkcs8().unwrap(),
@@ -52,24 +29,13 @@ impl Cert {
         }
     }
     pub fn thumbprint(&self) -> String {
-        self.x509
-            .digest(MessageDigest::sha1())
-            .unwrap()
-            .iter()
-            .map(|b| format!("{b:02X}"))
-            .collect()
+        tls::thumbprint(&self.x509).unwrap()
     }
     pub fn write(&self, dir: &Path, name: &str) -> PathBuf {
         let p = dir.join(name);
         std::fs::write(&p, &self.cert_pem).unwrap();
         p
     }
-}
-
-fn rand_u32() -> u32 {
-    let mut b = [0u8; 4];
-    openssl::rand::rand_bytes(&mut b).unwrap();
-    u32::from_le_bytes(b) >> 1
 }
 
 pub struct Harness {
