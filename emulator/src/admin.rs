@@ -9,7 +9,7 @@ use crate::engine::role_status::{instance_state, status_of, vm_statuses};
 use crate::engine::Emulator;
 use crate::http::{HttpRequest, HttpResponse};
 use crate::model::faults::FaultRates;
-use crate::model::{iso, now_ms, OpStatus};
+use crate::model::{iso8601, now_ms, OpStatus};
 use crate::xml;
 
 /// `segments`: the path segments after `_emulator`.
@@ -128,7 +128,7 @@ pub async fn inventory(emu: &Emulator) -> Value {
                         "role": a.role,
                     })),
                     "lease": d.lease_state(now),
-                    "lease_until": d.lease_until.map(iso),
+                    "lease_until": d.lease_until.map(iso8601),
                 })
             })
             .collect();

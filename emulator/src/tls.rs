@@ -28,7 +28,7 @@ pub enum TlsError {
     Ssl(String),
 }
 
-fn ssl<E: std::fmt::Display>(e: E) -> TlsError {
+fn ssl_error<E: std::fmt::Display>(e: E) -> TlsError {
     TlsError::Ssl(e.to_string())
 }
 
@@ -54,9 +54,10 @@ fn write_file(path: &Path, data: &[u8], private: bool) -> Result<(), TlsError> {
 }
 
 fn serial() -> Result<openssl::asn1::Asn1Integer, TlsError> {
-    let mut bn = BigNum::new().map_err(ssl)?;
-    bn.rand(120, MsbOption::MAYBE_ZERO, false).map_err(ssl)?;
-    bn.to_asn1_integer().map_err(ssl)
+    let mut bn = BigNum::new().map_err(ssl_error)?;
+    bn.rand(120, MsbOption::MAYBE_ZERO, false)
+        .map_err(ssl_error)?;
+    bn.to_asn1_integer().map_err(ssl_error)
 }
 
 /// What a new certificate is for (its X.509 v3 extensions).
@@ -80,49 +81,53 @@ pub fn issue_certificate(
     usage: CertificateUse,
     issuer: Option<(&X509, &PKey<Private>)>,
 ) -> Result<(PKey<Private>, X509), TlsError> {
-    let key = PKey::from_rsa(Rsa::generate(2048).map_err(ssl)?).map_err(ssl)?;
-    let mut name = X509NameBuilder::new().map_err(ssl)?;
-    name.append_entry_by_text("CN", common_name).map_err(ssl)?;
+    let key = PKey::from_rsa(Rsa::generate(2048).map_err(ssl_error)?).map_err(ssl_error)?;
+    let mut name = X509NameBuilder::new().map_err(ssl_error)?;
+    name.append_entry_by_text("CN", common_name)
+        .map_err(ssl_error)?;
     let name = name.build();
-    let mut b = X509::builder().map_err(ssl)?;
-    b.set_version(2).map_err(ssl)?;
+    let mut b = X509::builder().map_err(ssl_error)?;
+    b.set_version(2).map_err(ssl_error)?;
     let serial = serial()?;
-    b.set_serial_number(&serial).map_err(ssl)?;
-    b.set_subject_name(&name).map_err(ssl)?;
+    b.set_serial_number(&serial).map_err(ssl_error)?;
+    b.set_subject_name(&name).map_err(ssl_error)?;
     match issuer {
-        Some((cert, _)) => b.set_issuer_name(cert.subject_name()).map_err(ssl)?,
-        None => b.set_issuer_name(&name).map_err(ssl)?,
+        Some((cert, _)) => b.set_issuer_name(cert.subject_name()).map_err(ssl_error)?,
+        None => b.set_issuer_name(&name).map_err(ssl_error)?,
     }
-    b.set_pubkey(&key).map_err(ssl)?;
-    let not_before = Asn1Time::days_from_now(0).map_err(ssl)?;
-    let not_after = Asn1Time::days_from_now(days).map_err(ssl)?;
-    b.set_not_before(&not_before).map_err(ssl)?;
-    b.set_not_after(&not_after).map_err(ssl)?;
+    b.set_pubkey(&key).map_err(ssl_error)?;
+    let not_before = Asn1Time::days_from_now(0).map_err(ssl_error)?;
+    let not_after = Asn1Time::days_from_now(days).map_err(ssl_error)?;
+    b.set_not_before(&not_before).map_err(ssl_error)?;
+    b.set_not_after(&not_after).map_err(ssl_error)?;
     match usage {
         CertificateUse::Authority => {
             let constraints = BasicConstraints::new().critical().ca().build();
-            b.append_extension(constraints.map_err(ssl)?).map_err(ssl)?;
+            b.append_extension(constraints.map_err(ssl_error)?)
+                .map_err(ssl_error)?;
             let key_usage = KeyUsage::new()
                 .critical()
                 .key_cert_sign()
                 .crl_sign()
                 .build();
-            b.append_extension(key_usage.map_err(ssl)?).map_err(ssl)?;
+            b.append_extension(key_usage.map_err(ssl_error)?)
+                .map_err(ssl_error)?;
         }
         CertificateUse::LocalServer => {
             let san = SubjectAlternativeName::new()
                 .dns("localhost")
                 .ip("127.0.0.1")
                 .build(&b.x509v3_context(issuer.map(|(cert, _)| &**cert), None))
-                .map_err(ssl)?;
-            b.append_extension(san).map_err(ssl)?;
+                .map_err(ssl_error)?;
+            b.append_extension(san).map_err(ssl_error)?;
             let server_auth = ExtendedKeyUsage::new().server_auth().build();
-            b.append_extension(server_auth.map_err(ssl)?).map_err(ssl)?;
+            b.append_extension(server_auth.map_err(ssl_error)?)
+                .map_err(ssl_error)?;
         }
         CertificateUse::Plain => {}
     }
     let signer = issuer.map(|(_, k)| k).unwrap_or(&key);
-    b.sign(signer, MessageDigest::sha256()).map_err(ssl)?;
+    b.sign(signer, MessageDigest::sha256()).map_err(ssl_error)?;
     Ok((key, b.build()))
 }
 
@@ -146,16 +151,16 @@ pub fn ensure_server_identity(dir: &Path) -> Result<ServerIdentity, TlsError> {
     )?;
     write_file(
         &dir.join("ca-key.pem"),
-        &ca_key.private_key_to_pem_pkcs8().map_err(ssl)?,
+        &ca_key.private_key_to_pem_pkcs8().map_err(ssl_error)?,
         true,
     )?;
     write_file(
         &id.key_pem,
-        &key.private_key_to_pem_pkcs8().map_err(ssl)?,
+        &key.private_key_to_pem_pkcs8().map_err(ssl_error)?,
         true,
     )?;
-    write_file(&id.cert_pem, &cert.to_pem().map_err(ssl)?, false)?;
-    write_file(&id.ca_pem, &ca.to_pem().map_err(ssl)?, false)?;
+    write_file(&id.cert_pem, &cert.to_pem().map_err(ssl_error)?, false)?;
+    write_file(&id.ca_pem, &ca.to_pem().map_err(ssl_error)?, false)?;
     Ok(id)
 }
 
@@ -168,20 +173,21 @@ pub fn acceptor(id: &ServerIdentity) -> Result<SslAcceptor, TlsError> {
             msg: e.to_string(),
         })
     };
-    let key: PKey<Private> = PKey::private_key_from_pem(&read(&id.key_pem)?).map_err(ssl)?;
-    let cert = X509::from_pem(&read(&id.cert_pem)?).map_err(ssl)?;
-    let mut b = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server()).map_err(ssl)?;
-    b.set_private_key(&key).map_err(ssl)?;
-    b.set_certificate(&cert).map_err(ssl)?;
-    b.check_private_key().map_err(ssl)?;
-    b.set_session_id_context(b"azure-emulator").map_err(ssl)?;
+    let key: PKey<Private> = PKey::private_key_from_pem(&read(&id.key_pem)?).map_err(ssl_error)?;
+    let cert = X509::from_pem(&read(&id.cert_pem)?).map_err(ssl_error)?;
+    let mut b = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server()).map_err(ssl_error)?;
+    b.set_private_key(&key).map_err(ssl_error)?;
+    b.set_certificate(&cert).map_err(ssl_error)?;
+    b.check_private_key().map_err(ssl_error)?;
+    b.set_session_id_context(b"azure-emulator")
+        .map_err(ssl_error)?;
     b.set_verify_callback(SslVerifyMode::PEER, |_, _| true);
     Ok(b.build())
 }
 
 /// Uppercase hex SHA-1 of the certificate's DER (Azure's thumbprint).
 pub fn thumbprint(cert: &X509) -> Result<String, TlsError> {
-    let d = cert.digest(MessageDigest::sha1()).map_err(ssl)?;
+    let d = cert.digest(MessageDigest::sha1()).map_err(ssl_error)?;
     Ok(hex_upper(&d))
 }
 

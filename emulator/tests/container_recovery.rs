@@ -114,7 +114,7 @@ async fn a_killed_emulator_is_cleaned_up_and_restored_by_the_next_one() {
         out.starts_with("crashvm") && out.contains(&ip.to_string()),
         "{out}"
     );
-    let nspawns = sh("ps -eo args=")
+    let nspawns = shell_stdout("ps -eo args=")
         .lines()
         .filter(|l| l.contains("systemd-nspawn") && l.contains(&bridge))
         .count();

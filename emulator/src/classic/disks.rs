@@ -7,7 +7,7 @@ use super::errors::{ApiError, ApiResult};
 use super::request::RequestContext;
 use crate::engine::Emulator;
 use crate::http::HttpResponse;
-use crate::model::{iso, now_ms, Disk, LeaseState, Millis, Subscription};
+use crate::model::{iso8601, now_ms, Disk, LeaseState, Millis, Subscription};
 use crate::xml::XmlWriter;
 
 fn write_disk(w: &mut XmlWriter, d: &Disk, now: Millis) {
@@ -25,7 +25,7 @@ fn write_disk(w: &mut XmlWriter, d: &Disk, now: Millis) {
     w.leaf("Name", &d.name);
     w.leaf("SourceImageName", &d.source_image);
     w.leaf("IsPremium", "false");
-    w.leaf("CreatedTime", iso(d.created));
+    w.leaf("CreatedTime", iso8601(d.created));
     w.leaf("IOType", "Standard");
 }
 

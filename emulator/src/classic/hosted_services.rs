@@ -13,7 +13,7 @@ use crate::engine::operations::{deployment_lock, service_lock, NewOperation};
 use crate::engine::role_status::vm_statuses;
 use crate::engine::Emulator;
 use crate::http::HttpResponse;
-use crate::model::{catalog, iso, now_ms, DeploymentPhase, HostedService, Pending};
+use crate::model::{catalog, iso8601, now_ms, DeploymentPhase, HostedService, Pending};
 use crate::xml::XmlWriter;
 
 fn valid_service_name(n: &str) -> bool {
@@ -135,8 +135,8 @@ fn write_service(w: &mut XmlWriter, subscription: &str, h: &HostedService) {
     }
     w.leaf("Label", &h.label);
     w.leaf("Status", "Created");
-    w.leaf("DateCreated", iso(h.created));
-    w.leaf("DateLastModified", iso(h.modified));
+    w.leaf("DateCreated", iso8601(h.created));
+    w.leaf("DateLastModified", iso8601(h.modified));
     properties::write(w, &h.extended_properties);
     w.close("HostedServiceProperties");
 }

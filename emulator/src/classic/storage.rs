@@ -13,7 +13,7 @@ use super::urls;
 use crate::engine::operations::NewOperation;
 use crate::engine::Emulator;
 use crate::http::HttpResponse;
-use crate::model::{catalog, iso, now_ms, Pending, StorageAccount};
+use crate::model::{catalog, iso8601, now_ms, Pending, StorageAccount};
 use crate::xml::XmlWriter;
 
 const INVALID_NAME: &str = "The name is not a valid storage account name. Storage account names must be between 3 and 24 characters in length and use numbers and lower-case letters only.";
@@ -167,7 +167,7 @@ fn write_account(w: &mut XmlWriter, sub: &str, s: &StorageAccount) {
         w.empty("GeoSecondaryRegion");
         w.empty("StatusOfSecondary");
     }
-    w.leaf("CreationTime", iso(s.created));
+    w.leaf("CreationTime", iso8601(s.created));
     w.empty("CustomDomains");
     w.leaf("AccountType", &s.account_type);
     w.close("StorageServiceProperties");

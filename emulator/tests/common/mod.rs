@@ -234,22 +234,22 @@ impl Harness {
     }
 }
 
-pub fn b64(s: &[u8]) -> String {
+pub fn base64(s: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(s)
 }
 
 pub fn hosted_service_xml(name: &str) -> String {
-    format!("<CreateHostedService xmlns:i=\"http://www.w3.org/2001/XMLSchema-instance\" xmlns=\"http://schemas.microsoft.com/windowsazure\"><ServiceName>{name}</ServiceName><Label>{}</Label><Location>West US</Location></CreateHostedService>", b64(name.as_bytes()))
+    format!("<CreateHostedService xmlns:i=\"http://www.w3.org/2001/XMLSchema-instance\" xmlns=\"http://schemas.microsoft.com/windowsazure\"><ServiceName>{name}</ServiceName><Label>{}</Label><Location>West US</Location></CreateHostedService>", base64(name.as_bytes()))
 }
 
 pub fn storage_xml(name: &str) -> String {
-    format!("<CreateStorageServiceInput xmlns=\"http://schemas.microsoft.com/windowsazure\"><ServiceName>{name}</ServiceName><Label>{}</Label><Location>West US</Location><AccountType>Standard_LRS</AccountType></CreateStorageServiceInput>", b64(name.as_bytes()))
+    format!("<CreateStorageServiceInput xmlns=\"http://schemas.microsoft.com/windowsazure\"><ServiceName>{name}</ServiceName><Label>{}</Label><Location>West US</Location><AccountType>Standard_LRS</AccountType></CreateStorageServiceInput>", base64(name.as_bytes()))
 }
 
 /// PEM text sent as `pfx` without password, like the Azure CLI and packer did.
 pub fn cert_xml(c: &Cert) -> String {
-    format!("<CertificateFile xmlns=\"http://schemas.microsoft.com/windowsazure\"><Data>{}</Data><CertificateFormat>pfx</CertificateFormat><Password></Password></CertificateFile>", b64(&c.cert_pem))
+    format!("<CertificateFile xmlns=\"http://schemas.microsoft.com/windowsazure\"><Data>{}</Data><CertificateFormat>pfx</CertificateFormat><Password></Password></CertificateFile>", base64(&c.cert_pem))
 }
 
 pub fn role_body(role: &str, port: u16, thumb: &str, sa: &str, subnet: Option<&str>) -> String {

@@ -33,7 +33,7 @@ pub fn ensure_image() -> PathBuf {
     }
 }
 
-pub fn sh(cmd: &str) -> String {
+pub fn shell_stdout(cmd: &str) -> String {
     let out = Command::new("/bin/sh")
         .arg("-c")
         .arg(cmd)
@@ -46,12 +46,12 @@ pub fn sh(cmd: &str) -> String {
 pub fn leftovers(tag: &str, state_dir: &Path) -> Vec<String> {
     let tail = tag.trim_start_matches("acb");
     let mut out = Vec::new();
-    for l in sh("ip netns list").lines() {
+    for l in shell_stdout("ip netns list").lines() {
         if l.contains(tag) {
             out.push(format!("netns {l}"));
         }
     }
-    for l in sh("ip -o link show").lines() {
+    for l in shell_stdout("ip -o link show").lines() {
         if l.contains(tag) || l.contains(&format!("acv{tail}")) {
             out.push(format!("link {l}"));
         }
@@ -76,7 +76,7 @@ pub fn leftovers(tag: &str, state_dir: &Path) -> Vec<String> {
             }
         }
     }
-    for l in sh("ps -eo pid=,args=").lines() {
+    for l in shell_stdout("ps -eo pid=,args=").lines() {
         if l.contains("systemd-nspawn") && (l.contains(tag) || l.contains(&sd)) {
             out.push(format!("process {l}"));
         }

@@ -8,7 +8,7 @@ use crate::classic::request::encode_base64;
 use crate::engine::role_status::{instance_state, status_of, InstanceState};
 use crate::engine::Emulator;
 use crate::ids::{stable_guid, stable_hex};
-use crate::model::{iso, now_ms, Deployment, DeploymentPhase, HostedService, Role, RolePhase};
+use crate::model::{iso8601, now_ms, Deployment, DeploymentPhase, HostedService, Role, RolePhase};
 use crate::vm::VmStatus;
 use crate::xml::{escape_attribute, XmlWriter};
 
@@ -178,7 +178,7 @@ pub fn write_deployment(
             }
             w.open("GuestAgentStatus");
             w.leaf("ProtocolVersion", "1.0");
-            w.leaf("Timestamp", iso(now));
+            w.leaf("Timestamp", iso8601(now));
             if ready {
                 w.leaf("GuestAgentVersion", "WALinuxAgent-2.0.16");
                 w.leaf("Status", "Ready");
@@ -233,12 +233,12 @@ pub fn write_deployment(
     w.leaf("Locked", "false");
     w.leaf("RollbackAllowed", "false");
     w.leaf_opt("VirtualNetworkName", d.virtual_network.as_deref());
-    w.leaf("CreatedTime", iso(d.created));
-    w.leaf("LastModifiedTime", iso(d.modified));
+    w.leaf("CreatedTime", iso8601(d.created));
+    w.leaf("LastModifiedTime", iso8601(d.modified));
     w.empty("ExtendedProperties");
     w.open("PersistentVMDowntime")
-        .leaf("StartTime", iso(d.created - 86_400_000))
-        .leaf("EndTime", iso(d.created + 86_400_000))
+        .leaf("StartTime", iso8601(d.created - 86_400_000))
+        .leaf("EndTime", iso8601(d.created + 86_400_000))
         .leaf("Status", "PersistentVMUpdateCompleted")
         .close("PersistentVMDowntime");
     w.open("VirtualIPs")
