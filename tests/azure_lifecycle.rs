@@ -343,12 +343,12 @@ async fn public_ips_give_each_vm_its_own_address_on_port_22() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn several_subscriptions_share_the_cluster_and_are_all_cleaned() {
-    use azure_classic_emulator::{BackendKind, EmulatorOptions};
+    use azure_emulator::{BackendKind, EmulatorOptions};
     const SUB2: &str = "0a1b2c3d-0000-4000-8000-00000000cafe";
     let creds = Creds::new();
     let other = Creds::new();
     let st = tempfile::tempdir().unwrap();
-    let emu = azure_classic_emulator::start(EmulatorOptions {
+    let emu = azure_emulator::start(EmulatorOptions {
         state_dir: st.path().to_path_buf(),
         subscriptions: vec![
             (SUB.to_string(), creds.mgmt()),

@@ -14,7 +14,7 @@ use std::os::unix::fs::PermissionsExt;
 use cli::*;
 use support::*;
 
-async fn nothing_created(env: &CliEnv, emu: &azure_classic_emulator::RunningEmulator) {
+async fn nothing_created(env: &CliEnv, emu: &azure_emulator::RunningEmulator) {
     assert_eq!(leftovers(emu, &[]).await, Vec::<String>::new());
     assert!(!env.storage.join("c.toml").exists(), "a state was saved");
 }

@@ -48,7 +48,7 @@ impl Sandbox {
             "the sandbox end-to-end tests need root (network namespaces, containers): run them through `bash .ci/run` as root"
         );
         let emulator =
-            assert_cmd::cargo::cargo_bin("elasticluster").with_file_name("azure-classic-emulator");
+            assert_cmd::cargo::cargo_bin("elasticluster").with_file_name("azure-emulator");
         assert!(
             emulator.is_file(),
             "{} is missing: build it with `cargo build --workspace` first",
@@ -266,12 +266,12 @@ fn check_clean_stop(sb: &Sandbox) {
         let dir = sb.storage.join("sandbox");
         let sub =
             std::fs::read_to_string(dir.join("subscription-id")).expect("sandbox subscription id");
-        let opts = azure_classic_emulator::EmulatorOptions {
+        let opts = azure_emulator::EmulatorOptions {
             state_dir: sb.emulator_state(),
             subscriptions: vec![(sub.trim().to_string(), dir.join("management.pem"))],
             ..Default::default()
         };
-        let emu = azure_classic_emulator::start(opts)
+        let emu = azure_emulator::start(opts)
             .await
             .expect("reopen the emulator state");
         let inv = emu.inventory().await;

@@ -18,12 +18,7 @@ struct Env {
     storage: PathBuf,
 }
 
-fn setup(
-    creds: Creds,
-    emu: &azure_classic_emulator::RunningEmulator,
-    base: &str,
-    computes: usize,
-) -> Env {
+fn setup(creds: Creds, emu: &azure_emulator::RunningEmulator, base: &str, computes: usize) -> Env {
     let dir = tempfile::tempdir().unwrap();
     for f in [creds.mgmt(), creds.ssh_key(), creds.ssh_pub()] {
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -304,16 +299,16 @@ async fn wrong_certificate_is_one_clear_line_and_creates_nothing() {
 /// Real hosts (systemd-nspawn containers): start probes SSH and records host keys, `ssh`
 /// runs a command on the frontend and on a chosen node with strict host-key checking, and
 /// stop leaves nothing. Needs root and the emulator's image (built by its own tests or by
-/// `azure-classic-emulator build-image`).
+/// `azure-emulator build-image`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_hosts_start_ssh_stop() {
     let image_dir = std::env::var_os("AZURE_EMULATOR_IMAGE_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(azure_classic_emulator::vm::container::DEFAULT_IMAGE_DIR));
+        .unwrap_or_else(|| PathBuf::from(azure_emulator::vm::container::DEFAULT_IMAGE_DIR));
     if !support::can_run(
         support::is_root()
             && image_dir
-                .join(azure_classic_emulator::vm::container::DEFAULT_IMAGE)
+                .join(azure_emulator::vm::container::DEFAULT_IMAGE)
                 .exists(),
         &format!("root and the emulator image in {}", image_dir.display()),
     ) {
@@ -326,7 +321,7 @@ async fn real_hosts_start_ssh_stop() {
         st.path(),
         0.05,
         20,
-        azure_classic_emulator::BackendKind::Container,
+        azure_emulator::BackendKind::Container,
     )
     .await;
     let env = setup(creds, &emu, "ssh1", 2);

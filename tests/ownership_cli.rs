@@ -12,7 +12,7 @@ use cli::*;
 use support::*;
 
 /// Every resource the emulator holds (a fingerprint to compare before and after).
-async fn everything(emu: &azure_classic_emulator::RunningEmulator) -> Vec<String> {
+async fn everything(emu: &azure_emulator::RunningEmulator) -> Vec<String> {
     let mut v = leftovers(emu, &[]).await;
     let inv = emu.inventory().await;
     for hs in inv["subscriptions"][SUB]["hosted_services"]

@@ -20,7 +20,7 @@ struct Env {
 }
 
 impl Env {
-    fn new(creds: Creds, emu: &azure_classic_emulator::RunningEmulator, base: &str) -> Env {
+    fn new(creds: Creds, emu: &azure_emulator::RunningEmulator, base: &str) -> Env {
         let dir = tempfile::tempdir().unwrap();
         for f in [creds.mgmt(), creds.ssh_key(), creds.ssh_pub()] {
             std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();

@@ -1,4 +1,5 @@
-//! Conformance against recorded real Azure traffic (`../shared/asm-golden`): the
+//! Conformance against recorded real Azure traffic (`tests/fixtures/asm-golden` at the
+//! repository root, origin and license in its NOTICE): the
 //! azure-sdk-python VCR cassettes are replayed request by request (status, headers that
 //! matter, response structure with values normalised), and the emulator's Get Deployment,
 //! Get Hosted Service and error bodies are shape-matched (errors byte-matched) against the
@@ -12,8 +13,8 @@ use std::time::{Duration, Instant};
 use common::*;
 
 fn golden() -> PathBuf {
-    // <repo>/emulator → <repo>/../shared/asm-golden
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/asm-golden");
+    // <repo>/emulator → <repo>/tests/fixtures/asm-golden (shared with the tool's tests)
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/asm-golden");
     assert!(p.is_dir(), "golden data not found at {}", p.display());
     p
 }
@@ -187,9 +188,9 @@ fn parse_cassette(text: &str) -> Vec<Interaction> {
 
 /// Ordered distinct element paths of a body (values ignored).
 fn paths(xml: &str) -> Vec<String> {
-    let doc = azure_classic_emulator::xml::parse(xml).unwrap_or_else(|e| panic!("{e:?}: {xml}"));
+    let doc = azure_emulator::xml::parse(xml).unwrap_or_else(|e| panic!("{e:?}: {xml}"));
     let mut v = Vec::new();
-    fn go(n: &azure_classic_emulator::xml::Node, prefix: &str, v: &mut Vec<String>) {
+    fn go(n: &azure_emulator::xml::Node, prefix: &str, v: &mut Vec<String>) {
         let p = format!("{prefix}/{}", n.name);
         if !v.contains(&p) {
             v.push(p.clone());

@@ -7,8 +7,8 @@ mod container_common;
 
 use std::time::{Duration, Instant};
 
-use azure_classic_emulator::vm::container::{ContainerBackend, ContainerOptions, DEFAULT_IMAGE};
-use azure_classic_emulator::vm::{EndpointSpec, VmBackend, VmSpec, VmStatus};
+use azure_emulator::vm::container::{ContainerBackend, ContainerOptions, DEFAULT_IMAGE};
+use azure_emulator::vm::{EndpointSpec, VmBackend, VmSpec, VmStatus};
 use container_common::*;
 
 const VMS: usize = 8;

@@ -10,7 +10,7 @@ mod container_common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use azure_classic_emulator::BackendKind;
+use azure_emulator::BackendKind;
 use common::*;
 
 const ROLES: [&str; 3] = ["frontend001", "compute001", "compute002"];

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use azure_classic_emulator::vm::{ImageInfo, VmBackend, VmError, VmInfo, VmSpec, VmStatus};
+use azure_emulator::vm::{ImageInfo, VmBackend, VmError, VmInfo, VmSpec, VmStatus};
 use common::*;
 
 #[derive(Default)]

@@ -21,17 +21,16 @@ use serde::Deserialize;
 
 use super::azure_classic::identity::new_identity_pem;
 
-/// The emulator program, looked for next to this program and on `PATH` (the first name
-/// found wins: the emulator is being renamed from the second to the first).
-pub const EMULATOR_PROGRAMS: &[&str] = &["azure-emulator", "azure-classic-emulator"];
+/// The emulator program, looked for next to this program and on `PATH`.
+pub const EMULATOR_PROGRAMS: &[&str] = &["azure-emulator"];
 /// The name messages use.
-pub const EMULATOR_PROGRAM: &str = "azure-classic-emulator";
+pub const EMULATOR_PROGRAM: &str = "azure-emulator";
 
 /// The emulator option that registers an ARM service principal; a build whose `serve
 /// --help` does not list it has no ARM face.
 pub const ARM_CLIENT_FLAG: &str = "--arm-client";
 
-/// Image every sandbox VM boots (built by `azure-classic-emulator build-image` on first use).
+/// Image every sandbox VM boots (built by `azure-emulator build-image` on first use).
 pub const SANDBOX_IMAGE: &str = "debian-12-elasticluster";
 
 /// How to reach the running sandbox emulator, in the terms of an Azure cloud section.
@@ -67,7 +66,7 @@ pub enum SandboxError {
         "the sandbox needs root (it creates network namespaces and containers): re-run as root"
     )]
     NotRoot,
-    #[error("cannot find the `azure-classic-emulator` program next to `{0}` or on PATH: build it with `cargo build --release -p azure-classic-emulator`")]
+    #[error("cannot find the `azure-emulator` program next to `{0}` or on PATH: build it with `cargo build --release -p azure-emulator`")]
     EmulatorNotFound(PathBuf),
     #[error("{path}: {source}")]
     Io {

@@ -10,7 +10,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use azure_classic_emulator::RunningEmulator;
+use azure_emulator::RunningEmulator;
 
 use crate::support::{Creds, SUB};
 

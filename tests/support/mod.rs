@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use azure_classic_emulator::{BackendKind, EmulatorOptions, RunningEmulator};
+use azure_emulator::{BackendKind, EmulatorOptions, RunningEmulator};
 use elasticluster::providers::azure_classic::identity::new_identity_pem;
 use elasticluster::providers::azure_classic::provider::{AzureClassicProvider, AzureSettings};
 use elasticluster::providers::azure_classic::transport::{ClientOptions, SubscriptionAccess};
@@ -93,9 +93,7 @@ pub async fn emulator_with(
     if let Some(d) = std::env::var_os("AZURE_EMULATOR_IMAGE_DIR") {
         opts.image_dir = d.into();
     }
-    azure_classic_emulator::start(opts)
-        .await
-        .expect("emulator starts")
+    azure_emulator::start(opts).await.expect("emulator starts")
 }
 
 pub fn access(creds: &Creds, emu: &RunningEmulator) -> SubscriptionAccess {

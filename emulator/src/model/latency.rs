@@ -53,15 +53,15 @@ impl LatencyModel {
     }
 
     /// The model the emulator runs with for a given `--time-scale`.
-    pub fn scaled(time_scale: f64) -> Self {
+    pub fn with_time_scale(time_scale: f64) -> Self {
         LatencyModel {
             time_scale,
             ..Self::azure()
         }
     }
 
-    /// A step's duration after scaling.
-    pub fn d(&self, seconds: f64) -> Duration {
+    /// A step's duration (seconds at scale 1, e.g. `self.add_role`) after scaling.
+    pub fn scaled(&self, seconds: f64) -> Duration {
         Duration::from_secs_f64((seconds * self.time_scale).max(0.0))
     }
 
@@ -103,18 +103,18 @@ impl LatencyModel {
             + self.create_deployment
             + (per_service - 1) as f64 * self.add_role
             + self.role_boot;
-        self.d(s)
+        self.scaled(s)
     }
 
     /// Lower bound (scaled) for tearing down: one Delete Deployment (`comp=media`) per
     /// service, all services in parallel; the remaining deletes are synchronous. Without
     /// `comp=media` add `disk_detach + disk_lease_release` before disks can go.
     pub fn stop_critical_path(&self) -> Duration {
-        self.d(self.delete_deployment)
+        self.scaled(self.delete_deployment)
     }
 }
 
 /// The latency model at `time_scale` (public entry point for benchmarks).
 pub fn latency_model(time_scale: f64) -> LatencyModel {
-    LatencyModel::scaled(time_scale)
+    LatencyModel::with_time_scale(time_scale)
 }

@@ -689,9 +689,9 @@ mod tests {
 
     fn golden(name: &str) -> Option<String> {
         let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/asm-golden/libcloud")
+            .join("tests/fixtures/asm-golden/libcloud")
             .join(format!("_3761b98b_673d_526c_8d55_fee918758e6e_{name}.xml"));
-        // The golden data is part of the test contract (`<repo>/../shared/asm-golden`).
+        // The golden data is part of the test contract (`<repo>/tests/fixtures/asm-golden`).
         Some(
             std::fs::read_to_string(&p)
                 .unwrap_or_else(|e| panic!("golden file {}: {e}", p.display())),

@@ -1,17 +1,19 @@
-//! Subscription-level reads: Get Subscription (quotas and usage), List Locations, List Role
-//! Sizes, OS images (from the VM backend) and Get Operation Status.
+//! Subscription-level reads: Get Subscription (quotas and current usage), List Locations
+//! and List Role Sizes, from the catalogue Azure served in 2015. Nothing here changes state.
 
 use std::sync::Arc;
 
-use crate::model::{catalog, OpStatus};
-use crate::xml::W;
+use super::errors::ApiResult;
+use super::request::RequestContext;
+use crate::engine::Emulator;
+use crate::http::HttpResponse;
+use crate::model::catalog;
+use crate::xml::XmlWriter;
 
-use super::*;
-
-pub fn get_subscription(emu: &Arc<Emu>, ctx: &Ctx) -> ApiResult {
+pub fn get(emu: &Arc<Emulator>, ctx: &RequestContext) -> ApiResult {
     let st = emu.lock();
-    let sub = sub_ref(&st, ctx)?;
-    let mut w = W::root("Subscription");
+    let sub = ctx.subscription(&st)?;
+    let mut w = XmlWriter::with_root("Subscription");
     w.leaf("SubscriptionID", &sub.id);
     w.leaf("SubscriptionName", "Azure classic emulator");
     w.leaf("SubscriptionStatus", "Active");
@@ -49,11 +51,11 @@ pub fn get_subscription(emu: &Arc<Emu>, ctx: &Ctx) -> ApiResult {
     w.leaf("MaxNetworkSecurityRulesPerGroup", "200");
     w.leaf("MaxRouteTables", "100");
     w.leaf("MaxRoutesPerRouteTable", "100");
-    Ok(Resp::xml(w.finish("Subscription")))
+    Ok(HttpResponse::xml(w.finish("Subscription")))
 }
 
-pub fn list_role_sizes() -> Resp {
-    let mut w = W::root("RoleSizes");
+pub fn list_role_sizes() -> HttpResponse {
+    let mut w = XmlWriter::with_root("RoleSizes");
     for (name, cores, mem, ww, vm, disks, wwdisk, vmdisk) in catalog::ROLE_SIZES {
         w.open("RoleSize");
         w.leaf("Name", name);
@@ -67,11 +69,11 @@ pub fn list_role_sizes() -> Resp {
         w.leaf("VirtualMachineResourceDiskSizeInMb", vmdisk.to_string());
         w.close("RoleSize");
     }
-    Resp::xml(w.finish("RoleSizes"))
+    HttpResponse::xml(w.finish("RoleSizes"))
 }
 
-pub fn list_locations() -> Resp {
-    let mut w = W::root("Locations");
+pub fn list_locations() -> HttpResponse {
+    let mut w = XmlWriter::with_root("Locations");
     for l in catalog::LOCATIONS {
         w.open("Location");
         w.leaf("Name", l);
@@ -105,82 +107,5 @@ pub fn list_locations() -> Resp {
         w.close("StorageAccountTypes").close("StorageCapabilities");
         w.close("Location");
     }
-    Resp::xml(w.finish("Locations"))
-}
-
-fn write_image(w: &mut W, i: &crate::vm::ImageInfo) {
-    w.leaf("Category", "Public");
-    w.leaf("Label", &i.label);
-    w.leaf("Location", catalog::LOCATIONS.join(";"));
-    w.leaf("LogicalSizeInGB", "30");
-    w.leaf("Name", &i.name);
-    w.leaf("OS", &i.os);
-    w.leaf("Eula", "");
-    w.leaf("Description", &i.description);
-    w.leaf("ImageFamily", &i.label);
-    w.leaf("PublishedDate", "2024-01-01T00:00:00Z");
-    w.leaf("IsPremium", "false");
-    w.leaf("PrivacyUri", "");
-    w.leaf("RecommendedVMSize", "Small");
-    w.leaf("PublisherName", "Azure classic emulator");
-    w.leaf("IOType", "Standard");
-}
-
-pub fn list_images(emu: &Arc<Emu>) -> Resp {
-    let images = emu.backend.images();
-    if images.is_empty() {
-        return Resp::xml(W::empty_root("Images"));
-    }
-    let mut w = W::root("Images");
-    for i in &images {
-        w.open("OSImage");
-        write_image(&mut w, i);
-        w.close("OSImage");
-    }
-    Resp::xml(w.finish("Images"))
-}
-
-pub fn get_image(emu: &Arc<Emu>, name: &str) -> ApiResult {
-    let i = emu
-        .backend
-        .images()
-        .into_iter()
-        .find(|i| i.name == name)
-        .ok_or_else(|| ApiError::not_found("The image with the specified name does not exist."))?;
-    let mut w = W::root("OSImage");
-    write_image(&mut w, &i);
-    Ok(Resp::xml(w.finish("OSImage")))
-}
-
-pub fn get_operation(emu: &Arc<Emu>, ctx: &Ctx, id: &str) -> ApiResult {
-    let st = emu.lock();
-    let sub = sub_ref(&st, ctx)?;
-    let op = sub
-        .operations
-        .get(&id.to_ascii_lowercase())
-        .ok_or_else(|| {
-            ApiError::not_found(format!("The operation request ID {id} was not found."))
-        })?;
-    let mut w = W::root("Operation");
-    w.leaf("ID", guid_form(&op.id));
-    match op.status {
-        OpStatus::InProgress => {
-            w.leaf("Status", "InProgress");
-        }
-        OpStatus::Succeeded => {
-            w.leaf("Status", "Succeeded");
-            w.leaf("HttpStatusCode", op.http_status.unwrap_or(200).to_string());
-        }
-        OpStatus::Failed => {
-            w.leaf("Status", "Failed");
-            w.leaf("HttpStatusCode", op.http_status.unwrap_or(500).to_string());
-            if let Some(e) = &op.error {
-                w.open("Error")
-                    .leaf("Code", &e.code)
-                    .leaf("Message", &e.message)
-                    .close("Error");
-            }
-        }
-    }
-    Ok(Resp::xml(w.finish("Operation")))
+    HttpResponse::xml(w.finish("Locations"))
 }

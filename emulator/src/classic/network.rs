@@ -1,67 +1,18 @@
 //! Virtual network configuration: the whole-subscription `NetworkConfiguration` document
-//! (GET text/plain as .NET pretty-printed it, PUT async) and List Virtual Network Sites.
+//! (GET as text/plain the way .NET pretty-printed it, PUT async under the subscription's
+//! network lock) and List Virtual Network Sites.
 
 use std::sync::Arc;
 
+use super::errors::{ApiError, ApiResult};
+use super::request::RequestContext;
+use crate::engine::operations::{NewOperation, NETWORK_LOCK};
+use crate::engine::Emulator;
+use crate::http::HttpResponse;
+use crate::ids::stable_guid;
+use crate::model::network::sites;
 use crate::model::{catalog, Pending};
-use crate::xml::{self, Node, W};
-
-use super::*;
-
-pub const VNET_NS: &str =
-    "http://schemas.microsoft.com/ServiceHosting/2011/07/NetworkConfiguration";
-
-/// (name, location, address prefixes, subnets (name, prefix)) of every site.
-pub struct Site {
-    pub name: String,
-    pub location: String,
-    pub prefixes: Vec<String>,
-    pub subnets: Vec<(String, String)>,
-}
-
-pub fn sites(doc: &Node) -> Vec<Site> {
-    let mut v = Vec::new();
-    let Some(vnc) = doc.child("VirtualNetworkConfiguration") else {
-        return v;
-    };
-    let Some(vs) = vnc.child("VirtualNetworkSites") else {
-        return v;
-    };
-    for s in vs.children_named("VirtualNetworkSite") {
-        v.push(Site {
-            name: s.attr("name").unwrap_or_default().to_string(),
-            location: s
-                .attr("Location")
-                .or(s.attr("AffinityGroup"))
-                .unwrap_or_default()
-                .to_string(),
-            prefixes: s
-                .child("AddressSpace")
-                .map(|a| {
-                    a.children_named("AddressPrefix")
-                        .map(|p| p.value().to_string())
-                        .collect()
-                })
-                .unwrap_or_default(),
-            subnets: s
-                .child("Subnets")
-                .map(|ss| {
-                    ss.children_named("Subnet")
-                        .map(|n| {
-                            (
-                                n.attr("name").unwrap_or_default().to_string(),
-                                n.child("AddressPrefix")
-                                    .map(|p| p.value().to_string())
-                                    .unwrap_or_default(),
-                            )
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
-        });
-    }
-    v
-}
+use crate::xml::{self, Node, XmlWriter};
 
 fn valid_prefix(p: &str) -> bool {
     let Some((ip, len)) = p.split_once('/') else {
@@ -70,9 +21,10 @@ fn valid_prefix(p: &str) -> bool {
     ip.parse::<std::net::Ipv4Addr>().is_ok() && len.parse::<u8>().is_ok_and(|l| l <= 32)
 }
 
+/// The document's structure in Azure's element order, names, locations and prefixes.
 fn validate(doc: &Node) -> Result<(), ApiError> {
     if doc.local() != "NetworkConfiguration" {
-        return Err(ApiError::bad("The network configuration is not valid: the root element must be NetworkConfiguration."));
+        return Err(ApiError::bad_request("The network configuration is not valid: the root element must be NetworkConfiguration."));
     }
     let mut w = doc.walk();
     if let Some(vnc) = w.opt("VirtualNetworkConfiguration") {
@@ -85,22 +37,22 @@ fn validate(doc: &Node) -> Result<(), ApiError> {
             for s in sw.many("VirtualNetworkSite") {
                 let name = s.attr("name").unwrap_or_default();
                 if name.is_empty() {
-                    return Err(ApiError::bad(
+                    return Err(ApiError::bad_request(
                         "The network configuration is not valid: a VirtualNetworkSite has no name.",
                     ));
                 }
                 if seen.contains(&name.to_ascii_lowercase()) {
-                    return Err(ApiError::bad(format!("The network configuration is not valid: the virtual network site {name} is declared twice.")));
+                    return Err(ApiError::bad_request(format!("The network configuration is not valid: the virtual network site {name} is declared twice.")));
                 }
                 seen.push(name.to_ascii_lowercase());
                 if let Some(l) = s.attr("Location") {
                     if catalog::location(l).is_none() {
-                        return Err(ApiError::bad(format!(
+                        return Err(ApiError::bad_request(format!(
                             "The location {l} of virtual network {name} is not valid."
                         )));
                     }
                 } else if s.attr("AffinityGroup").is_none() {
-                    return Err(ApiError::bad(format!(
+                    return Err(ApiError::bad_request(format!(
                         "The virtual network {name} must have a Location."
                     )));
                 }
@@ -110,7 +62,7 @@ fn validate(doc: &Node) -> Result<(), ApiError> {
                 let prefixes = aw.many("AddressPrefix");
                 aw.finish()?;
                 if prefixes.is_empty() || prefixes.iter().any(|p| !valid_prefix(p.value())) {
-                    return Err(ApiError::bad(format!(
+                    return Err(ApiError::bad_request(format!(
                         "The address space of virtual network {name} is not valid."
                     )));
                 }
@@ -122,7 +74,7 @@ fn validate(doc: &Node) -> Result<(), ApiError> {
                         let _ = snw.opt("NetworkSecurityGroup");
                         snw.finish()?;
                         if !valid_prefix(p.value()) || sn.attr("name").is_none() {
-                            return Err(ApiError::bad(format!(
+                            return Err(ApiError::bad_request(format!(
                                 "A subnet of virtual network {name} is not valid."
                             )));
                         }
@@ -141,25 +93,22 @@ fn validate(doc: &Node) -> Result<(), ApiError> {
     Ok(())
 }
 
-pub fn get(emu: &Arc<Emu>, ctx: &Ctx) -> ApiResult {
+/// The whole `NetworkConfiguration` document, as .NET pretty-printed it (text/plain).
+pub fn get_configuration(emu: &Arc<Emulator>, ctx: &RequestContext) -> ApiResult {
     let st = emu.lock();
-    let sub = sub_ref(&st, ctx)?;
+    let sub = ctx.subscription(&st)?;
     let doc = sub.network.as_ref().ok_or_else(|| {
         ApiError::not_found("There is no network configuration for this subscription.")
     })?;
-    Ok(Resp {
-        status: 200,
-        content_type: Some("text/plain"),
-        body: xml::pretty_dotnet(doc).into_bytes(),
-        headers: Vec::new(),
-    })
+    Ok(HttpResponse::text(xml::pretty_dotnet(doc)))
 }
 
-pub fn set(emu: &Arc<Emu>, ctx: &Ctx) -> ApiResult {
+/// Replace the whole document (async); removing a site a deployment uses fails the operation.
+pub fn set_configuration(emu: &Arc<Emulator>, ctx: &RequestContext) -> ApiResult {
     let doc = ctx.body_xml()?;
     validate(&doc)?;
     let mut st = emu.lock();
-    let sub = sub_mut(&mut st, ctx)?;
+    let sub = ctx.subscription_mut(&mut st)?;
     if let Some(op) = &sub.network_lock {
         return Err(ApiError::conflict(format!("Windows Azure is currently performing an operation with x-ms-requestid {op} on this subscription's virtual network configuration that requires exclusive access.")));
     }
@@ -174,47 +123,44 @@ pub fn set(emu: &Arc<Emu>, ctx: &Ctx) -> ApiResult {
         (!new_sites.contains(&v.to_ascii_lowercase())).then(|| (v.clone(), d.name.clone()))
     });
     let fail = in_use.map(|(v, d)| {
-        ApiError::bad(format!(
+        ApiError::bad_request(format!(
             "The virtual network {v} cannot be removed because it is in use by deployment {d}."
         ))
-        .op_error()
+        .to_operation_error()
     });
-    let dur = emu.latency.d(emu.latency.set_network_configuration);
-    emu.begin_op(
+    let dur = emu.latency.scaled(emu.latency.set_network_configuration);
+    emu.begin_operation(
         sub,
         &ctx.request_id,
-        "SetNetworkConfiguration",
-        dur,
-        Pending::SetNetwork { doc },
-        vec!["net".into()],
-        fail,
+        NewOperation {
+            kind: "SetNetworkConfiguration",
+            duration: dur,
+            pending: Pending::SetNetwork { doc },
+            locks: vec![NETWORK_LOCK.into()],
+            fail_with: fail,
+        },
     );
     emu.persist(&st);
-    Ok(Resp::empty(202))
+    Ok(HttpResponse::empty(202))
 }
 
-pub fn pseudo_guid(s: &str) -> String {
-    let mut h: u128 = 0x6c62272e07bb014262b821756295c58d;
-    for b in s.bytes() {
-        h ^= b as u128;
-        h = h.wrapping_mul(0x0000000001000000000000000000013B);
-    }
-    let x = format!("{h:032x}");
-    super::guid_form(&x)
-}
-
-pub fn list_sites(emu: &Arc<Emu>, ctx: &Ctx) -> ApiResult {
+pub fn list_sites(emu: &Arc<Emulator>, ctx: &RequestContext) -> ApiResult {
     let st = emu.lock();
-    let sub = sub_ref(&st, ctx)?;
-    let all = sub.network.as_ref().map(sites).unwrap_or_default();
+    let sub = ctx.subscription(&st)?;
+    let all = sub.network_sites();
     if all.is_empty() {
-        return Ok(Resp::xml(W::empty_root("VirtualNetworkSites")));
+        return Ok(HttpResponse::xml(XmlWriter::empty_document(
+            "VirtualNetworkSites",
+        )));
     }
-    let mut w = W::root("VirtualNetworkSites");
+    let mut w = XmlWriter::with_root("VirtualNetworkSites");
     for s in all {
         w.open("VirtualNetworkSite");
         w.leaf("Name", &s.name);
-        w.leaf("Id", pseudo_guid(&format!("{}/{}", ctx.sub, s.name)));
+        w.leaf(
+            "Id",
+            stable_guid(&format!("{}/{}", ctx.subscription, s.name)),
+        );
         w.leaf("State", "Created");
         w.open("AddressSpace").open("AddressPrefixes");
         for p in &s.prefixes {
@@ -236,5 +182,5 @@ pub fn list_sites(emu: &Arc<Emu>, ctx: &Ctx) -> ApiResult {
         w.leaf("Location", &s.location);
         w.close("VirtualNetworkSite");
     }
-    Ok(Resp::xml(w.finish("VirtualNetworkSites")))
+    Ok(HttpResponse::xml(w.finish("VirtualNetworkSites")))
 }

@@ -1,18 +1,24 @@
-//! Storage accounts: create (async), get, list, keys, regenerate, update, delete (refused
-//! while registered disks live in the account), name availability and global uniqueness.
+//! Storage accounts: create (async, `Creating` until done), get, list, keys, regenerate,
+//! update, delete (refused while registered disks live in the account), name availability
+//! and global uniqueness. Blob URLs of OS disks are resolved to their account here.
 
 use std::sync::Arc;
 
 use rand::RngCore;
 
-use crate::model::{catalog, now_ms, Pending, StorageAccount};
-use crate::xml::W;
-
-use super::*;
+use super::errors::{ApiError, ApiResult};
+use super::properties;
+use super::request::{encode_base64, RequestContext};
+use super::urls;
+use crate::engine::operations::NewOperation;
+use crate::engine::Emulator;
+use crate::http::HttpResponse;
+use crate::model::{catalog, iso8601, now_ms, Pending, StorageAccount};
+use crate::xml::XmlWriter;
 
 const INVALID_NAME: &str = "The name is not a valid storage account name. Storage account names must be between 3 and 24 characters in length and use numbers and lower-case letters only.";
 
-pub fn valid_name(n: &str) -> bool {
+fn valid_name(n: &str) -> bool {
     (3..=24).contains(&n.len())
         && n.bytes()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
@@ -22,14 +28,14 @@ fn not_found(name: &str) -> ApiError {
     ApiError::not_found(format!("The storage account '{name}' was not found."))
 }
 
+/// A fresh access key: 64 random bytes, base64.
 fn new_key() -> String {
-    let mut b = [0u8; 64];
-    rand::rng().fill_bytes(&mut b);
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(b)
+    let mut bytes = [0u8; 64];
+    rand::rng().fill_bytes(&mut bytes);
+    encode_base64(&bytes)
 }
 
-pub fn create(emu: &Arc<Emu>, ctx: &Ctx) -> ApiResult {
+pub fn create(emu: &Arc<Emulator>, ctx: &RequestContext) -> ApiResult {
     let doc = ctx.body_xml()?;
     if doc.local() != "CreateStorageServiceInput" {
         return Err(ApiError::invalid_xml());
@@ -41,25 +47,29 @@ pub fn create(emu: &Arc<Emu>, ctx: &Ctx) -> ApiResult {
     let affinity_group = w.opt_text("AffinityGroup");
     let location = w.opt_text("Location");
     let _ = w.opt("GeoReplicationEnabled");
-    let ext = parse_ext_props(w.opt("ExtendedProperties"))?;
+    let ext = properties::parse(w.opt("ExtendedProperties"))?;
     let _ = w.opt("SecondaryReadEnabled");
     let account_type = w
         .opt_text("AccountType")
         .unwrap_or_else(|| "Standard_GRS".into());
     w.finish()?;
     if !valid_name(&name) {
-        return Err(ApiError::bad(INVALID_NAME));
+        return Err(ApiError::bad_request(INVALID_NAME));
     }
     let location = match (location, affinity_group) {
         (Some(l), None) => catalog::location(&l)
-            .ok_or_else(|| ApiError::bad("The location constraint is not valid"))?
+            .ok_or_else(|| ApiError::bad_request("The location constraint is not valid"))?
             .to_string(),
         (None, Some(a)) => {
-            return Err(ApiError::bad(format!(
+            return Err(ApiError::bad_request(format!(
                 "The affinity group {a} does not exist."
             )))
         }
-        _ => return Err(ApiError::bad("The location constraint is not valid")),
+        _ => {
+            return Err(ApiError::bad_request(
+                "The location constraint is not valid",
+            ))
+        }
     };
     if ![
         "Standard_LRS",
@@ -70,7 +80,7 @@ pub fn create(emu: &Arc<Emu>, ctx: &Ctx) -> ApiResult {
     ]
     .contains(&account_type.as_str())
     {
-        return Err(ApiError::bad(format!(
+        return Err(ApiError::bad_request(format!(
             "The account type {account_type} is not valid."
         )));
     }
@@ -79,8 +89,8 @@ pub fn create(emu: &Arc<Emu>, ctx: &Ctx) -> ApiResult {
     let taken_elsewhere = st
         .subscriptions
         .values()
-        .any(|s| s.id != ctx.sub && s.storage_accounts.contains_key(&name));
-    let sub = sub_mut(&mut st, ctx)?;
+        .any(|s| s.id != ctx.subscription && s.storage_accounts.contains_key(&name));
+    let sub = ctx.subscription_mut(&mut st)?;
     if sub.storage_accounts.contains_key(&name) {
         return Err(ApiError::conflict(format!(
             "A storage account named '{name}' already exists in the subscription."
@@ -93,7 +103,7 @@ pub fn create(emu: &Arc<Emu>, ctx: &Ctx) -> ApiResult {
     }
     let current = sub.storage_accounts.len() as u32;
     if current + 1 > max {
-        return Err(quota_error("storage account count", max, current, 1));
+        return Err(ApiError::quota("storage account count", max, current, 1));
     }
     sub.storage_accounts.insert(
         name.clone(),
@@ -111,28 +121,27 @@ pub fn create(emu: &Arc<Emu>, ctx: &Ctx) -> ApiResult {
             secondary_key: new_key(),
         },
     );
-    let dur = emu.latency.d(emu.latency.create_storage_account);
-    emu.begin_op(
+    let dur = emu.latency.scaled(emu.latency.create_storage_account);
+    emu.begin_operation(
         sub,
         &ctx.request_id,
-        "CreateStorageService",
-        dur,
-        Pending::CreateStorage { name: name.clone() },
-        vec![],
-        None,
+        NewOperation {
+            kind: "CreateStorageService",
+            duration: dur,
+            pending: Pending::CreateStorage { name: name.clone() },
+            locks: vec![],
+            fail_with: None,
+        },
     );
     emu.persist(&st);
-    Ok(Resp::empty(202).header(
+    Ok(HttpResponse::empty(202).header(
         "Location",
-        format!("{AZURE_HOST}/subscriptions/{}/storage/{name}", ctx.sub),
+        urls::created_storage_account(&ctx.subscription, &name),
     ))
 }
 
-fn write_account(w: &mut W, sub: &str, s: &StorageAccount) {
-    w.leaf(
-        "Url",
-        format!("{AZURE_HOST}/{sub}/services/storageservices/{}", s.name),
-    );
+fn write_account(w: &mut XmlWriter, sub: &str, s: &StorageAccount) {
+    w.leaf("Url", urls::storage_account(sub, &s.name));
     w.leaf("ServiceName", &s.name);
     w.open("StorageServiceProperties");
     w.leaf_nil("Description", s.description.as_deref());
@@ -158,48 +167,48 @@ fn write_account(w: &mut W, sub: &str, s: &StorageAccount) {
         w.empty("GeoSecondaryRegion");
         w.empty("StatusOfSecondary");
     }
-    w.leaf("CreationTime", crate::model::iso(s.created));
+    w.leaf("CreationTime", iso8601(s.created));
     w.empty("CustomDomains");
     w.leaf("AccountType", &s.account_type);
     w.close("StorageServiceProperties");
-    write_ext_props(w, &s.extended_properties);
+    properties::write(w, &s.extended_properties);
     w.open("Capabilities")
         .leaf("Capability", "PersistentVMRole")
         .close("Capabilities");
 }
 
-pub fn get(emu: &Arc<Emu>, ctx: &Ctx, name: &str) -> ApiResult {
+pub fn get(emu: &Arc<Emulator>, ctx: &RequestContext, name: &str) -> ApiResult {
     let st = emu.lock();
-    let s = sub_ref(&st, ctx)?
+    let s = ctx
+        .subscription(&st)?
         .storage_accounts
         .get(name)
         .ok_or_else(|| not_found(name))?;
-    let mut w = W::root("StorageService");
-    write_account(&mut w, &ctx.sub, s);
-    Ok(Resp::xml(w.finish("StorageService")))
+    let mut w = XmlWriter::with_root("StorageService");
+    write_account(&mut w, &ctx.subscription, s);
+    Ok(HttpResponse::xml(w.finish("StorageService")))
 }
 
-pub fn list(emu: &Arc<Emu>, ctx: &Ctx) -> ApiResult {
+pub fn list(emu: &Arc<Emulator>, ctx: &RequestContext) -> ApiResult {
     let st = emu.lock();
-    let sub = sub_ref(&st, ctx)?;
+    let sub = ctx.subscription(&st)?;
     if sub.storage_accounts.is_empty() {
-        return Ok(Resp::xml(W::empty_root("StorageServices")));
+        return Ok(HttpResponse::xml(XmlWriter::empty_document(
+            "StorageServices",
+        )));
     }
-    let mut w = W::root("StorageServices");
+    let mut w = XmlWriter::with_root("StorageServices");
     for s in sub.storage_accounts.values() {
         w.open("StorageService");
-        write_account(&mut w, &ctx.sub, s);
+        write_account(&mut w, &ctx.subscription, s);
         w.close("StorageService");
     }
-    Ok(Resp::xml(w.finish("StorageServices")))
+    Ok(HttpResponse::xml(w.finish("StorageServices")))
 }
 
 fn keys_body(sub: &str, s: &StorageAccount) -> String {
-    let mut w = W::root("StorageService");
-    w.leaf(
-        "Url",
-        format!("{AZURE_HOST}/{sub}/services/storageservices/{}", s.name),
-    );
+    let mut w = XmlWriter::with_root("StorageService");
+    w.leaf("Url", urls::storage_account(sub, &s.name));
     w.open("StorageServiceKeys")
         .leaf("Primary", &s.primary_key)
         .leaf("Secondary", &s.secondary_key)
@@ -207,25 +216,22 @@ fn keys_body(sub: &str, s: &StorageAccount) -> String {
     w.finish("StorageService")
 }
 
-pub fn keys(emu: &Arc<Emu>, ctx: &Ctx, name: &str) -> ApiResult {
+pub fn keys(emu: &Arc<Emulator>, ctx: &RequestContext, name: &str) -> ApiResult {
     let st = emu.lock();
-    let s = sub_ref(&st, ctx)?
+    let s = ctx
+        .subscription(&st)?
         .storage_accounts
         .get(name)
         .ok_or_else(|| not_found(name))?;
-    Ok(Resp::xml(keys_body(&ctx.sub, s)))
+    Ok(HttpResponse::xml(keys_body(&ctx.subscription, s)))
 }
 
-pub fn regenerate(emu: &Arc<Emu>, ctx: &Ctx, name: &str) -> ApiResult {
+pub fn regenerate_keys(emu: &Arc<Emulator>, ctx: &RequestContext, name: &str) -> ApiResult {
     if !ctx
-        .q("action")
+        .query_param("action")
         .is_some_and(|a| a.eq_ignore_ascii_case("regenerate"))
     {
-        return Err(ApiError::new(
-            400,
-            "MissingOrInvalidRequiredQueryParameter",
-            "A required query parameter was not specified for this request or was specified incorrectly.",
-        ));
+        return Err(ApiError::missing_query_parameter());
     }
     let doc = ctx.body_xml()?;
     if doc.local() != "RegenerateKeys" {
@@ -235,7 +241,7 @@ pub fn regenerate(emu: &Arc<Emu>, ctx: &Ctx, name: &str) -> ApiResult {
     let kt = w.req_text("KeyType")?;
     w.finish()?;
     let mut st = emu.lock();
-    let sub = sub_mut(&mut st, ctx)?;
+    let sub = ctx.subscription_mut(&mut st)?;
     let s = sub
         .storage_accounts
         .get_mut(name)
@@ -243,15 +249,19 @@ pub fn regenerate(emu: &Arc<Emu>, ctx: &Ctx, name: &str) -> ApiResult {
     match kt.as_str() {
         "Primary" => s.primary_key = new_key(),
         "Secondary" => s.secondary_key = new_key(),
-        _ => return Err(ApiError::bad("The key type must be Primary or Secondary.")),
+        _ => {
+            return Err(ApiError::bad_request(
+                "The key type must be Primary or Secondary.",
+            ))
+        }
     }
-    let body = keys_body(&ctx.sub, s);
+    let body = keys_body(&ctx.subscription, s);
     emu.register_sync(sub, &ctx.request_id, "RegenerateStorageServiceKeys", 200);
     emu.persist(&st);
-    Ok(Resp::xml(body))
+    Ok(HttpResponse::xml(body))
 }
 
-pub fn update(emu: &Arc<Emu>, ctx: &Ctx, name: &str) -> ApiResult {
+pub fn update(emu: &Arc<Emulator>, ctx: &RequestContext, name: &str) -> ApiResult {
     let doc = ctx.body_xml()?;
     if doc.local() != "UpdateStorageServiceInput" {
         return Err(ApiError::invalid_xml());
@@ -260,13 +270,13 @@ pub fn update(emu: &Arc<Emu>, ctx: &Ctx, name: &str) -> ApiResult {
     let description = w.opt_text("Description");
     let label = w.opt_text("Label");
     let _ = w.opt("GeoReplicationEnabled");
-    let ext = parse_ext_props(w.opt("ExtendedProperties"))?;
+    let ext = properties::parse(w.opt("ExtendedProperties"))?;
     let _ = w.opt("CustomDomains");
     let _ = w.opt("SecondaryReadEnabled");
     let account_type = w.opt_text("AccountType");
     w.finish()?;
     let mut st = emu.lock();
-    let sub = sub_mut(&mut st, ctx)?;
+    let sub = ctx.subscription_mut(&mut st)?;
     let s = sub
         .storage_accounts
         .get_mut(name)
@@ -280,10 +290,10 @@ pub fn update(emu: &Arc<Emu>, ctx: &Ctx, name: &str) -> ApiResult {
     if let Some(t) = account_type {
         s.account_type = t;
     }
-    merge_ext_props(&mut s.extended_properties, ext);
+    properties::merge(&mut s.extended_properties, ext);
     emu.register_sync(sub, &ctx.request_id, "UpdateStorageService", 200);
     emu.persist(&st);
-    Ok(Resp::empty(200))
+    Ok(HttpResponse::empty(200))
 }
 
 /// Storage account name in a blob URL `http(s)://<name>.blob.core.windows.net/...`.
@@ -296,9 +306,9 @@ pub fn account_of_media_link(link: &str) -> Option<String> {
     Some(name.to_ascii_lowercase())
 }
 
-pub fn delete(emu: &Arc<Emu>, ctx: &Ctx, name: &str) -> ApiResult {
+pub fn delete(emu: &Arc<Emulator>, ctx: &RequestContext, name: &str) -> ApiResult {
     let mut st = emu.lock();
-    let sub = sub_mut(&mut st, ctx)?;
+    let sub = ctx.subscription_mut(&mut st)?;
     if !sub.storage_accounts.contains_key(name) {
         return Err(not_found(name));
     }
@@ -307,25 +317,25 @@ pub fn delete(emu: &Arc<Emu>, ctx: &Ctx, name: &str) -> ApiResult {
         .values()
         .any(|d| account_of_media_link(&d.media_link).as_deref() == Some(name));
     if busy {
-        return Err(ApiError::bad(format!("Storage account {name} has container(s) which have an active image and/or disk artifacts. Ensure those artifacts are removed from the image repository before deleting this storage account.")));
+        return Err(ApiError::bad_request(format!("Storage account {name} has container(s) which have an active image and/or disk artifacts. Ensure those artifacts are removed from the image repository before deleting this storage account.")));
     }
     sub.storage_accounts.remove(name);
     emu.register_sync(sub, &ctx.request_id, "DeleteStorageService", 200);
     emu.persist(&st);
-    Ok(Resp::empty(200))
+    Ok(HttpResponse::empty(200))
 }
 
-pub fn is_available(emu: &Arc<Emu>, ctx: &Ctx, name: &str) -> ApiResult {
+pub fn is_available(emu: &Arc<Emulator>, ctx: &RequestContext, name: &str) -> ApiResult {
     if !valid_name(name) {
-        return Err(ApiError::bad(INVALID_NAME));
+        return Err(ApiError::bad_request(INVALID_NAME));
     }
     let st = emu.lock();
-    let mine = sub_ref(&st, ctx)?.storage_accounts.contains_key(name);
+    let mine = ctx.subscription(&st)?.storage_accounts.contains_key(name);
     let elsewhere = st
         .subscriptions
         .values()
         .any(|s| s.storage_accounts.contains_key(name));
-    let mut w = W::root("AvailabilityResponse");
+    let mut w = XmlWriter::with_root("AvailabilityResponse");
     if mine {
         w.leaf("Result", "false").leaf(
             "Reason",
@@ -339,5 +349,5 @@ pub fn is_available(emu: &Arc<Emu>, ctx: &Ctx, name: &str) -> ApiResult {
     } else {
         w.leaf("Result", "true").leaf_nil("Reason", None);
     }
-    Ok(Resp::xml(w.finish("AvailabilityResponse")))
+    Ok(HttpResponse::xml(w.finish("AvailabilityResponse")))
 }

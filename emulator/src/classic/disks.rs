@@ -1,14 +1,16 @@
-//! OS disks: list/get, and delete (refused while attached or leased, `comp=media` also
-//! deletes the blob). Disks are registered by the deployment code, never here.
+//! OS disks: list/get, and delete (refused while attached or leased). Disks are registered
+//! by Create Deployment / Add Role and released by the engine's effects, never here.
 
 use std::sync::Arc;
 
-use crate::model::{iso, now_ms, Disk, LeaseState};
-use crate::xml::W;
+use super::errors::{ApiError, ApiResult};
+use super::request::RequestContext;
+use crate::engine::Emulator;
+use crate::http::HttpResponse;
+use crate::model::{iso8601, now_ms, Disk, LeaseState, Millis, Subscription};
+use crate::xml::XmlWriter;
 
-use super::*;
-
-fn write_disk(w: &mut W, d: &Disk, now: i64) {
+fn write_disk(w: &mut XmlWriter, d: &Disk, now: Millis) {
     if let Some(a) = d.attachment(now) {
         w.open("AttachedTo")
             .leaf("DeploymentName", &a.deployment)
@@ -23,50 +25,50 @@ fn write_disk(w: &mut W, d: &Disk, now: i64) {
     w.leaf("Name", &d.name);
     w.leaf("SourceImageName", &d.source_image);
     w.leaf("IsPremium", "false");
-    w.leaf("CreatedTime", iso(d.created));
+    w.leaf("CreatedTime", iso8601(d.created));
     w.leaf("IOType", "Standard");
 }
 
-pub fn list(emu: &Arc<Emu>, ctx: &Ctx) -> ApiResult {
+pub fn list(emu: &Arc<Emulator>, ctx: &RequestContext) -> ApiResult {
     let st = emu.lock();
-    let sub = sub_ref(&st, ctx)?;
+    let sub = ctx.subscription(&st)?;
     if sub.disks.is_empty() {
-        return Ok(Resp::xml(W::empty_root("Disks")));
+        return Ok(HttpResponse::xml(XmlWriter::empty_document("Disks")));
     }
     let now = now_ms();
-    let mut w = W::root("Disks");
+    let mut w = XmlWriter::with_root("Disks");
     for d in sub.disks.values() {
         w.open("Disk");
         write_disk(&mut w, d, now);
         w.close("Disk");
     }
-    Ok(Resp::xml(w.finish("Disks")))
+    Ok(HttpResponse::xml(w.finish("Disks")))
 }
 
-fn find<'a>(sub: &'a crate::model::Subscription, name: &str) -> Result<&'a Disk, ApiError> {
+fn find<'a>(sub: &'a Subscription, name: &str) -> Result<&'a Disk, ApiError> {
     sub.disks
         .values()
         .find(|d| d.name.eq_ignore_ascii_case(name))
         .ok_or_else(|| ApiError::not_found("The disk with the specified name does not exist."))
 }
 
-pub fn get(emu: &Arc<Emu>, ctx: &Ctx, name: &str) -> ApiResult {
+pub fn get(emu: &Arc<Emulator>, ctx: &RequestContext, name: &str) -> ApiResult {
     let st = emu.lock();
-    let d = find(sub_ref(&st, ctx)?, name)?;
-    let mut w = W::root("Disk");
+    let d = find(ctx.subscription(&st)?, name)?;
+    let mut w = XmlWriter::with_root("Disk");
     write_disk(&mut w, d, now_ms());
-    Ok(Resp::xml(w.finish("Disk")))
+    Ok(HttpResponse::xml(w.finish("Disk")))
 }
 
-pub fn delete(emu: &Arc<Emu>, ctx: &Ctx, name: &str) -> ApiResult {
+pub fn delete(emu: &Arc<Emulator>, ctx: &RequestContext, name: &str) -> ApiResult {
     let mut st = emu.lock();
-    let sub = sub_mut(&mut st, ctx)?;
+    let sub = ctx.subscription_mut(&mut st)?;
     let d = find(sub, name)?;
     let now = now_ms();
     match d.lease_state(now) {
         LeaseState::Attached => {
             let a = d.attached_to.clone().unwrap_or_default();
-            return Err(ApiError::bad(format!(
+            return Err(ApiError::bad_request(format!(
                 "A disk with name {} is currently in use by virtual machine {} running within hosted service {}, deployment {}.",
                 d.name, a.role, a.hosted_service, a.deployment
             )));
@@ -84,5 +86,5 @@ pub fn delete(emu: &Arc<Emu>, ctx: &Ctx, name: &str) -> ApiResult {
     sub.disks.remove(&key);
     emu.register_sync(sub, &ctx.request_id, "DeleteDisk", 200);
     emu.persist(&st);
-    Ok(Resp::empty(200))
+    Ok(HttpResponse::empty(200))
 }
