@@ -151,6 +151,10 @@ const SMALL_MEMORY_MB: u32 = 1792;
 /// Slurm's node lines (from the nodes' facts) give every compute node a Small VM's size.
 fn check_slurm_node_sizes(sb: &Sandbox) {
     let out = sb.ssh(&["--", "scontrol -o show node"]);
+    eprintln!("scontrol -o show node:\n{out}");
+    // What slurmd itself detects on a node (for the record; Slurm uses the configured size).
+    let detected = sb.ssh(&["-n", "compute001", "--", "/usr/sbin/slurmd -C | head -1"]);
+    eprintln!("slurmd -C on compute001: {detected}");
     let nodes: Vec<&str> = out.lines().filter(|l| l.starts_with("NodeName=")).collect();
     assert_eq!(nodes.len(), 2, "scontrol show node: {out}");
     for n in nodes {
@@ -166,6 +170,7 @@ fn check_slurm_node_sizes(sb: &Sandbox) {
 /// `qhost` shows every compute node with a Small VM's cores and memory.
 fn check_qhost_sizes(sb: &Sandbox) {
     let out = sb.ssh(&["--", "qhost"]);
+    eprintln!("qhost:\n{out}");
     let rows: Vec<Vec<&str>> = out
         .lines()
         .filter(|l| l.starts_with("compute"))

@@ -105,6 +105,16 @@ pub fn leftovers(tag: &str, state_dir: &Path) -> Vec<String> {
     out
 }
 
+/// `leftovers` less what the backend itself holds while it runs (its bridge, its lxcfs):
+/// what the VMs left once they are deleted.
+pub fn vm_leftovers(tag: &str, state_dir: &Path) -> Vec<String> {
+    leftovers(tag, state_dir)
+        .into_iter()
+        .filter(|l| !(l.starts_with("link") && l.contains(&format!(" {tag}:"))))
+        .filter(|l| !l.contains("/container/lxcfs"))
+        .collect()
+}
+
 /// Poll `f` until it returns Some or the deadline passes.
 pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + timeout;
@@ -240,15 +250,7 @@ pub async fn wait_ready(b: &ContainerBackend, id: &str) {
         match b.status(id).await {
             VmStatus::Ready => return,
             VmStatus::Booting => {}
-            other => {
-                let log = std::fs::read_to_string(b.console_log(id)).unwrap_or_default();
-                let tail: Vec<&str> = log.lines().rev().take(30).collect();
-                panic!(
-                    "{id}: {other:?}; console ({}), last lines:\n{}",
-                    b.console_log(id).display(),
-                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-                )
-            }
+            other => panic!("{id}: {other:?}; {}", console_tail(b, id)),
         }
         assert!(
             std::time::Instant::now() < deadline,
@@ -269,4 +271,16 @@ pub async fn ssh_async(
     tokio::task::spawn_blocking(move || ssh(&key, &kh, "azureuser", addr, &cmd))
         .await
         .expect("ssh task")
+}
+
+/// The last lines of a VM's console log, for failure messages.
+pub fn console_tail(b: &ContainerBackend, id: &str) -> String {
+    let path = b.console_log(id);
+    let log = std::fs::read_to_string(&path).unwrap_or_default();
+    let tail: Vec<&str> = log.lines().rev().take(30).collect();
+    format!(
+        "console ({}), last lines:\n{}",
+        path.display(),
+        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+    )
 }
