@@ -56,7 +56,7 @@ if [ ! -f "$key" ]; then
   ssh-keygen -q -t rsa -b 3072 -N '' -C elasticluster-sandbox -f "$key"
 fi
 
-say "building elasticluster and azure-classic-emulator (release)"
-cargo build --release -q -p elasticluster -p azure-classic-emulator
+say "building elasticluster and azure-emulator (release)"
+cargo build --release -q -p elasticluster -p azure-emulator
 
 exec target/release/elasticluster -c examples/sandbox.conf start sandbox

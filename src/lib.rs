@@ -3,7 +3,7 @@
 //!
 //! Layers import downwards only: `cli` → `cluster` (lifecycle, setup orchestration) →
 //! `providers` (the one door to each cloud) / `setup` / `ssh` → `config` / `storage` /
-//! `progress` / `naming`. See ARCHITECTURE.md.
+//! `progress` / `report` / `naming`. See ARCHITECTURE.md.
 
 pub mod cli;
 pub mod cluster;
@@ -11,6 +11,7 @@ pub mod config;
 pub mod naming;
 pub mod progress;
 pub mod providers;
+pub mod report;
 pub mod setup;
 pub mod ssh;
 pub mod storage;

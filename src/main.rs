@@ -5,7 +5,7 @@
 use clap::Parser;
 use elasticluster::cli::{self, Cli};
 use elasticluster::cluster::OpsError;
-use elasticluster::config::ConfigError;
+use elasticluster::config::{printable, ConfigError};
 
 fn main() {
     let cli = Cli::parse();
@@ -13,7 +13,7 @@ fn main() {
     let code = match cli::run(cli) {
         Ok(()) => cli::EXIT_OK,
         Err(e) => {
-            eprintln!("{}", error_text(&e));
+            eprintln!("{}", printable(&error_text(&e)));
             cli::exit_code(&e)
         }
     };
@@ -42,7 +42,8 @@ fn init_tracing(verbose: u8) {
         .init();
 }
 
-/// The message as printed: multi-line reports (one problem per line, `FILE:LINE: …`) as
+/// The message as printed (control characters escaped: messages quote files and servers):
+/// multi-line reports (one problem per line, `FILE:LINE: …`) as
 /// they are; a single-line message prefixed with `error: ` (or `not available: `).
 fn error_text(e: &OpsError) -> String {
     let text = e.to_string();

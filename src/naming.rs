@@ -67,6 +67,9 @@ pub fn parse_node_name(name: &str) -> Option<(&str, u32)> {
 #[derive(Debug, Clone, Default)]
 pub struct NodeNamer {
     used: std::collections::BTreeMap<String, BTreeSet<u32>>,
+    /// Per kind, an index below which every index is taken (so `next` does not scan from
+    /// 1 each time: naming n nodes costs n·log n, not n²).
+    lowest_free: std::collections::BTreeMap<String, u32>,
 }
 
 impl NodeNamer {
@@ -96,14 +99,19 @@ impl NodeNamer {
             if let Some(set) = self.used.get_mut(kind) {
                 set.remove(&idx);
             }
+            if let Some(low) = self.lowest_free.get_mut(kind) {
+                *low = (*low).min(idx);
+            }
         }
     }
 
     /// The next free name for `kind` (and mark it used).
     pub fn next(&mut self, kind: &str) -> String {
         let set = self.used.entry(kind.to_string()).or_default();
-        let idx = (1..).find(|i| !set.contains(i)).unwrap_or(1);
+        let low = self.lowest_free.entry(kind.to_string()).or_insert(1);
+        let idx = (*low..).find(|i| !set.contains(i)).unwrap_or(1);
         set.insert(idx);
+        *low = idx.saturating_add(1);
         node_name(kind, idx)
     }
 }

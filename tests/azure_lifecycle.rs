@@ -53,7 +53,10 @@ async fn small_cluster_start_list_stop_leaves_nothing_and_keeps_other_vnets() {
         );
     }
     let inv = emu.inventory().await.to_string();
-    assert!(inv.contains("othernet") && inv.contains("tst1vn0"), "{inv}");
+    assert!(
+        inv.contains("othernet") && inv.contains("tst1vn0-"),
+        "{inv}"
+    );
 
     let res = tear_down::tear_down(
         &p,
@@ -174,15 +177,18 @@ async fn force_stop_finds_resources_the_ledger_lost() {
     bring_up::bring_up(&p, ledger.clone(), &req, &Progress::hidden())
         .await
         .unwrap();
-    // the state is lost: a fresh, empty ledger
+    // the state is lost: a fresh, empty ledger gets what discovery finds with our owner id
     let empty: Arc<dyn Ledger> = Arc::new(MemoryLedger::default());
+    let found = p.discover().await.unwrap();
+    let owner = identity("lost1").owner_id;
+    assert!(found.len() >= 5, "{found:?}");
+    assert!(found.iter().all(|d| d.owner == owner), "{found:?}");
+    let adopt: Vec<_> = found.into_iter().map(|d| d.resource).collect();
+    empty.record(&adopt).unwrap();
     let res = tear_down::tear_down(
         &p,
         empty.clone(),
-        &tear_down::StopRequest {
-            force: true,
-            ..Default::default()
-        },
+        &tear_down::StopRequest::default(),
         &Progress::hidden(),
     )
     .await
@@ -338,12 +344,12 @@ async fn public_ips_give_each_vm_its_own_address_on_port_22() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn several_subscriptions_share_the_cluster_and_are_all_cleaned() {
-    use azure_classic_emulator::{BackendKind, EmulatorOptions};
+    use azure_emulator::{BackendKind, EmulatorOptions};
     const SUB2: &str = "0a1b2c3d-0000-4000-8000-00000000cafe";
     let creds = Creds::new();
     let other = Creds::new();
     let st = tempfile::tempdir().unwrap();
-    let emu = azure_classic_emulator::start(EmulatorOptions {
+    let emu = azure_emulator::start(EmulatorOptions {
         state_dir: st.path().to_path_buf(),
         subscriptions: vec![
             (SUB.to_string(), creds.mgmt()),
@@ -457,6 +463,88 @@ async fn added_nodes_get_a_new_cloud_service_when_all_are_full() {
     let res = tear_down::tear_down(
         &p,
         ledger.clone(),
+        &tear_down::StopRequest::default(),
+        &Progress::hidden(),
+    )
+    .await
+    .unwrap();
+    assert!(res.clean, "{:?}", res.report.remaining);
+    assert_eq!(leftovers(&emu, &[]).await, Vec::<String>::new());
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_never_adopts_or_deletes_another_clusters_resources() {
+    use elasticluster::providers::azure_classic::provider::AzureClassicProvider;
+    use elasticluster::providers::ClusterIdentity;
+    let creds = Creds::new();
+    let st = tempfile::tempdir().unwrap();
+    let emu = emulator(&creds, st.path(), SCALE, 20).await;
+    let a = provider(&creds, &emu, "mine1", SCALE);
+    let a_ledger: Arc<dyn Ledger> = Arc::new(MemoryLedger::default());
+    let req = start_request(
+        nodes(1, 1),
+        &creds,
+        st.path().join("a.kh"),
+        Duration::from_secs(60),
+    );
+    bring_up::bring_up(&a, a_ledger.clone(), &req, &Progress::hidden())
+        .await
+        .unwrap();
+    let before = leftovers(&emu, &[]).await;
+    // Another cluster with the same names (another owner id), as if its checks were skipped.
+    let mut s = settings(&creds, &emu, "mine1", SCALE);
+    s.identity = ClusterIdentity {
+        name: "intruder".into(),
+        owner_id: Some("00000000000000ff".into()),
+    };
+    let b = AzureClassicProvider::new(s).unwrap();
+    let found = b.discover().await.unwrap();
+    assert!(
+        found.iter().all(|d| d.owner == identity("mine1").owner_id),
+        "{found:?}"
+    );
+    let b_ledger: Arc<dyn Ledger> = Arc::new(MemoryLedger::default());
+    b.plan(&nodes(1, 1), b_ledger.clone()).await.unwrap();
+    let created = b
+        .create(b_ledger.clone(), elasticluster::providers::no_events())
+        .await
+        .unwrap();
+    assert!(created.iter().all(|(_, r)| r.is_err()), "{created:?}");
+    let why = created[0].1.as_ref().unwrap_err();
+    assert!(why.contains("not this cluster's"), "{why}");
+    assert!(
+        b_ledger.resources().iter().all(
+            |r| r.kind == "vnet" || r.state != elasticluster::providers::ResourceState::Created
+        ),
+        "nothing of A's was marked as B's"
+    );
+    // B's teardown forgets A's resources without touching them.
+    let res = tear_down::tear_down(
+        &b,
+        b_ledger.clone(),
+        &tear_down::StopRequest::default(),
+        &Progress::hidden(),
+    )
+    .await
+    .unwrap();
+    assert!(res.clean, "{:?}", res.report.remaining);
+    assert!(
+        res.report
+            .left_alone
+            .iter()
+            .any(|(what, owner)| what == "cloud service mine1cs0"
+                && owner == &identity("mine1").owner_id.unwrap()),
+        "{:?}",
+        res.report.left_alone
+    );
+    let mut after = leftovers(&emu, &[]).await;
+    after.retain(|r| !r.starts_with("vnet mine1vn0-00000000000000ff"));
+    assert_eq!(after, before, "A's resources are intact");
+    assert_eq!(a.nodes(a_ledger.clone()).await.unwrap().len(), 2);
+    let res = tear_down::tear_down(
+        &a,
+        a_ledger,
         &tear_down::StopRequest::default(),
         &Progress::hidden(),
     )

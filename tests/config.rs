@@ -1,116 +1,15 @@
 //! Configuration semantics and validation messages, through the public `config` API.
 
+#[path = "support/config_fixture.rs"]
+mod fixture;
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use elasticluster::config::{ClusterTemplate, Config, ConfigError, Diagnostics};
+use elasticluster::config::{Config, ConfigError};
 use elasticluster::providers::Registry;
-
-struct Fixture {
-    dir: tempfile::TempDir,
-}
-
-impl Fixture {
-    /// A directory with key files (private ones mode 0600).
-    fn new() -> Fixture {
-        let dir = tempfile::tempdir().unwrap();
-        for (name, mode) in [("key", 0o600), ("key.pub", 0o644), ("cert.pem", 0o600)] {
-            let p = dir.path().join(name);
-            fs::write(&p, "x").unwrap();
-            fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
-        }
-        Fixture { dir }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.path(name);
-        if let Some(parent) = p.parent() {
-            fs::create_dir_all(parent).unwrap();
-        }
-        fs::write(&p, text).unwrap();
-        p
-    }
-
-    fn load(&self, text: &str) -> Config {
-        let p = self.write("config", text);
-        match Config::load(&p) {
-            Ok(c) => c,
-            Err(e) => panic!("config did not load: {e}"),
-        }
-    }
-}
-
-const CLOUD: &str = "\
-[cloud/az]
-provider = azure
-subscription_id = 0000-1111
-certificate = cert.pem
-";
-
-const LOGIN: &str = "\
-[login/l]
-image_user = azureuser
-user_key_private = key
-user_key_public = key.pub
-";
-
-const SETUP: &str = "\
-[setup/s]
-provider = ansible
-frontend_groups = slurm_master
-compute_groups = slurm_worker
-";
-
-const CLUSTER: &str = "\
-[cluster/c]
-cloud = az
-login = l
-setup_provider = s
-location = East US
-base_name = mybase1
-frontend_nodes = 1
-compute_nodes = 2
-ssh_to = frontend
-image_id = img
-flavor = Small
-";
-
-fn good() -> String {
-    format!("{CLOUD}\n{LOGIN}\n{SETUP}\n{CLUSTER}")
-}
-
-/// A string value of the cloud settings kept in the state.
-fn cloud_str<'a>(t: &'a ClusterTemplate, key: &str) -> &'a str {
-    t.cloud[key].as_str().unwrap_or_default()
-}
-
-/// The first subscription of the cloud settings.
-fn first_subscription(t: &ClusterTemplate) -> &toml::Table {
-    t.cloud["subscriptions"][0]
-        .as_table()
-        .expect("a subscription")
-}
-
-fn errors(config: &Config, template: &str) -> Diagnostics {
-    match config.template(template, &Registry) {
-        Ok(t) => panic!("template {template} unexpectedly valid: {t:?}"),
-        Err(d) => d,
-    }
-}
-
-/// Assert exactly one diagnostic whose text contains every fragment.
-fn assert_one(d: &Diagnostics, fragments: &[&str]) {
-    let text = d.to_string();
-    assert_eq!(d.len(), 1, "expected one problem, got:\n{text}");
-    for f in fragments {
-        assert!(text.contains(f), "`{f}` not in:\n{text}");
-    }
-}
+use fixture::*;
 
 #[test]
 fn valid_template_is_fully_typed() {
@@ -133,9 +32,12 @@ fn valid_template_is_fully_typed() {
     assert!(t.login.image_sudo);
     assert_eq!(t.login.user_key_private, fx.path("key"));
     assert_eq!(t.setup.ansible_command, vec!["ansible-playbook"]);
-    assert_eq!(t.setup.groups["compute"], vec!["slurm_worker"]);
+    assert_eq!(t.setup.groups["compute"], vec!["slurm_workers"]);
     let sub = first_subscription(&t);
-    assert_eq!(sub["id"].as_str(), Some("0000-1111"));
+    assert_eq!(
+        sub["id"].as_str(),
+        Some("0a1b2c3d-0000-4000-8000-00000000beef")
+    );
     assert_eq!(
         sub["certificate"].as_str(),
         Some(fx.path("cert.pem").to_str().unwrap())
@@ -153,7 +55,7 @@ fn continuation_comments_default_and_kind_sections() {
     let text = format!(
         "# leading comment\n[DEFAULT]\nlocation = West Europe\n\n{CLOUD}\n{LOGIN}\n\
          [setup/s]\nprovider = ansible ; inline comment\n; a comment line\n\
-         compute_groups = slurm_worker,\n    extra_group\nFrontend_Groups: slurm_master\n\n\
+         compute_groups = slurm_workers,\n    slurm_submit\nFrontend_Groups: slurm_master\n\n\
          {}\n[cluster/c/frontend]\nflavor = 'Medium'\n",
         CLUSTER.replace("location = East US\n", "")
     );
@@ -166,7 +68,7 @@ fn continuation_comments_default_and_kind_sections() {
     assert_eq!(t.setup.provider, "ansible");
     assert_eq!(
         t.setup.groups["compute"],
-        vec!["slurm_worker", "extra_group"]
+        vec!["slurm_workers", "slurm_submit"]
     );
     assert_eq!(
         t.setup.groups["frontend"],
@@ -192,10 +94,16 @@ fn section_names_keep_case() {
 #[test]
 fn empty_cloud_value_is_filled_from_environment() {
     let fx = Fixture::new();
-    std::env::set_var("SUBSCRIPTION_ID", "from-env-42");
-    let c = fx.load(&good().replace("subscription_id = 0000-1111", "subscription_id ="));
+    std::env::set_var("SUBSCRIPTION_ID", "0a1b2c3d-0000-4000-8000-000000000042");
+    let c = fx.load(&good().replace(
+        "subscription_id = 0a1b2c3d-0000-4000-8000-00000000beef",
+        "subscription_id =",
+    ));
     let t = c.template("c", &Registry).unwrap();
-    assert_eq!(first_subscription(&t)["id"].as_str(), Some("from-env-42"));
+    assert_eq!(
+        first_subscription(&t)["id"].as_str(),
+        Some("0a1b2c3d-0000-4000-8000-000000000042")
+    );
 }
 
 #[test]
@@ -249,8 +157,8 @@ fn setup_vars_precedence() {
     let fx = Fixture::new();
     let text = good()
         .replace(
-            "compute_groups = slurm_worker\n",
-            "compute_groups = slurm_worker\nglobal_var_x = setup-global\ncompute_var_x = setup-kind\ncompute_var_y = setup-kind\nglobal_var_z = setup-global\nansible_forks = 7\n",
+            "compute_groups = slurm_workers\n",
+            "compute_groups = slurm_workers\nglobal_var_x = setup-global\ncompute_var_x = setup-kind\ncompute_var_y = setup-kind\nglobal_var_z = setup-global\nansible_forks = 7\n",
         )
         .replace(
             "flavor = Small\n",
@@ -274,7 +182,7 @@ fn bundled_playbook_prefix_and_old_names() {
     let fx = Fixture::new();
     let text = good()
         .replace(
-            "compute_groups = slurm_worker\n",
+            "compute_groups = slurm_workers\n",
             "compute_groups = slurm_clients\nplaybook_path = %(ansible_pb_dir)s/site.yml\n",
         )
         .replace(
@@ -295,7 +203,7 @@ fn bundled_playbook_prefix_and_old_names() {
 fn emulator_makes_credentials_optional() {
     let fx = Fixture::new();
     let text = good().replace(
-        "subscription_id = 0000-1111\ncertificate = cert.pem\n",
+        "subscription_id = 0a1b2c3d-0000-4000-8000-00000000beef\ncertificate = cert.pem\n",
         "emulator = yes\nemulator_state_dir = ~/emu\n",
     );
     let t = fx.load(&text).template("c", &Registry).unwrap();
@@ -359,6 +267,15 @@ fn all_problems_are_reported_at_once_with_lines() {
 fn validation_messages() {
     let fx = Fixture::new();
     let cases: &[(&str, &str, &[&str])] = &[
+        (
+            "compute_groups = slurm_workers\n",
+            "compute_groups = slurm_worker\n",
+            &[
+                "[setup/s] compute_groups",
+                "group `slurm_worker` is not one the bundled playbooks configure",
+                "did you mean `slurm_workers`?",
+            ],
+        ),
         (
             "cloud = az\n",
             "cloud = nope\n",
@@ -476,7 +393,7 @@ fn validation_messages() {
             &["[cloud/az] provider", "not supported"],
         ),
         (
-            "subscription_id = 0000-1111\n",
+            "subscription_id = 0a1b2c3d-0000-4000-8000-00000000beef\n",
             "",
             &["[cloud/az] subscription_id: missing"],
         ),
@@ -572,14 +489,6 @@ fn unknown_template_suggests_a_name() {
         &d,
         &["no cluster template `slrum`", "did you mean `slurm`?"],
     );
-}
-
-fn load_err(fx: &Fixture, text: &str) -> ConfigError {
-    let p = fx.write("config", text);
-    match Config::load(&p) {
-        Ok(_) => panic!("config unexpectedly loaded"),
-        Err(e) => e,
-    }
 }
 
 #[test]

@@ -1,10 +1,12 @@
 //! End to end, for real: the README's sandbox config (`examples/sandbox.conf`) through the
 //! `elasticluster` binary. The tool starts its own Azure-classic emulator with container VMs,
-//! the embedded playbooks install Slurm / GridEngine, jobs run, a second setup changes
-//! nothing, nodes join and leave (a busy node is drained and kept until `--force`, an idle
-//! one leaves first, the scheduler never lists a node that is gone, jobs survive the
-//! reconfigurations), the GridEngine cluster is exported and stopped from a second storage
-//! directory, and `stop` deletes every cloud resource and stops the emulator.
+//! the embedded playbooks install Slurm / GridEngine, jobs run (and, for Slurm, are in the
+//! slurmdbd accounting database), the nodes have the size of their flavor (Slurm's node
+//! lines, `qhost`), a second setup changes nothing, nodes join and leave (a busy node is
+//! drained and kept until `--force`, an idle one leaves first, the scheduler never lists a
+//! node that is gone, jobs survive the reconfigurations; see `e2e_sandbox/membership.rs`),
+//! the GridEngine cluster is exported and stopped from a second storage directory, and
+//! `stop` deletes every cloud resource and stops the emulator.
 //!
 //! Needs root, systemd-nspawn, ansible-playbook on PATH and the emulator's VM image (`.ci/run`
 //! provides all of them). Each test has its own storage dir, hence its own emulator, bridge,
@@ -15,6 +17,10 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
+
+#[path = "e2e_sandbox/membership.rs"]
+mod membership;
+use membership::{check_export_import_stop, gridengine_membership, slurm_membership};
 
 struct Sandbox {
     _home: tempfile::TempDir,
@@ -50,7 +56,7 @@ impl Sandbox {
             "the sandbox end-to-end tests need root (network namespaces, containers): run them through `bash .ci/run` as root"
         );
         let emulator =
-            assert_cmd::cargo::cargo_bin("elasticluster").with_file_name("azure-classic-emulator");
+            assert_cmd::cargo::cargo_bin("elasticluster").with_file_name("azure-emulator");
         assert!(
             emulator.is_file(),
             "{} is missing: build it with `cargo build --workspace` first",
@@ -154,8 +160,11 @@ fn text(o: &Output) -> String {
     )
 }
 
-fn start_ready(sb: &Sandbox) {
-    let out = sb.run(&["start", sb.cluster]);
+/// `start` (with `env` set for it) reports the cluster ready; returns everything it printed.
+fn start_ready(sb: &Sandbox, env: &[(&str, &str)]) -> String {
+    let mut cmd = sb.cmd();
+    cmd.envs(env.iter().copied()).args(["start", sb.cluster]);
+    let out = cmd.output().expect("run elasticluster start");
     assert!(out.status.success(), "start failed: {}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -163,6 +172,55 @@ fn start_ready(sb: &Sandbox) {
         "{}",
         text(&out)
     );
+    text(&out)
+}
+
+/// The sandbox's compute nodes are Small VMs (`flavor = Small` in examples/sandbox.conf):
+/// Azure's Small is 1 core and 1792 MB, which is what the emulator's VMs must report.
+const SMALL_CORES: u32 = 1;
+const SMALL_MEMORY_MB: u32 = 1792;
+
+/// Slurm's node lines (from the nodes' facts) give every compute node a Small VM's size.
+fn check_slurm_node_sizes(sb: &Sandbox) {
+    let out = sb.ssh(&["--", "scontrol -o show node"]);
+    eprintln!("scontrol -o show node:\n{out}");
+    // What slurmd itself detects on a node (for the record; Slurm uses the configured size).
+    let detected = sb.ssh(&["-n", "compute001", "--", "/usr/sbin/slurmd -C | head -1"]);
+    eprintln!("slurmd -C on compute001: {detected}");
+    let nodes: Vec<&str> = out.lines().filter(|l| l.starts_with("NodeName=")).collect();
+    assert_eq!(nodes.len(), 2, "scontrol show node: {out}");
+    for n in nodes {
+        for want in [
+            format!(" CPUTot={SMALL_CORES} "),
+            format!(" RealMemory={SMALL_MEMORY_MB} "),
+        ] {
+            assert!(n.contains(&want), "{want:?} missing from {n}");
+        }
+    }
+}
+
+/// `qhost` shows every compute node with a Small VM's cores and memory.
+fn check_qhost_sizes(sb: &Sandbox) {
+    let out = sb.ssh(&["--", "qhost"]);
+    eprintln!("qhost:\n{out}");
+    let rows: Vec<Vec<&str>> = out
+        .lines()
+        .filter(|l| l.starts_with("compute"))
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows.len(), 2, "qhost: {out}");
+    for r in rows {
+        assert_eq!(r[2], SMALL_CORES.to_string(), "NCPU in {out}");
+        let gib: f64 = r[7]
+            .strip_suffix('G')
+            .and_then(|g| g.parse().ok())
+            .unwrap_or_else(|| panic!("MEMTOT in {out}"));
+        let want = f64::from(SMALL_MEMORY_MB) / 1024.0;
+        assert!(
+            (gib - want).abs() < 0.06,
+            "MEMTOT {gib}G, want {want}G: {out}"
+        );
+    }
 }
 
 /// The file a user writes in their home on the frontend is visible on a compute node.
@@ -174,8 +232,11 @@ fn check_shared_home(sb: &Sandbox) {
 }
 
 /// A second setup on an unchanged cluster changes nothing and still reports ready.
-fn check_idempotent_setup(sb: &Sandbox) {
-    let out = sb.run(&["setup", sb.cluster]);
+/// `extra` goes after `setup NAME`; returns everything the run printed.
+fn check_idempotent_setup(sb: &Sandbox, extra: &[&str]) -> String {
+    let mut args = vec!["setup", sb.cluster];
+    args.extend_from_slice(extra);
+    let out = sb.run(&args);
     assert!(out.status.success(), "setup failed: {}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -184,6 +245,77 @@ fn check_idempotent_setup(sb: &Sandbox) {
         text(&out)
     );
     assert!(stdout.contains("is ready!"), "{}", text(&out));
+    text(&out)
+}
+
+/// The frontend's job accounting (`sacct -X -n`, jobs of the last day), polled until it
+/// lists a COMPLETED job: slurmctld hands finished jobs to slurmdbd asynchronously.
+fn completed_jobs(sb: &Sandbox) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = sb.ssh(&["--", "sacct -X -n -S now-1days -o JobID,State"]);
+        if out.contains("COMPLETED") {
+            return out;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "sacct shows no COMPLETED job after 60 s: {out:?}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// slurmdbd's configuration is private to `slurm`, and the database password it holds is
+/// the one the playbook made on the frontend; returns that password.
+fn check_slurmdbd_secret(sb: &Sandbox) -> String {
+    let mode = sb.ssh(&["--", "stat -c '%a %U' /etc/slurm/slurmdbd.conf"]);
+    assert_eq!(mode.trim(), "600 slurm", "slurmdbd.conf mode/owner");
+    let password = sb.ssh(&[
+        "--",
+        "sudo -n cat /etc/mysql/elasticluster-slurmdbd.password",
+    ]);
+    let password = password.trim().to_string();
+    assert!(
+        password.len() >= 32 && password.chars().all(|c| c.is_ascii_alphanumeric()),
+        "the database password should be 32 random letters and digits, got {} characters",
+        password.len()
+    );
+    let conf = sb.ssh(&["--", "sudo -n cat /etc/slurm/slurmdbd.conf"]);
+    assert!(
+        conf.lines().any(|l| l == format!("StoragePass={password}")),
+        "slurmdbd.conf does not use the password made on the frontend"
+    );
+    password
+}
+
+/// The secret appears in no file `elasticluster` keeps about the cluster (state, inventory,
+/// known_hosts: every file directly in the storage directory).
+fn check_secret_not_stored(sb: &Sandbox, secret: &str) {
+    let mut seen = Vec::new();
+    for entry in std::fs::read_dir(&sb.storage).expect("read storage dir") {
+        let path = entry.expect("storage entry").path();
+        if !path.is_file() {
+            continue;
+        }
+        let data = std::fs::read(&path).expect("read storage file");
+        assert!(
+            !String::from_utf8_lossy(&data).contains(secret),
+            "the database password is in {}",
+            path.display()
+        );
+        seen.push(
+            path.file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned(),
+        );
+    }
+    for must in [
+        format!("{}.toml", sb.cluster),
+        format!("{}.inventory", sb.cluster),
+    ] {
+        assert!(seen.contains(&must), "{must} not found among {seen:?}");
+    }
 }
 
 /// `stop` deletes everything and stops the emulator: no state left, no VM process left, and
@@ -221,12 +353,12 @@ fn check_sandbox_empty(sb: &Sandbox) {
         let dir = sb.storage.join("sandbox");
         let sub =
             std::fs::read_to_string(dir.join("subscription-id")).expect("sandbox subscription id");
-        let opts = azure_classic_emulator::EmulatorOptions {
+        let opts = azure_emulator::EmulatorOptions {
             state_dir: sb.emulator_state(),
             subscriptions: vec![(sub.trim().to_string(), dir.join("management.pem"))],
             ..Default::default()
         };
-        let emu = azure_classic_emulator::start(opts)
+        let emu = azure_emulator::start(opts)
             .await
             .expect("reopen the emulator state");
         let inv = emu.inventory().await;
@@ -251,272 +383,15 @@ fn check_sandbox_empty(sb: &Sandbox) {
     }
 }
 
-/// The lines of `out`, trimmed, without empty ones, sorted.
-fn sorted_lines(out: &str) -> Vec<String> {
-    let mut v: Vec<String> = out
-        .lines()
-        .map(|l| l.trim().to_string())
-        .filter(|l| !l.is_empty())
-        .collect();
-    v.sort();
-    v
-}
-
-/// Poll `probe` (a command on the frontend) until `done(its output)`, for up to 2 minutes.
-fn wait_for(sb: &Sandbox, probe: &str, what: &str, done: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let out = sb.ssh(&["--", probe]);
-        if done(&out) {
-            return out;
-        }
-        assert!(Instant::now() < deadline, "{what}: `{probe}` printed {out}");
-        std::thread::sleep(Duration::from_millis(500));
-    }
-}
-
-/// Slurm job id → state (`RUNNING`, `PENDING`, …) and node list, from squeue.
-fn slurm_jobs(sb: &Sandbox) -> Vec<(String, String, String)> {
-    sb.ssh(&["--", "squeue -h -o '%i %T %N'"])
-        .lines()
-        .filter_map(|l| {
-            let mut w = l.split_whitespace();
-            Some((
-                w.next()?.to_string(),
-                w.next()?.to_string(),
-                w.next().unwrap_or_default().to_string(),
-            ))
-        })
-        .collect()
-}
-
-fn slurm_state(sb: &Sandbox, job: &str) -> Option<String> {
-    slurm_jobs(sb)
-        .into_iter()
-        .find(|(id, _, _)| id == job)
-        .map(|(_, st, _)| st)
-}
-
-fn slurm_nodes(sb: &Sandbox) -> Vec<String> {
-    let mut v = sorted_lines(&sb.ssh(&["--", "sinfo -h -N -o %N"]));
-    v.dedup();
-    v
-}
-
-fn state_has_node(sb: &Sandbox, node: &str) -> bool {
-    std::fs::read_to_string(sb.storage.join(format!("{}.toml", sb.cluster)))
-        .unwrap_or_default()
-        .contains(&format!("name = \"{node}\""))
-}
-
-/// Nodes join and leave a Slurm 1+2 cluster: the new node gets work at once; a node with a
-/// running job is drained and kept (exit 1 naming the job and its owner) until `--force`
-/// kills the job; `resize -r` takes the idle node, not the last one; after each command
-/// `sinfo` lists exactly the nodes that exist and the jobs elsewhere, running or queued,
-/// are still there.
-fn slurm_membership(sb: &Sandbox) {
-    let c = sb.cluster;
-    let submit = |what: &str| {
-        sb.ssh(&["--", &format!("cd ~ && sbatch --parsable {what}")])
-            .trim()
-            .to_string()
-    };
-    let running = submit("-w compute002 --wrap 'sleep 600'");
-    let queued = submit("--begin=now+3600 --wrap true");
-    wait_for(sb, "squeue -h -o '%i %T'", "job running", |o| {
-        o.contains(&format!("{running} RUNNING"))
-    });
-
-    let (_, took) = sb.run_ok(&["resize", c, "-a", "1:compute", "--yes"]);
-    eprintln!(
-        "e2e timing: slurm resize -a 1:compute (1+2 -> 1+3): {:.1} s",
-        took.as_secs_f64()
-    );
-    let out = sb.ssh(&["--", "srun -N3 hostname"]);
-    assert_eq!(
-        sorted_lines(&out),
-        ["compute001", "compute002", "compute003"],
-        "{out}"
-    );
-    assert_eq!(slurm_state(sb, &running).as_deref(), Some("RUNNING"));
-    assert_eq!(slurm_state(sb, &queued).as_deref(), Some("PENDING"));
-
-    // Busy: drained, kept, exit 1 naming the job and its owner.
-    let t = Instant::now();
-    let out = sb.run(&[
-        "remove-node",
-        c,
-        "compute002",
-        "--yes",
-        "--drain-timeout",
-        "3",
-    ]);
-    eprintln!(
-        "e2e timing: slurm remove-node refused after --drain-timeout 3: {:.1} s",
-        t.elapsed().as_secs_f64()
-    );
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("`compute002`")
-            && err.contains(&format!("{running} (elasticluster)"))
-            && err.contains("--force")
-            && err.contains("nothing was deleted"),
-        "{err}"
-    );
-    assert!(state_has_node(sb, "compute002"));
-    let st = sb.ssh(&["--", "sinfo -h -n compute002 -o %T"]);
-    assert!(
-        st.trim().starts_with("drain"),
-        "compute002 is drained: {st}"
-    );
-    assert_eq!(slurm_state(sb, &running).as_deref(), Some("RUNNING"));
-
-    // --force: the job is killed (and said so), the node leaves Slurm and the cloud.
-    let (out, took) = sb.run_ok(&["remove-node", c, "compute002", "--yes", "--force"]);
-    eprintln!(
-        "e2e timing: slurm remove-node --force: {:.1} s",
-        took.as_secs_f64()
-    );
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains(&format!("killing jobs {running} (elasticluster)")),
-        "{err}"
-    );
-    assert_eq!(slurm_nodes(sb), ["compute001", "compute003"]);
-    assert!(!state_has_node(sb, "compute002"));
-    let jobs = slurm_jobs(sb);
-    assert!(
-        jobs.iter()
-            .all(|(id, _, nodes)| id != &running && !nodes.contains("compute002")),
-        "{jobs:?}"
-    );
-    assert_eq!(slurm_state(sb, &queued).as_deref(), Some("PENDING"));
-
-    // resize -r takes the idle compute001, not the last (busy) compute003.
-    let busy = submit("-w compute003 --wrap 'sleep 600'");
-    wait_for(sb, "squeue -h -o '%i %T'", "job running", |o| {
-        o.contains(&format!("{busy} RUNNING"))
-    });
-    let (out, took) = sb.run_ok(&["resize", c, "-r", "1:compute", "--yes"]);
-    eprintln!(
-        "e2e timing: slurm resize -r 1:compute: {:.1} s",
-        took.as_secs_f64()
-    );
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("Removed nodes compute001"), "{err}");
-    assert_eq!(slurm_nodes(sb), ["compute003"]);
-    assert_eq!(slurm_state(sb, &busy).as_deref(), Some("RUNNING"));
-    assert_eq!(slurm_state(sb, &queued).as_deref(), Some("PENDING"));
-}
-
-/// GridEngine hosts in `qhost` (no `global`).
-fn qhosts(sb: &Sandbox) -> Vec<String> {
-    sb.ssh(&["--", "qhost"])
-        .lines()
-        .skip(3)
-        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
-        .collect()
-}
-
-/// A GridEngine host with a running job is drained (its queue disabled) and kept; an idle
-/// one leaves GridEngine's host lists and the cloud, and the job elsewhere goes on; a node
-/// added afterwards takes a new name and works.
-fn gridengine_membership(sb: &Sandbox) {
-    let c = sb.cluster;
-    let job = sb
-        .ssh(&[
-            "--",
-            "cd ~ && qsub -terse -b y -j y -o /dev/null -q all.q@compute002 sleep 600",
-        ])
-        .trim()
-        .to_string();
-    let running = format!("qstat -s r -u '*' | awk '$1 == {job} {{print $8}}'");
-    wait_for(sb, &running, "job running", |o| o.contains("compute002"));
-
-    let t = Instant::now();
-    let out = sb.run(&[
-        "remove-node",
-        c,
-        "compute002",
-        "--yes",
-        "--drain-timeout",
-        "3",
-    ]);
-    eprintln!(
-        "e2e timing: gridengine remove-node refused after --drain-timeout 3: {:.1} s",
-        t.elapsed().as_secs_f64()
-    );
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("`compute002`") && err.contains(&format!("{job} (elasticluster)")),
-        "{err}"
-    );
-    assert!(state_has_node(sb, "compute002"));
-    let queue = sb.ssh(&["--", "qstat -f -q all.q@compute002 | grep '^all.q@'"]);
-    assert!(
-        queue.trim().ends_with(" d"),
-        "its queue is disabled: {queue}"
-    );
-
-    let (_, took) = sb.run_ok(&["remove-node", c, "compute001", "--yes"]);
-    eprintln!(
-        "e2e timing: gridengine remove-node of an idle node: {:.1} s",
-        took.as_secs_f64()
-    );
-    assert_eq!(qhosts(sb), ["compute002"]);
-    let lists = sb.ssh(&["--", "qconf -sel; qconf -ss; qconf -sh"]);
-    assert!(!lists.contains("compute001"), "{lists}");
-    assert!(!state_has_node(sb, "compute001"));
-    let out = sb.ssh(&["--", &running]);
-    assert!(out.contains("compute002"), "the job goes on: {out}");
-
-    // A node added now gets a name no node had (the qmaster remembers that compute001 did
-    // not resolve): jobs run there and the cluster user's ssh trusts its key.
-    let (_, took) = sb.run_ok(&["resize", c, "-a", "1:compute", "--yes"]);
-    eprintln!(
-        "e2e timing: gridengine resize -a 1:compute: {:.1} s",
-        took.as_secs_f64()
-    );
-    assert_eq!(qhosts(sb), ["compute002", "compute003"]);
-    let out = sb.ssh(&[
-        "--",
-        "cd ~ && qsub -sync y -b y -j y -o ge-new.out -q all.q@compute003 hostname && cat ge-new.out \
-         && ssh -o BatchMode=yes -o StrictHostKeyChecking=yes compute003 hostname",
-    ]);
-    let lines: Vec<&str> = out.lines().map(str::trim).collect();
-    assert!(
-        lines.ends_with(&["compute003", "compute003"]),
-        "job and ssh on the new compute003: {out}"
-    );
-}
-
-/// The cluster exported with its keys and imported into a second storage directory is
-/// reached and stopped from there; nothing is left in the cloud. The original storage
-/// directory's `stop` then finds nothing left and also succeeds.
-fn check_export_import_stop(sb: &Sandbox) {
-    let c = sb.cluster;
-    let zip = sb.home.join("exported.zip");
-    let zip_s = zip.display().to_string();
-    sb.run_ok(&["export", c, "--save-keys", "-o", &zip_s]);
-    let other = sb.home.join("storage2");
-    let out = sb.run_in(&other, &["import", &zip_s]);
-    assert!(out.status.success(), "import: {}", text(&out));
-    let out = sb.run_in(&other, &["ssh", c, "--", "hostname"]);
-    assert!(out.status.success(), "ssh from the import: {}", text(&out));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "frontend001");
-    let out = sb.run_in(&other, &["stop", c, "--yes"]);
-    assert!(out.status.success(), "stop from the import: {}", text(&out));
-    assert!(!other.join(format!("{c}.toml")).exists());
-    check_sandbox_empty(sb);
-    check_clean_stop(sb);
-}
-
 #[test]
 fn slurm_sandbox_end_to_end() {
     let sb = Sandbox::new("sandbox");
-    start_ready(&sb);
+    // The first setup, which makes and uses the database password, runs Ansible at -vvvv.
+    let start_output = start_ready(&sb, &[("ANSIBLE_VERBOSITY", "4")]);
+    assert!(
+        start_output.contains("ESTABLISH SSH CONNECTION"),
+        "the first setup should have run Ansible at verbosity 4"
+    );
 
     // srun exits 0 even when a launch failed: check what it printed.
     let out = sb.ssh(&["--", "srun -N2 hostname"]);
@@ -532,8 +407,33 @@ fn slurm_sandbox_end_to_end() {
         "srun -N2 hostname printed: {out}"
     );
 
+    check_slurm_node_sizes(&sb);
+
+    // Accounting (slurmdbd, the default): the job is recorded as COMPLETED.
+    let jobs = completed_jobs(&sb);
+    let lines: Vec<&str> = jobs.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one job expected in sacct: {jobs}");
+    let password = check_slurmdbd_secret(&sb);
+    assert!(
+        !start_output.contains(&password),
+        "the database password is in the output of the first setup"
+    );
+
     check_shared_home(&sb);
-    check_idempotent_setup(&sb);
+    // Ansible at its most verbose: the password must still not show.
+    let output = check_idempotent_setup(&sb, &["-vvvv", "--", "-vvvv"]);
+    assert!(
+        output.contains("ESTABLISH SSH CONNECTION"),
+        "the second setup should have run ansible-playbook -vvvv"
+    );
+    assert!(
+        !output.contains(&password),
+        "the database password is in the setup output"
+    );
+    check_secret_not_stored(&sb, &password);
+    // The re-run kept the database, its records and the password.
+    assert_eq!(completed_jobs(&sb), jobs, "the job record changed");
+    assert_eq!(check_slurmdbd_secret(&sb), password, "the password changed");
     slurm_membership(&sb);
     check_clean_stop(&sb);
 }
@@ -541,7 +441,7 @@ fn slurm_sandbox_end_to_end() {
 #[test]
 fn gridengine_sandbox_end_to_end() {
     let sb = Sandbox::new("sandbox-gridengine");
-    start_ready(&sb);
+    start_ready(&sb, &[]);
 
     // As the cluster user (GridEngine refuses uid < 1000), wait for the job to finish.
     let out = sb.ssh(&[
@@ -557,9 +457,10 @@ fn gridengine_sandbox_end_to_end() {
         ran_on == "compute001" || ran_on == "compute002",
         "the job should run on a compute node, ran on {ran_on:?}: {out}"
     );
+    check_qhost_sizes(&sb);
 
     check_shared_home(&sb);
-    check_idempotent_setup(&sb);
+    check_idempotent_setup(&sb, &[]);
     gridengine_membership(&sb);
     check_export_import_stop(&sb);
 }

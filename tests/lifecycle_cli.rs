@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use support::cli::*;
+use support::one_cluster::*;
 use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -237,16 +237,16 @@ async fn wrong_certificate_is_one_clear_line_and_creates_nothing() {
 /// Real hosts (systemd-nspawn containers): start probes SSH and records host keys, `ssh`
 /// runs a command on the frontend and on a chosen node with strict host-key checking, and
 /// stop leaves nothing. Needs root and the emulator's image (built by its own tests or by
-/// `azure-classic-emulator build-image`).
+/// `azure-emulator build-image`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_hosts_start_ssh_stop() {
     let image_dir = std::env::var_os("AZURE_EMULATOR_IMAGE_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(azure_classic_emulator::vm::container::DEFAULT_IMAGE_DIR));
+        .unwrap_or_else(|| PathBuf::from(azure_emulator::vm::container::DEFAULT_IMAGE_DIR));
     if !support::can_run(
         support::is_root()
             && image_dir
-                .join(azure_classic_emulator::vm::container::DEFAULT_IMAGE)
+                .join(azure_emulator::vm::container::DEFAULT_IMAGE)
                 .exists(),
         &format!("root and the emulator image in {}", image_dir.display()),
     ) {
@@ -259,7 +259,7 @@ async fn real_hosts_start_ssh_stop() {
         st.path(),
         0.05,
         20,
-        azure_classic_emulator::BackendKind::Container,
+        azure_emulator::BackendKind::Container,
     )
     .await;
     let env = setup(creds, &emu, "ssh1", 2);

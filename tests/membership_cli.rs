@@ -13,7 +13,7 @@ mod support;
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
-use support::cli::*;
+use support::one_cluster::*;
 use support::*;
 
 fn text(o: &Output) -> String {
@@ -38,7 +38,7 @@ async fn ec_ok(env: &Env, args: &[&str]) -> Output {
 }
 
 /// Role (VM) names in the emulator, sorted.
-async fn roles(emu: &azure_classic_emulator::RunningEmulator) -> Vec<String> {
+async fn roles(emu: &azure_emulator::RunningEmulator) -> Vec<String> {
     let inv = emu.inventory().await;
     let mut v = Vec::new();
     for hs in inv["subscriptions"][SUB]["hosted_services"]
@@ -72,7 +72,7 @@ fn state_nodes(env: &Env) -> Vec<String> {
         .collect()
 }
 
-async fn stop_leaves_nothing(env: &Env, emu: &azure_classic_emulator::RunningEmulator) {
+async fn stop_leaves_nothing(env: &Env, emu: &azure_emulator::RunningEmulator) {
     ec_ok(env, &["stop", "c", "--yes"]).await;
     assert_eq!(leftovers(emu, &[]).await, Vec::<String>::new());
     assert!(!env.storage.join("c.toml").exists());

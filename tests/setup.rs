@@ -34,6 +34,7 @@ fn host(
         address: "127.0.0.1".into(),
         port,
         user: "azureuser".into(),
+        jump: None,
         private_key: PathBuf::from("/keys/id rsa"),
         vars,
     }
@@ -136,7 +137,13 @@ fn ansible_reads_the_inventory_as_intended() {
         ..Default::default()
     });
     let kh = dir.path().join("my cluster.known_hosts");
-    let path = provider.write_inventory(&sample(), &kh).unwrap();
+    let mut inv = sample();
+    inv.hosts[2].jump = Some(elasticluster::ssh::JumpHost {
+        user: "azureuser".into(),
+        host: "127.0.0.1".into(),
+        port: 1222,
+    });
+    let path = provider.write_inventory(&inv, &kh).unwrap();
     assert_eq!(path, dir.path().join("mycluster.inventory"));
     let out = Command::new(ansible_bin("ansible-inventory"))
         .arg("-i")
@@ -187,6 +194,35 @@ fn ansible_reads_the_inventory_as_intended() {
         serde_json::json!(["compute001"])
     );
     assert_eq!(c1["ansible_port"], "1223");
+    // compute002 is reached through the frontend: its own common args repeat the
+    // known_hosts options and add a ProxyCommand that OpenSSH's shell splits back into the
+    // outer hop with the same key, known_hosts and strict checking.
+    let c2 = hv["compute002"]["ansible_ssh_common_args"]
+        .as_str()
+        .unwrap();
+    assert!(c2.starts_with(common), "{c2}");
+    let words = shlex::split(c2).unwrap();
+    let proxy = words
+        .iter()
+        .find_map(|w| w.strip_prefix("ProxyCommand="))
+        .unwrap_or_else(|| panic!("no ProxyCommand in {c2}"));
+    let hop = shlex::split(proxy).unwrap();
+    assert_eq!(hop[0], "ssh");
+    assert!(
+        hop.windows(2).any(|w| w == ["-i", "/keys/id rsa"]),
+        "{proxy}"
+    );
+    assert!(
+        hop.contains(&format!("UserKnownHostsFile={}", kh.display())),
+        "{proxy}"
+    );
+    assert!(
+        hop.contains(&"StrictHostKeyChecking=yes".to_string()),
+        "{proxy}"
+    );
+    assert!(hop.windows(2).any(|w| w == ["-W", "%h:%p"]), "{proxy}");
+    assert_eq!(hop.last().unwrap(), "azureuser@127.0.0.1");
+    assert!(hv["compute001"]["ansible_ssh_common_args"] == front["ansible_ssh_common_args"]);
 }
 
 fn settings(dir: &Path) -> AnsibleSettings {

@@ -35,6 +35,7 @@ fn sample(name: &str) -> ClusterState {
         ssh_to: Some("frontend".into()),
         created: "2026-01-01T00:00:00Z".into(),
         retired_up_to: BTreeMap::from([("compute".to_string(), 3)]),
+        owner_id: Some("0123456789abcdef".into()),
         nodes: vec![NodeRecord {
             name: "frontend001".into(),
             kind: "frontend".into(),
@@ -49,6 +50,7 @@ fn sample(name: &str) -> ClusterState {
             ips: vec!["10.0.0.1:1222".into(), "192.168.0.4".into()],
             private_ip: Some("192.168.0.4".into()),
             configured: true,
+            via: None,
         }],
         resources: vec![ResourceRecord {
             kind: "cloud_service".into(),
@@ -241,4 +243,91 @@ fn lock_blocks_a_second_process() {
         }
     }
     assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn temporaries_a_killed_save_left_are_removed_by_the_next_save() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = Storage::open(dir.path()).unwrap();
+    st.save(&sample("c")).unwrap();
+    let header = fs::read_to_string(st.state_path("c"))
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    // What `kill -9` during a save leaves: this build's name, and an older build's
+    // `.tmp-XXXXXX` holding a full copy of the state.
+    fs::write(dir.path().join(".tmp-c.toml-AbC123"), "partial").unwrap();
+    fs::write(
+        dir.path().join(".tmp-Xy12Zq"),
+        format!("{header}\nschema_version = 1\n"),
+    )
+    .unwrap();
+    // Not this cluster's: another cluster's temporary copy, and a stranger's file.
+    fs::write(dir.path().join(".tmp-d.toml-Qw12Er"), "partial").unwrap();
+    fs::write(dir.path().join(".tmp-Pq34Rs"), "someone else's").unwrap();
+    st.save(&sample("c")).unwrap();
+    let mut names: Vec<String> = fs::read_dir(st.dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, [".tmp-Pq34Rs", ".tmp-d.toml-Qw12Er", "c.toml"]);
+}
+
+#[test]
+fn a_storage_directory_others_may_write_to_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for mode in [0o777, 0o770, 0o1777] {
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(mode)).unwrap();
+        let e = Storage::open(dir.path()).unwrap_err();
+        let text = e.to_string();
+        assert!(matches!(e, StorageError::Unsafe { .. }), "{text}");
+        assert!(
+            text.contains(&format!("mode {mode:04o}"))
+                && text.contains(&format!("chmod go-w {}", dir.path().display())),
+            "{text}"
+        );
+    }
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    Storage::open(dir.path()).unwrap();
+}
+
+#[test]
+fn the_lock_file_is_never_deleted_while_held() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = Storage::open(dir.path()).unwrap();
+    st.save(&sample("c")).unwrap();
+    let held = st.lock("c").unwrap();
+    // `stop` removes the cluster's files while holding its lock.
+    st.remove("c").unwrap();
+    assert!(!st.state_path("c").exists());
+    assert!(
+        st.lock_path("c").exists(),
+        "the lock file must outlive the removal"
+    );
+    // So a later command still finds the lock taken, instead of locking a new file.
+    assert!(matches!(st.lock("c"), Err(StorageError::Locked { .. })));
+    drop(held);
+    st.lock("c").unwrap();
+}
+
+#[test]
+fn schema_version_of_the_wrong_type_is_named_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = Storage::open(dir.path()).unwrap();
+    fs::write(
+        st.state_path("one"),
+        "schema_version = \"one\"\nname = \"one\"\n",
+    )
+    .unwrap();
+    let e = st.load::<ClusterState>("one").unwrap_err().to_string();
+    assert!(
+        e.contains("schema_version is a string, not a whole number"),
+        "{e}"
+    );
+    fs::write(st.state_path("none"), "name = \"none\"\n").unwrap();
+    let e = st.load::<ClusterState>("none").unwrap_err().to_string();
+    assert!(e.contains("no schema_version"), "{e}");
 }

@@ -1,58 +1,51 @@
-//! The emulator's own admin API under `/_emulator/` (same client-certificate auth, any
-//! registered certificate): `GET inventory` (every resource of every subscription, the
-//! ground truth for leak checks), `GET|POST faults`, `GET latency`. It never changes
-//! Azure-visible resources.
+//! The emulator's own admin face under `/_emulator/` (any registered client certificate,
+//! no `x-ms-version`): `GET inventory` (every resource of every subscription, the ground
+//! truth for leak checks), `GET|POST faults`, `GET latency`. JSON in and out. It never
+//! changes Azure-visible resources and does not depend on the classic face.
 
-use std::sync::Arc;
-
-use bytes::Bytes;
 use serde_json::{json, Value};
 
-use crate::api::deployments::{instance_status, vm_statuses};
-use crate::api::{ApiError, Emu, Resp};
+use crate::engine::role_status::{instance_state, status_of, vm_statuses};
+use crate::engine::Emulator;
+use crate::http::{HttpRequest, HttpResponse};
 use crate::model::faults::FaultRates;
-use crate::model::{iso, now_ms, OpStatus};
+use crate::model::{iso8601, now_ms, OpStatus};
+use crate::xml;
 
-pub async fn handle(
-    emu: &Arc<Emu>,
-    method: &str,
-    segs: &[String],
-    _query: &str,
-    body: &Bytes,
-) -> Resp {
-    let s: Vec<&str> = segs.iter().map(|x| x.as_str()).collect();
-    match (method, s.as_slice()) {
-        ("GET", ["inventory"]) => Resp::json(&inventory(emu).await),
-        ("GET", ["faults"]) => Resp::json(&faults_json(emu)),
-        ("GET", ["latency"]) => Resp::json(&json!(emu.latency)),
+/// `segments`: the path segments after `_emulator`.
+pub async fn handle(emu: &Emulator, request: &HttpRequest, segments: &[String]) -> HttpResponse {
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    match (request.method.as_str(), segments.as_slice()) {
+        ("GET", ["inventory"]) => HttpResponse::json(&inventory(emu).await),
+        ("GET", ["faults"]) => HttpResponse::json(&faults_json(emu)),
+        ("GET", ["latency"]) => HttpResponse::json(&json!(emu.latency)),
         ("POST", ["faults"]) | ("PUT", ["faults"]) => {
-            let spec = String::from_utf8_lossy(body);
+            let spec = String::from_utf8_lossy(&request.body);
             match FaultRates::parse(&spec) {
                 Ok((rates, seed)) => {
                     emu.faults().set(rates, seed);
-                    Resp::json(&faults_json(emu))
+                    HttpResponse::json(&faults_json(emu))
                 }
-                Err(e) => {
-                    let mut r = Resp::json(&json!({ "error": e.to_string() }));
-                    r.status = 400;
-                    r
-                }
+                Err(e) => HttpResponse::json(&json!({ "error": e.to_string() })).with_status(400),
             }
         }
-        _ => {
-            ApiError::not_found("The requested URI does not represent any resource on the server.")
-                .to_resp()
-        }
+        _ => HttpResponse::xml_with_status(
+            404,
+            xml::error_body(
+                "ResourceNotFound",
+                "The requested URI does not represent any resource on the server.",
+            ),
+        ),
     }
 }
 
-fn faults_json(emu: &Emu) -> Value {
+fn faults_json(emu: &Emulator) -> Value {
     let f = emu.faults();
     json!({ "rates": f.rates, "seed": f.seed })
 }
 
 /// Every resource per subscription.
-pub async fn inventory(emu: &Arc<Emu>) -> Value {
+pub async fn inventory(emu: &Emulator) -> Value {
     let st = emu.lock().clone();
     let now = now_ms();
     let mut subs = serde_json::Map::new();
@@ -67,18 +60,15 @@ pub async fn inventory(emu: &Arc<Emu>) -> Value {
                         .roles
                         .iter()
                         .map(|r| {
-                            let vm = statuses
-                                .get(&r.name)
-                                .cloned()
-                                .unwrap_or(crate::vm::VmStatus::Booting);
-                            let (is, ps) = instance_status(emu, r, &vm, now);
+                            let vm = status_of(&statuses, r);
+                            let state = instance_state(emu, r, &vm, now);
                             json!({
                                 "name": r.name,
                                 "hostname": r.hostname,
                                 "user": r.user,
                                 "role_size": r.role_size,
-                                "instance_status": is,
-                                "power_state": ps,
+                                "instance_status": state.instance_status,
+                                "power_state": state.power_state,
                                 "backend_status": format!("{vm:?}"),
                                 "private_ip": r.vm.as_ref().map(|v| v.private_ip.to_string()),
                                 "public_ip": r.vm.as_ref().and_then(|v| v.public_ip).map(|ip| ip.to_string()),
@@ -138,15 +128,12 @@ pub async fn inventory(emu: &Arc<Emu>) -> Value {
                         "role": a.role,
                     })),
                     "lease": d.lease_state(now),
-                    "lease_until": d.lease_until.map(iso),
+                    "lease_until": d.lease_until.map(iso8601),
                 })
             })
             .collect();
         let sites: Vec<Value> = sub
-            .network
-            .as_ref()
-            .map(crate::api::network::sites)
-            .unwrap_or_default()
+            .network_sites()
             .into_iter()
             .map(|s| {
                 json!({

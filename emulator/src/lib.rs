@@ -1,33 +1,39 @@
-//! Azure classic (Service Management API) emulator: HTTPS with client certificates,
-//! ASM XML, async operations, exclusivity, quotas, faults, and VMs through a backend.
+//! Azure emulator: Azure's management API over HTTPS with client certificates — today the
+//! classic Service Management face (ASM XML, async operations, exclusivity, quotas,
+//! faults) — with VMs that are real hosts through a backend.
+//!
+//! Layers, each using only the ones above it in this list:
+//! `ids`, `xml`, `tls`, `http`, `vm`, `model` (plain data and models) → `engine` (shared
+//! state, async operations and their effects) → the faces `classic` (ASM, under
+//! `/<subscription>/`) and `admin` (`/_emulator/`), which never use each other → `server`
+//! (TLS, HTTP, dispatch) → this file. An Azure Resource Manager face would sit next to
+//! `classic` as `arm`.
 //!
 //! Library entry point: [`start`] with [`EmulatorOptions`] returns a [`RunningEmulator`]
 //! (used by the binary, by this crate's tests and by the tool's tests). It never exits the
 //! process or prints; `main` does that.
 
 pub mod admin;
-pub mod api;
+pub mod classic;
+pub mod engine;
+pub mod http;
+pub mod ids;
 pub mod model;
+mod server;
 pub mod tls;
 pub mod vm;
 pub mod xml;
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use rand::Rng;
 
 pub use model::latency::{latency_model, LatencyModel};
 
-use api::{Emu, Quotas};
+use engine::{Emulator, Quotas};
 use model::faults::{FaultRates, FaultSpecError, Faults};
 use model::{RolePhase, State, Subscription};
 use vm::{VmBackend, VmError};
@@ -66,12 +72,12 @@ pub struct EmulatorOptions {
     pub custom_backend: Option<Arc<dyn VmBackend>>,
 }
 
-pub const DEFAULT_IMAGE_DIR: &str = "/var/cache/azure-classic-emulator/images";
+pub const DEFAULT_IMAGE_DIR: &str = "/var/cache/azure-emulator/images";
 
 impl Default for EmulatorOptions {
     fn default() -> Self {
         EmulatorOptions {
-            state_dir: PathBuf::from("azure-classic-emulator-state"),
+            state_dir: PathBuf::from("azure-emulator-state"),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             subscriptions: Vec::new(),
             backend: BackendKind::None,
@@ -130,7 +136,7 @@ pub struct RunningEmulator {
     url: String,
     ca: PathBuf,
     state_dir: PathBuf,
-    emu: Arc<Emu>,
+    emu: Arc<Emulator>,
     stop: tokio::sync::watch::Sender<bool>,
     server: tokio::task::JoinHandle<()>,
 }
@@ -220,7 +226,7 @@ pub async fn start(opts: EmulatorOptions) -> Result<RunningEmulator, Error> {
     }
     let (rates, spec_seed) = FaultRates::parse(&opts.faults)?;
     let seed = spec_seed.unwrap_or(opts.seed);
-    let certs = load_subscriptions(&opts.subscriptions)?;
+    let certificates = load_subscriptions(&opts.subscriptions)?;
     let dir = &opts.state_dir;
     std::fs::create_dir_all(dir).map_err(|e| Error::StateDir {
         path: dir.clone(),
@@ -298,12 +304,12 @@ pub async fn start(opts: EmulatorOptions) -> Result<RunningEmulator, Error> {
         local.ip().to_string()
     };
     let url = format!("https://{host}:{}", local.port());
-    let emu = Arc::new(Emu {
+    let emu = Arc::new(Emulator {
         state: Mutex::new(state),
         backend,
-        latency: LatencyModel::scaled(opts.time_scale),
+        latency: LatencyModel::with_time_scale(opts.time_scale),
         faults: Mutex::new(Faults::new(rates, seed)),
-        certs,
+        certificates,
         state_path,
         quotas: Quotas {
             max_cores: opts.max_cores,
@@ -323,8 +329,8 @@ pub async fn start(opts: EmulatorOptions) -> Result<RunningEmulator, Error> {
     })?;
     emu.resume_operations();
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
-    let server = tokio::spawn(serve(listener, acceptor, emu.clone(), stop_rx));
-    tracing::info!("Azure classic emulator listening on {url}");
+    let server = tokio::spawn(server::serve(listener, acceptor, emu.clone(), stop_rx));
+    tracing::info!("Azure emulator listening on {url}");
     Ok(RunningEmulator {
         url,
         ca: identity.ca_pem,
@@ -333,97 +339,4 @@ pub async fn start(opts: EmulatorOptions) -> Result<RunningEmulator, Error> {
         stop,
         server,
     })
-}
-
-async fn serve(
-    listener: tokio::net::TcpListener,
-    acceptor: Arc<openssl::ssl::SslAcceptor>,
-    emu: Arc<Emu>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    let mut conns = tokio::task::JoinSet::new();
-    loop {
-        tokio::select! {
-            _ = stop.changed() => break,
-            acc = listener.accept() => {
-                let Ok((tcp, _peer)) = acc else { continue };
-                let acceptor = acceptor.clone();
-                let emu = emu.clone();
-                conns.spawn(async move { connection(tcp, acceptor, emu).await });
-            }
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
-        }
-    }
-    conns.abort_all();
-}
-
-async fn connection(
-    tcp: tokio::net::TcpStream,
-    acceptor: Arc<openssl::ssl::SslAcceptor>,
-    emu: Arc<Emu>,
-) {
-    let Ok(ssl) = openssl::ssl::Ssl::new(acceptor.context()) else {
-        return;
-    };
-    let Ok(mut stream) = tokio_openssl::SslStream::new(ssl, tcp) else {
-        return;
-    };
-    if let Err(e) = Pin::new(&mut stream).accept().await {
-        tracing::debug!("TLS handshake failed: {e}");
-        return;
-    }
-    let thumb: Option<String> = stream
-        .ssl()
-        .peer_certificate()
-        .and_then(|c| tls::thumbprint(&c).ok());
-    let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-        let emu = emu.clone();
-        let thumb = thumb.clone();
-        async move {
-            let (parts, body) = req.into_parts();
-            let body = match Limited::new(body, 64 << 20).collect().await {
-                Ok(b) => b.to_bytes(),
-                Err(_) => Bytes::new(),
-            };
-            let resp = emu
-                .handle(
-                    parts.method.as_str(),
-                    parts.uri.path(),
-                    parts.uri.query().unwrap_or(""),
-                    &parts.headers,
-                    body,
-                    thumb.as_deref(),
-                )
-                .await;
-            Ok::<_, Infallible>(to_hyper(resp))
-        }
-    });
-    let _ = hyper::server::conn::http1::Builder::new()
-        .serve_connection(TokioIo::new(stream), svc)
-        .await;
-}
-
-fn to_hyper(r: api::Resp) -> hyper::Response<Full<Bytes>> {
-    let mut b = hyper::Response::builder()
-        .status(r.status)
-        .header("cache-control", "no-cache")
-        .header(
-            "server",
-            "1.0.6198.392 (azure-classic-emulator) Microsoft-HTTPAPI/2.0",
-        )
-        .header("x-ms-servedbyregion", "emulator")
-        .header(
-            "date",
-            chrono::Utc::now()
-                .format("%a, %d %b %Y %H:%M:%S GMT")
-                .to_string(),
-        );
-    if let Some(ct) = r.content_type {
-        b = b.header("content-type", ct);
-    }
-    for (k, v) in &r.headers {
-        b = b.header(k.as_str(), v.as_str());
-    }
-    b.body(Full::new(Bytes::from(r.body)))
-        .unwrap_or_else(|_| hyper::Response::new(Full::new(Bytes::new())))
 }

@@ -1,16 +1,16 @@
-//! `azure-classic-emulator`: parse the command line, start the emulator library, print the
+//! `azure-emulator`: parse the command line, start the emulator library, print the
 //! endpoint JSON line, wait for SIGTERM/SIGINT, shut down cleanly. Every error becomes one
 //! line on stderr and exit status 1; nothing here implements behaviour.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use azure_classic_emulator::{BackendKind, EmulatorOptions, DEFAULT_IMAGE_DIR};
+use azure_emulator::{BackendKind, EmulatorOptions, DEFAULT_IMAGE_DIR};
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
 #[command(
-    name = "azure-classic-emulator",
+    name = "azure-emulator",
     version,
     about = "A local stand-in for Azure's classic Service Management API (HTTPS + client certificates, ASM XML, async operations)"
 )]
@@ -86,7 +86,7 @@ enum Cmd {
 }
 
 fn fail(msg: impl std::fmt::Display) -> ! {
-    eprintln!("azure-classic-emulator: {msg}");
+    eprintln!("azure-emulator: {msg}");
     std::process::exit(1);
 }
 
@@ -105,7 +105,7 @@ fn main() {
             image_dir,
             force,
         } => {
-            use azure_classic_emulator::vm::container::{build_image, ImageOptions};
+            use azure_emulator::vm::container::{build_image, ImageOptions};
             match build_image(&ImageOptions {
                 name,
                 image_dir,
@@ -163,7 +163,7 @@ fn main() {
                 Err(e) => fail(format!("cannot start the async runtime: {e}")),
             };
             rt.block_on(async move {
-                let emu = match azure_classic_emulator::start(opts).await {
+                let emu = match azure_emulator::start(opts).await {
                     Ok(e) => e,
                     Err(e) => fail(e),
                 };

@@ -28,7 +28,7 @@ pub enum TlsError {
     Ssl(String),
 }
 
-fn ssl<E: std::fmt::Display>(e: E) -> TlsError {
+fn ssl_error<E: std::fmt::Display>(e: E) -> TlsError {
     TlsError::Ssl(e.to_string())
 }
 
@@ -54,9 +54,81 @@ fn write_file(path: &Path, data: &[u8], private: bool) -> Result<(), TlsError> {
 }
 
 fn serial() -> Result<openssl::asn1::Asn1Integer, TlsError> {
-    let mut bn = BigNum::new().map_err(ssl)?;
-    bn.rand(120, MsbOption::MAYBE_ZERO, false).map_err(ssl)?;
-    bn.to_asn1_integer().map_err(ssl)
+    let mut bn = BigNum::new().map_err(ssl_error)?;
+    bn.rand(120, MsbOption::MAYBE_ZERO, false)
+        .map_err(ssl_error)?;
+    bn.to_asn1_integer().map_err(ssl_error)
+}
+
+/// What a new certificate is for (its X.509 v3 extensions).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CertificateUse {
+    /// A CA: basic constraints CA, key usage certificate and CRL signing.
+    Authority,
+    /// A TLS server for `localhost` / `127.0.0.1`.
+    LocalServer,
+    /// No extensions: management certificates and SSH keys as Azure users made them.
+    Plain,
+}
+
+/// A new RSA-2048 key and an X.509 v3 certificate (SHA-256, random serial) for
+/// `common_name`, valid from now for `days`, signed by `issuer` (its certificate and key)
+/// or self-signed. The one certificate helper of the emulator (its CA and server
+/// identity, and the tests' management and SSH certificates).
+pub fn issue_certificate(
+    common_name: &str,
+    days: u32,
+    usage: CertificateUse,
+    issuer: Option<(&X509, &PKey<Private>)>,
+) -> Result<(PKey<Private>, X509), TlsError> {
+    let key = PKey::from_rsa(Rsa::generate(2048).map_err(ssl_error)?).map_err(ssl_error)?;
+    let mut name = X509NameBuilder::new().map_err(ssl_error)?;
+    name.append_entry_by_text("CN", common_name)
+        .map_err(ssl_error)?;
+    let name = name.build();
+    let mut b = X509::builder().map_err(ssl_error)?;
+    b.set_version(2).map_err(ssl_error)?;
+    let serial = serial()?;
+    b.set_serial_number(&serial).map_err(ssl_error)?;
+    b.set_subject_name(&name).map_err(ssl_error)?;
+    match issuer {
+        Some((cert, _)) => b.set_issuer_name(cert.subject_name()).map_err(ssl_error)?,
+        None => b.set_issuer_name(&name).map_err(ssl_error)?,
+    }
+    b.set_pubkey(&key).map_err(ssl_error)?;
+    let not_before = Asn1Time::days_from_now(0).map_err(ssl_error)?;
+    let not_after = Asn1Time::days_from_now(days).map_err(ssl_error)?;
+    b.set_not_before(&not_before).map_err(ssl_error)?;
+    b.set_not_after(&not_after).map_err(ssl_error)?;
+    match usage {
+        CertificateUse::Authority => {
+            let constraints = BasicConstraints::new().critical().ca().build();
+            b.append_extension(constraints.map_err(ssl_error)?)
+                .map_err(ssl_error)?;
+            let key_usage = KeyUsage::new()
+                .critical()
+                .key_cert_sign()
+                .crl_sign()
+                .build();
+            b.append_extension(key_usage.map_err(ssl_error)?)
+                .map_err(ssl_error)?;
+        }
+        CertificateUse::LocalServer => {
+            let san = SubjectAlternativeName::new()
+                .dns("localhost")
+                .ip("127.0.0.1")
+                .build(&b.x509v3_context(issuer.map(|(cert, _)| &**cert), None))
+                .map_err(ssl_error)?;
+            b.append_extension(san).map_err(ssl_error)?;
+            let server_auth = ExtendedKeyUsage::new().server_auth().build();
+            b.append_extension(server_auth.map_err(ssl_error)?)
+                .map_err(ssl_error)?;
+        }
+        CertificateUse::Plain => {}
+    }
+    let signer = issuer.map(|(_, k)| k).unwrap_or(&key);
+    b.sign(signer, MessageDigest::sha256()).map_err(ssl_error)?;
+    Ok((key, b.build()))
 }
 
 /// Create `ca.pem`, `ca-key.pem`, `server.pem`, `server-key.pem` unless they exist already.
@@ -69,80 +141,26 @@ pub fn ensure_server_identity(dir: &Path) -> Result<ServerIdentity, TlsError> {
     if id.ca_pem.exists() && id.cert_pem.exists() && id.key_pem.exists() {
         return Ok(id);
     }
-    let ca_key = PKey::from_rsa(Rsa::generate(2048).map_err(ssl)?).map_err(ssl)?;
-    let mut name = X509NameBuilder::new().map_err(ssl)?;
-    name.append_entry_by_text("CN", "Azure classic emulator CA")
-        .map_err(ssl)?;
-    let ca_name = name.build();
-    let mut b = X509::builder().map_err(ssl)?;
-    b.set_version(2).map_err(ssl)?;
-    let sn = serial()?;
-    b.set_serial_number(&sn).map_err(ssl)?;
-    b.set_subject_name(&ca_name).map_err(ssl)?;
-    b.set_issuer_name(&ca_name).map_err(ssl)?;
-    b.set_pubkey(&ca_key).map_err(ssl)?;
-    let nb = Asn1Time::days_from_now(0).map_err(ssl)?;
-    let na = Asn1Time::days_from_now(3650).map_err(ssl)?;
-    b.set_not_before(&nb).map_err(ssl)?;
-    b.set_not_after(&na).map_err(ssl)?;
-    b.append_extension(
-        BasicConstraints::new()
-            .critical()
-            .ca()
-            .build()
-            .map_err(ssl)?,
-    )
-    .map_err(ssl)?;
-    b.append_extension(
-        KeyUsage::new()
-            .critical()
-            .key_cert_sign()
-            .crl_sign()
-            .build()
-            .map_err(ssl)?,
-    )
-    .map_err(ssl)?;
-    b.sign(&ca_key, MessageDigest::sha256()).map_err(ssl)?;
-    let ca = b.build();
-
-    let key = PKey::from_rsa(Rsa::generate(2048).map_err(ssl)?).map_err(ssl)?;
-    let mut name = X509NameBuilder::new().map_err(ssl)?;
-    name.append_entry_by_text("CN", "localhost").map_err(ssl)?;
-    let name = name.build();
-    let mut b = X509::builder().map_err(ssl)?;
-    b.set_version(2).map_err(ssl)?;
-    let sn = serial()?;
-    b.set_serial_number(&sn).map_err(ssl)?;
-    b.set_subject_name(&name).map_err(ssl)?;
-    b.set_issuer_name(&ca_name).map_err(ssl)?;
-    b.set_pubkey(&key).map_err(ssl)?;
-    let nb = Asn1Time::days_from_now(0).map_err(ssl)?;
-    let na = Asn1Time::days_from_now(3650).map_err(ssl)?;
-    b.set_not_before(&nb).map_err(ssl)?;
-    b.set_not_after(&na).map_err(ssl)?;
-    let san = SubjectAlternativeName::new()
-        .dns("localhost")
-        .ip("127.0.0.1")
-        .build(&b.x509v3_context(Some(&ca), None))
-        .map_err(ssl)?;
-    b.append_extension(san).map_err(ssl)?;
-    b.append_extension(ExtendedKeyUsage::new().server_auth().build().map_err(ssl)?)
-        .map_err(ssl)?;
-    b.sign(&ca_key, MessageDigest::sha256()).map_err(ssl)?;
-    let cert = b.build();
-
+    let (ca_key, ca) =
+        issue_certificate("Azure emulator CA", 3650, CertificateUse::Authority, None)?;
+    let (key, cert) = issue_certificate(
+        "localhost",
+        3650,
+        CertificateUse::LocalServer,
+        Some((&ca, &ca_key)),
+    )?;
     write_file(
         &dir.join("ca-key.pem"),
-        &ca_key.private_key_to_pem_pkcs8().map_err(ssl)?,
+        &ca_key.private_key_to_pem_pkcs8().map_err(ssl_error)?,
         true,
     )?;
     write_file(
         &id.key_pem,
-        &key.private_key_to_pem_pkcs8().map_err(ssl)?,
+        &key.private_key_to_pem_pkcs8().map_err(ssl_error)?,
         true,
     )?;
-    write_file(&id.cert_pem, &cert.to_pem().map_err(ssl)?, false)?;
-    write_file(&id.ca_pem, &ca.to_pem().map_err(ssl)?, false)?;
+    write_file(&id.cert_pem, &cert.to_pem().map_err(ssl_error)?, false)?;
+    write_file(&id.ca_pem, &ca.to_pem().map_err(ssl_error)?, false)?;
     Ok(id)
 }
 
@@ -155,21 +173,21 @@ pub fn acceptor(id: &ServerIdentity) -> Result<SslAcceptor, TlsError> {
             msg: e.to_string(),
         })
     };
-    let key: PKey<Private> = PKey::private_key_from_pem(&read(&id.key_pem)?).map_err(ssl)?;
-    let cert = X509::from_pem(&read(&id.cert_pem)?).map_err(ssl)?;
-    let mut b = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server()).map_err(ssl)?;
-    b.set_private_key(&key).map_err(ssl)?;
-    b.set_certificate(&cert).map_err(ssl)?;
-    b.check_private_key().map_err(ssl)?;
-    b.set_session_id_context(b"azure-classic-emulator")
-        .map_err(ssl)?;
+    let key: PKey<Private> = PKey::private_key_from_pem(&read(&id.key_pem)?).map_err(ssl_error)?;
+    let cert = X509::from_pem(&read(&id.cert_pem)?).map_err(ssl_error)?;
+    let mut b = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server()).map_err(ssl_error)?;
+    b.set_private_key(&key).map_err(ssl_error)?;
+    b.set_certificate(&cert).map_err(ssl_error)?;
+    b.check_private_key().map_err(ssl_error)?;
+    b.set_session_id_context(b"azure-emulator")
+        .map_err(ssl_error)?;
     b.set_verify_callback(SslVerifyMode::PEER, |_, _| true);
     Ok(b.build())
 }
 
 /// Uppercase hex SHA-1 of the certificate's DER (Azure's thumbprint).
 pub fn thumbprint(cert: &X509) -> Result<String, TlsError> {
-    let d = cert.digest(MessageDigest::sha1()).map_err(ssl)?;
+    let d = cert.digest(MessageDigest::sha1()).map_err(ssl_error)?;
     Ok(hex_upper(&d))
 }
 
@@ -258,29 +276,31 @@ pub fn ssh_public_key(cert: &X509) -> Option<String> {
 mod tests {
     use super::*;
 
+    /// Is `program` installed? If not the test fails, unless
+    /// `ELASTICLUSTER_TEST_ALLOW_SKIP=1`: then it says why and is skipped.
+    fn tool_available(program: &str, package: &str) -> bool {
+        if std::process::Command::new(program)
+            .arg("version")
+            .output()
+            .is_ok()
+        {
+            return true;
+        }
+        if std::env::var("ELASTICLUSTER_TEST_ALLOW_SKIP").as_deref() == Ok("1") {
+            eprintln!("skipping (ELASTICLUSTER_TEST_ALLOW_SKIP=1): `{program}` is not installed");
+            return false;
+        }
+        panic!("`{program}` is not installed (Debian package {package}; bash .ci/run installs it), or set ELASTICLUSTER_TEST_ALLOW_SKIP=1 to skip");
+    }
+
     /// Our conversion must equal OpenSSH's own (`ssh-keygen -i -m PKCS8`).
     #[test]
     fn ssh_key_matches_ssh_keygen() {
-        let Ok(out) = std::process::Command::new("ssh-keygen").arg("-?").output() else {
-            eprintln!("ssh-keygen not installed; skipping the cross-check");
+        if !tool_available("ssh-keygen", "openssh-client") {
             return;
-        };
-        let _ = out;
+        }
         let dir = tempfile::tempdir().unwrap();
-        let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
-        let mut name = X509NameBuilder::new().unwrap();
-        name.append_entry_by_text("CN", "k").unwrap();
-        let name = name.build();
-        let mut b = X509::builder().unwrap();
-        b.set_subject_name(&name).unwrap();
-        b.set_issuer_name(&name).unwrap();
-        b.set_pubkey(&key).unwrap();
-        let nb = Asn1Time::days_from_now(0).unwrap();
-        let na = Asn1Time::days_from_now(1).unwrap();
-        b.set_not_before(&nb).unwrap();
-        b.set_not_after(&na).unwrap();
-        b.sign(&key, MessageDigest::sha256()).unwrap();
-        let cert = b.build();
+        let (key, cert) = issue_certificate("k", 1, CertificateUse::Plain, None).unwrap();
         let pubpem = dir.path().join("pub.pem");
         fs::write(&pubpem, key.public_key_to_pem().unwrap()).unwrap();
         let out = std::process::Command::new("ssh-keygen")
@@ -299,7 +319,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let key = dir.path().join("k.pem");
         let cert = dir.path().join("c.pem");
-        let ok = std::process::Command::new("openssl")
+        if !tool_available("openssl", "openssl") {
+            return;
+        }
+        let out = std::process::Command::new("openssl")
             .args([
                 "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=x", "-days", "2",
             ])
@@ -307,11 +330,8 @@ mod tests {
             .arg(&key)
             .arg("-out")
             .arg(&cert)
-            .output();
-        let Ok(out) = ok else {
-            eprintln!("openssl CLI not installed; skipping");
-            return;
-        };
+            .output()
+            .unwrap();
         assert!(out.status.success());
         let out = std::process::Command::new("openssl")
             .args(["pkcs12", "-export", "-nokeys", "-password", "pass:", "-in"])
@@ -327,6 +347,28 @@ mod tests {
         let orig = X509::from_pem(&fs::read(&cert).unwrap()).unwrap();
         assert_eq!(thumbprint(&parsed).unwrap(), thumbprint(&orig).unwrap());
         assert!(ssh_public_key(&parsed).unwrap().starts_with("ssh-rsa AAAA"));
+    }
+
+    #[test]
+    fn issued_server_certificate_is_signed_by_its_authority() {
+        let (ca_key, ca) =
+            issue_certificate("test CA", 1, CertificateUse::Authority, None).unwrap();
+        let (_, server) = issue_certificate(
+            "localhost",
+            1,
+            CertificateUse::LocalServer,
+            Some((&ca, &ca_key)),
+        )
+        .unwrap();
+        assert!(server.verify(&ca_key).unwrap());
+        assert!(ca.verify(&ca_key).unwrap(), "the CA signs itself");
+        let issuer: Vec<u8> = server.issuer_name().to_der().unwrap();
+        assert_eq!(issuer, ca.subject_name().to_der().unwrap());
+        let names = server.subject_alt_names().unwrap();
+        assert_eq!(
+            names.iter().filter_map(|n| n.dnsname()).next(),
+            Some("localhost")
+        );
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The `azure-classic-emulator` binary: --help documents every flag, `serve` prints the
+//! The `azure-emulator` binary: --help documents every flag, `serve` prints the
 //! endpoint JSON line and writes endpoint.json, answers HTTPS, exits 0 on SIGTERM, and bad
 //! input gives one clear line and exit status 1.
 
@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_azure-classic-emulator");
+const BIN: &str = env!("CARGO_BIN_EXE_azure-emulator");
 
 #[test]
 fn help_documents_every_flag() {

@@ -7,8 +7,8 @@ mod container_common;
 
 use std::time::{Duration, Instant};
 
-use azure_classic_emulator::vm::container::{ContainerBackend, ContainerOptions, DEFAULT_IMAGE};
-use azure_classic_emulator::vm::{EndpointSpec, VmBackend, VmSpec, VmStatus};
+use azure_emulator::vm::container::{ContainerBackend, ContainerOptions, DEFAULT_IMAGE};
+use azure_emulator::vm::{EndpointSpec, VmBackend, VmSpec, VmStatus};
 use container_common::*;
 
 const VMS: usize = 8;
@@ -66,7 +66,7 @@ async fn eight_vms_boot_at_once_and_answer_ssh() {
             match b.status(&s.id).await {
                 VmStatus::Ready => ready += 1,
                 VmStatus::Booting => {}
-                other => panic!("{}: {other:?}", s.id),
+                other => panic!("{}: {other:?}; {}", s.id, console_tail(&b, &s.id)),
             }
         }
         if ready == VMS {

@@ -5,7 +5,7 @@ mod container_common;
 
 use std::path::Path;
 
-use azure_classic_emulator::vm::container::{build_image, ImageOptions, DEFAULT_IMAGE};
+use azure_emulator::vm::container::{build_image, ImageOptions, DEFAULT_IMAGE};
 
 #[test]
 fn image_is_built_once_and_has_no_host_identity() {

@@ -8,8 +8,8 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use azure_classic_emulator::vm::container::{ContainerBackend, ContainerOptions, DEFAULT_IMAGE};
-use azure_classic_emulator::vm::{EndpointSpec, VmBackend, VmSpec, VmStatus};
+use azure_emulator::vm::container::{ContainerBackend, ContainerOptions, DEFAULT_IMAGE};
+use azure_emulator::vm::{EndpointSpec, VmBackend, VmSpec, VmStatus};
 use container_common::*;
 
 fn spec(name: &str, pubkey: &str) -> VmSpec {

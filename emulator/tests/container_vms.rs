@@ -5,85 +5,12 @@
 
 mod container_common;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::path::Path;
-use std::time::Duration;
 
-use azure_classic_emulator::vm::container::{ContainerBackend, ContainerOptions, DEFAULT_IMAGE};
-use azure_classic_emulator::vm::{EndpointSpec, VmBackend, VmError, VmInfo, VmSpec, VmStatus};
+use azure_emulator::vm::container::{ContainerBackend, ContainerOptions};
+use azure_emulator::vm::{VmBackend, VmError, VmInfo, VmSpec, VmStatus};
 use container_common::*;
-
-const BOOT_TIMEOUT: Duration = Duration::from_secs(180);
-
-fn backend(state: &Path, shared_home: bool) -> ContainerBackend {
-    ensure_image();
-    ContainerBackend::new(ContainerOptions {
-        state_dir: state.to_path_buf(),
-        image_dir: image_dir(),
-        shared_home,
-    })
-    .unwrap_or_else(|e| panic!("container backend: {e}"))
-}
-
-/// A random loopback VIP per test (the whole 127/8 is loopback).
-fn vip() -> String {
-    let r: u32 = rand::random();
-    format!(
-        "127.{}.{}.{}",
-        100 + (r % 100),
-        (r >> 8) % 250 + 1,
-        (r >> 16) % 250 + 2
-    )
-}
-
-fn spec(id: &str, hostname: &str, pubkey: &str, public: SocketAddr, network: &str) -> VmSpec {
-    VmSpec {
-        id: format!("sub/hs/dep/{id}"),
-        hostname: hostname.to_string(),
-        user: "azureuser".to_string(),
-        password: None,
-        disable_ssh_password_authentication: true,
-        authorized_keys: vec![(
-            pubkey.to_string(),
-            "/home/azureuser/.ssh/authorized_keys".to_string(),
-        )],
-        image: DEFAULT_IMAGE.to_string(),
-        network: network.to_string(),
-        endpoints: vec![EndpointSpec {
-            name: "SSH".into(),
-            protocol: "tcp".into(),
-            public,
-            local_port: 22,
-        }],
-        wants_public_ip: false,
-        role_size: "Small".to_string(),
-        fail_provisioning: false,
-    }
-}
-
-async fn wait_ready(b: &ContainerBackend, id: &str) {
-    let deadline = std::time::Instant::now() + BOOT_TIMEOUT;
-    loop {
-        match b.status(id).await {
-            VmStatus::Ready => return,
-            VmStatus::Booting => {}
-            other => panic!("{id}: {other:?}; console: {:?}", b.console_log(id)),
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{id} not Ready after {BOOT_TIMEOUT:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// (exit code, stdout, stderr) of `cmd` on the VM behind `addr`, off the async runtime.
-async fn ssh_async(key: &Path, kh: &Path, addr: SocketAddr, cmd: &str) -> (i32, String, String) {
-    let (key, kh, cmd) = (key.to_path_buf(), kh.to_path_buf(), cmd.to_string());
-    tokio::task::spawn_blocking(move || ssh(&key, &kh, "azureuser", addr, &cmd))
-        .await
-        .expect("ssh task")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_vms_are_isolated_hosts_reachable_through_their_endpoints() {
@@ -91,14 +18,14 @@ async fn three_vms_are_isolated_hosts_reachable_through_their_endpoints() {
     let keys = tempfile::tempdir().expect("key dir");
     let (key, pubkey) = ssh_keygen(keys.path(), "id_ed25519");
     let kh = keys.path().join("known_hosts");
-    let b = backend(state.path(), false);
+    let b = container_backend(state.path(), false);
     let (_, bridge) = b.network();
-    let ip = vip();
+    let ip = random_vip();
     let names = ["frontend001", "compute001", "compute002"];
     let specs: Vec<VmSpec> = names
         .iter()
         .map(|n| {
-            let mut s = spec(n, n, &pubkey, free_port(&ip), "sub/hs");
+            let mut s = ssh_vm_spec(n, n, &pubkey, free_port(&ip), "sub/hs");
             s.wants_public_ip = *n == "frontend001";
             s
         })
@@ -238,10 +165,7 @@ async fn three_vms_are_isolated_hosts_reachable_through_their_endpoints() {
         );
     }
     b.delete(&specs[0].id).await.expect("delete is idempotent");
-    let left: Vec<String> = leftovers(&bridge, state.path())
-        .into_iter()
-        .filter(|l| !l.starts_with("link") || !l.contains(&format!(" {bridge}:")))
-        .collect();
+    let left = vm_leftovers(&bridge, state.path());
     assert!(left.is_empty(), "left behind after delete: {left:#?}");
     assert!(
         std::fs::read_dir(state.path().join("container/vms"))
@@ -261,14 +185,14 @@ async fn shared_home_failures_stop_start_and_restart_with_the_same_state_dir() {
     let keys = tempfile::tempdir().expect("key dir");
     let (key, pubkey) = ssh_keygen(keys.path(), "id_ed25519");
     let kh = keys.path().join("known_hosts");
-    let ip = vip();
-    let b = backend(state.path(), true);
+    let ip = random_vip();
+    let b = container_backend(state.path(), true);
     let (subnet, bridge) = b.network();
-    let a = spec("a", "nodea", &pubkey, free_port(&ip), "sub/vnet1");
-    let mut c = spec("c", "nodec", &pubkey, free_port(&ip), "sub/vnet1");
+    let a = ssh_vm_spec("a", "nodea", &pubkey, free_port(&ip), "sub/vnet1");
+    let mut c = ssh_vm_spec("c", "nodec", &pubkey, free_port(&ip), "sub/vnet1");
     c.password = Some("Sekr1t-pw".into());
     c.disable_ssh_password_authentication = false;
-    let mut bad = spec("bad", "nodebad", &pubkey, free_port(&ip), "sub/vnet1");
+    let mut bad = ssh_vm_spec("bad", "nodebad", &pubkey, free_port(&ip), "sub/vnet1");
     bad.fail_provisioning = true;
     let ia = b.create(&a).await.expect("create a");
     b.create(&c).await.expect("create c");
@@ -342,12 +266,12 @@ async fn shared_home_failures_stop_start_and_restart_with_the_same_state_dir() {
         leftovers(&bridge, state.path())
     );
     assert!(matches!(
-        b.create(&spec("late", "late", &pubkey, free_port(&ip), "x"))
+        b.create(&ssh_vm_spec("late", "late", &pubkey, free_port(&ip), "x"))
             .await,
         Err(VmError::Host(_))
     ));
     drop(b);
-    let b = backend(state.path(), true);
+    let b = container_backend(state.path(), true);
     assert_eq!(
         b.network(),
         (subnet.clone(), bridge.clone()),
@@ -411,13 +335,13 @@ async fn clear_errors_for_missing_images_and_bad_specs() {
     let msg = err.to_string();
     assert!(matches!(err, VmError::ImageMissing(..)), "{msg}");
     assert!(
-        msg.contains("azure-classic-emulator build-image debian-12-elasticluster"),
+        msg.contains("azure-emulator build-image debian-12-elasticluster"),
         "{msg}"
     );
 
-    let b = backend(state.path(), false);
+    let b = container_backend(state.path(), false);
     let (_, bridge) = b.network();
-    let mut s = spec(
+    let mut s = ssh_vm_spec(
         "x",
         "okname",
         "ssh-ed25519 AAAA x",
@@ -432,7 +356,7 @@ async fn clear_errors_for_missing_images_and_bad_specs() {
         .map(|e| e.to_string())
         .unwrap_or_default();
     assert!(msg.contains("debian-12-elasticluster"), "{msg}");
-    let mut s = spec(
+    let mut s = ssh_vm_spec(
         "y",
         "bad_host!",
         "ssh-ed25519 AAAA x",
@@ -448,7 +372,7 @@ async fn clear_errors_for_missing_images_and_bad_specs() {
     );
     // An endpoint port that is taken fails the create cleanly.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let mut s = spec(
+    let mut s = ssh_vm_spec(
         "z",
         "zz",
         "ssh-ed25519 AAAA x",
@@ -470,188 +394,4 @@ async fn clear_errors_for_missing_images_and_bad_specs() {
     );
     b.shutdown().await;
     assert!(leftovers(&bridge, state.path()).is_empty());
-}
-
-/// Child-process half of `a_killed_emulator_is_cleaned_up_and_restored_by_the_next_one`:
-/// boots one VM, prints its address, then waits to be SIGKILLed. Does nothing when run
-/// directly (no environment).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "helper, run as a child process by a_killed_emulator_is_cleaned_up_and_restored_by_the_next_one"]
-async fn crash_helper() {
-    let (Some(state), Ok(pubkey), Ok(public)) = (
-        std::env::var_os("CRASH_HELPER_STATE"),
-        std::env::var("CRASH_HELPER_PUBKEY"),
-        std::env::var("CRASH_HELPER_PUBLIC"),
-    ) else {
-        return;
-    };
-    let b = backend(Path::new(&state), false);
-    let s = spec(
-        "crash",
-        "crashvm",
-        &pubkey,
-        public.parse().expect("public addr"),
-        "sub/hs",
-    );
-    let info = b.create(&s).await.expect("create");
-    wait_ready(&b, &s.id).await;
-    println!("READY {} {}", info.private_ip, b.network().1);
-    std::future::pending::<()>().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_emulator_is_cleaned_up_and_restored_by_the_next_one() {
-    use std::io::BufRead;
-    ensure_image();
-    let state = tempfile::tempdir().expect("state dir");
-    let keys = tempfile::tempdir().expect("key dir");
-    let (key, pubkey) = ssh_keygen(keys.path(), "id_ed25519");
-    let kh = keys.path().join("known_hosts");
-    let public = free_port("127.0.0.1");
-    let mut child = std::process::Command::new(std::env::current_exe().expect("test binary"))
-        .args([
-            "crash_helper",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("CRASH_HELPER_STATE", state.path())
-        .env("CRASH_HELPER_PUBKEY", &pubkey)
-        .env("CRASH_HELPER_PUBLIC", public.to_string())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn helper");
-    let stdout = child.stdout.take().expect("helper stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            // libtest prints "test crash_helper ... " on the same line first.
-            if let Some((_, rest)) = line.split_once("READY ") {
-                let _ = tx.send(rest.to_string());
-            }
-        }
-    });
-    let ready = rx.recv_timeout(BOOT_TIMEOUT);
-    child.kill().expect("SIGKILL the helper emulator");
-    let _ = child.wait();
-    let ready = match ready {
-        Ok(r) => r,
-        Err(e) => {
-            // Clean whatever the helper left (a new backend on the state dir does), then fail.
-            backend(state.path(), false).shutdown().await;
-            panic!("helper VM never became ready: {e}");
-        }
-    };
-    let mut parts = ready.split_whitespace();
-    let ip: IpAddr = parts.next().and_then(|p| p.parse().ok()).expect("address");
-    let bridge = parts.next().expect("bridge").to_string();
-    // The crash left the container, its namespace and the bridge behind ...
-    let left = leftovers(&bridge, state.path());
-    assert!(left.iter().any(|l| l.starts_with("process")), "{left:#?}");
-
-    // ... which the next emulator on the same state dir cleans and restores.
-    let b = backend(state.path(), false);
-    assert_eq!(
-        b.network().1,
-        bridge,
-        "same bridge and subnet after the crash"
-    );
-    let s = spec("crash", "crashvm", &pubkey, public, "sub/hs");
-    b.restore(&[(
-        s.clone(),
-        VmInfo {
-            private_ip: ip,
-            public_ip: None,
-        },
-        true,
-    )])
-    .await
-    .expect("restore");
-    wait_ready(&b, &s.id).await;
-    let (rc, out, err) = ssh_async(&key, &kh, public, "hostname; hostname -I").await;
-    assert_eq!(rc, 0, "{err}");
-    assert!(
-        out.starts_with("crashvm") && out.contains(&ip.to_string()),
-        "{out}"
-    );
-    let nspawns = sh("ps -eo args=")
-        .lines()
-        .filter(|l| l.contains("systemd-nspawn") && l.contains(&bridge))
-        .count();
-    assert_eq!(nspawns, 1, "the stale container was not stopped");
-    b.delete(&s.id).await.expect("delete");
-    b.shutdown().await;
-    let left = leftovers(&bridge, state.path());
-    assert!(left.is_empty(), "{left:#?}");
-}
-
-/// Child-process half of `not_root_is_a_clear_error`: prints what the backend and the
-/// image builder say to an unprivileged user.
-#[test]
-#[ignore = "helper, run unprivileged by not_root_is_a_clear_error"]
-fn not_root_helper() {
-    let Some(dir) = std::env::var_os("NOT_ROOT_HELPER_DIR") else {
-        return;
-    };
-    let dir = std::path::PathBuf::from(dir);
-    let backend = ContainerBackend::new(ContainerOptions {
-        state_dir: dir.join("state"),
-        image_dir: image_dir(),
-        shared_home: false,
-    });
-    println!(
-        "BACKEND: {}",
-        backend.err().map(|e| e.to_string()).unwrap_or_default()
-    );
-    let image = azure_classic_emulator::vm::container::build_image(
-        &azure_classic_emulator::vm::container::ImageOptions {
-            name: DEFAULT_IMAGE.into(),
-            image_dir: dir.join("images"),
-            force: false,
-        },
-    );
-    println!(
-        "IMAGE: {}",
-        image.err().map(|e| e.to_string()).unwrap_or_default()
-    );
-}
-
-#[test]
-fn not_root_is_a_clear_error() {
-    let dir = tempfile::tempdir().expect("dir");
-    std::fs::set_permissions(
-        dir.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o777),
-    )
-    .expect("chmod");
-    let out = std::process::Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(std::env::current_exe().expect("test binary"))
-        .args(["not_root_helper", "--exact", "--ignored", "--nocapture"])
-        .env("NOT_ROOT_HELPER_DIR", dir.path())
-        .output()
-        .expect("run the helper unprivileged");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = |tag: &str| {
-        text.lines()
-            .find_map(|l| l.split_once(tag).map(|(_, m)| m.to_string()))
-            .unwrap_or_default()
-    };
-    let (backend, image) = (line("BACKEND: "), line("IMAGE: "));
-    assert!(
-        backend.contains("needs root"),
-        "backend said {backend:?}; output {text}"
-    );
-    assert!(
-        image.contains("needs root"),
-        "build_image said {image:?}; output {text}"
-    );
-    assert!(
-        !dir.path().join("state").exists(),
-        "nothing may be created on failure"
-    );
 }

@@ -7,6 +7,7 @@
 //! 4 [`EXIT_NOT_READY`]: the nodes are up but the setup failed or the scheduler does not see
 //! every worker.
 
+pub mod completions;
 pub mod export;
 pub mod import;
 pub mod list;
@@ -88,6 +89,10 @@ pub enum Command {
     Export(export::Args),
     /// Import a cluster exported with `export`.
     Import(import::Args),
+    /// Print the shell completion script for bash, zsh or fish.
+    Completions(completions::CompletionsArgs),
+    /// Print the man page (roff), e.g. `elasticluster man | man -l -`; `--dir DIR` writes one page per command.
+    Man(completions::ManArgs),
 }
 
 /// The exit code for an operation's error (see the module doc).
@@ -140,11 +145,14 @@ pub fn run(cli: Cli) -> Result<(), OpsError> {
         Command::RemoveNode(a) => remove_node::run(&ctx, a),
         Command::Export(a) => export::run(&ctx, a),
         Command::Import(a) => import::run(&ctx, a),
+        Command::Completions(a) => completions::completions(a),
+        Command::Man(a) => completions::man(a),
     }
 }
 
 /// The way questions are answered: `--yes` answers them; otherwise the terminal is asked
-/// (`question [yN] `, yes only for y/yes), and without a terminal nobody can be asked.
+/// (`question [yN] ` on stderr, yes only for y/yes), and without a terminal nobody can be
+/// asked.
 pub fn confirmer(yes: bool) -> impl Fn(&str) -> Answer {
     move |question: &str| {
         use std::io::{IsTerminal, Write};
@@ -154,8 +162,9 @@ pub fn confirmer(yes: bool) -> impl Fn(&str) -> Answer {
         if !std::io::stdin().is_terminal() {
             return Answer::CannotAsk;
         }
-        print!("{question} [yN] ");
-        let _ = std::io::stdout().flush();
+        // On stderr: stdout may carry JSON events.
+        eprint!("{question} [yN] ");
+        let _ = std::io::stderr().flush();
         let mut answer = String::new();
         if std::io::stdin().read_line(&mut answer).is_err() {
             return Answer::No;

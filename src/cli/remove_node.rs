@@ -24,6 +24,9 @@ pub struct Args {
     /// Do not ask for confirmation.
     #[arg(short = 'y', long)]
     pub yes: bool,
+    /// Report progress as JSON objects, one per line, on stdout (see README).
+    #[arg(long = "json-events")]
+    pub json_events: bool,
 }
 
 pub fn run(ws: &Workspace, args: Args) -> Result<(), OpsError> {
@@ -35,6 +38,7 @@ pub fn run(ws: &Workspace, args: Args) -> Result<(), OpsError> {
             no_setup: args.no_setup,
             drain_timeout: std::time::Duration::from_secs(args.drain_timeout),
             force: args.force,
+            json_events: args.json_events,
         },
         &confirmer(args.yes),
     )

@@ -15,6 +15,9 @@ pub struct Args {
         value_name = "EXTRA"
     )]
     pub extra: Vec<String>,
+    /// Report progress as JSON objects, one per line, on stdout (see README).
+    #[arg(long = "json-events")]
+    pub json_events: bool,
 }
 
 pub fn run(ws: &Workspace, args: Args) -> Result<(), OpsError> {
@@ -23,6 +26,7 @@ pub fn run(ws: &Workspace, args: Args) -> Result<(), OpsError> {
         SetupOptions {
             cluster: args.cluster,
             extra: args.extra,
+            json_events: args.json_events,
         },
     )
 }

@@ -1,4 +1,5 @@
-//! `elasticluster start TEMPLATE [-n NAME] [--nodes N:KIND,...] [--no-setup]`.
+//! `elasticluster start TEMPLATE [-n NAME] [--nodes N:KIND,...] [--no-setup] [--dry-run]
+//! [--json-events]`.
 
 use super::Workspace;
 use crate::cluster::ops::{self, StartOptions};
@@ -17,6 +18,13 @@ pub struct Args {
     /// Only start the VMs, do not run the setup.
     #[arg(long = "no-setup")]
     pub no_setup: bool,
+    /// Run every check, print the layout, quota use and expected start time; create and
+    /// save nothing (exit 1 when a check fails).
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
+    /// Report progress as JSON objects, one per line, on stdout (see README).
+    #[arg(long = "json-events")]
+    pub json_events: bool,
 }
 
 pub fn run(ws: &Workspace, args: Args) -> Result<(), OpsError> {
@@ -27,6 +35,8 @@ pub fn run(ws: &Workspace, args: Args) -> Result<(), OpsError> {
             name: args.name,
             nodes: args.nodes,
             no_setup: args.no_setup,
+            dry_run: args.dry_run,
+            json_events: args.json_events,
         },
     )
 }

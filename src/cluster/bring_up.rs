@@ -1,6 +1,7 @@
 //! Bringing nodes up (for `start` and `resize -a`): plan → create → wait for the cloud to
-//! report each VM running → probe SSH on every node concurrently (recording host keys) → drop
-//! what never came up → check minimums.
+//! report each VM running → probe SSH on every node concurrently (recording host keys; a
+//! node the cloud reports as reached through another is probed through it once that one
+//! answers) → drop what never came up → check minimums.
 //!
 //! Talks to the cloud only through `CloudProvider`; knows no cloud and nothing of Ansible.
 //! Never waits longer than `startup_timeout` in total, and never leaves a VM it gave up on
@@ -19,8 +20,9 @@ use crate::progress::Progress;
 use crate::providers::{
     CloudProvider, Events, Ledger, NodeInfo, NodePhase, NodeRequest, ProviderError, ProviderEvent,
 };
+use crate::report::{Event, Reporter};
 use crate::ssh::known_hosts::{KnownHosts, KnownHostsError};
-use crate::ssh::probe;
+use crate::ssh::{probe, probe_via, JumpHost};
 
 /// What `start` needs, already resolved from the configuration.
 #[derive(Clone, Debug)]
@@ -38,6 +40,8 @@ pub struct StartRequest {
     pub poll_interval: Duration,
     /// Per-attempt SSH timeout.
     pub ssh_timeout: Duration,
+    /// Where resource, VM and node events go (`--json-events`).
+    pub report: Reporter,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -100,18 +104,29 @@ pub async fn bring_up(
     let events: Events = {
         let res_bar = res_bar.clone();
         let vm_bar = vm_bar.clone();
+        let report = req.report.clone();
         Arc::new(move |e| match e {
             ProviderEvent::Planned { resources, .. } => res_bar.set_length(resources as u64),
             ProviderEvent::ResourceDone { kind, name } => {
                 res_bar.inc(1);
-                res_bar.set_message(format!("{kind} {name}"));
+                let what = format!("{kind} {name}");
+                report.resource("resource", &what, "created", None);
+                res_bar.set_message(what);
             }
             ProviderEvent::VmCreated { node, group } => {
                 vm_bar.inc(1);
+                report.event(Event {
+                    event: "vm".into(),
+                    node: Some(node.clone()),
+                    resource: Some(group.clone()),
+                    status: "created".into(),
+                    ..Event::default()
+                });
                 vm_bar.set_message(format!("{node} in {group}"));
             }
             ProviderEvent::VmFailed { node, error } => {
                 vm_bar.inc(1);
+                report.node("vm", &node, "failed", Some(&error));
                 warn!("VM {node} could not be created: {error}");
             }
             ProviderEvent::Deleted { .. } => {}
@@ -148,10 +163,30 @@ pub async fn bring_up(
             match &i.phase {
                 NodePhase::Running => {
                     if req.probe_ssh {
+                        let jump = match jump_for(&i, &ready, &failed, &all, &req.ssh_user) {
+                            Hop::Direct => None,
+                            Hop::Through(j) => Some(j),
+                            Hop::NotYet => {
+                                last.insert(i.name.clone(), i);
+                                continue;
+                            }
+                            Hop::Never(why) => {
+                                failed.insert(i.name.clone(), why);
+                                last.insert(i.name.clone(), i);
+                                continue;
+                            }
+                        };
                         in_probe.insert(i.name.clone());
-                        probing.spawn(probe_until(i.clone(), req.clone(), deadline, known.clone()));
+                        probing.spawn(probe_until(
+                            i.clone(),
+                            jump,
+                            req.clone(),
+                            deadline,
+                            known.clone(),
+                        ));
                     } else {
                         ssh_bar.inc(1);
+                        req.report.node("node", &i.name, "ready", None);
                         ready.insert(i.name.clone(), i.clone());
                     }
                 }
@@ -167,7 +202,14 @@ pub async fn bring_up(
             last.insert(i.name.clone(), i);
         }
         while let Some(j) = probing.try_join_next() {
-            collect_probe(j, &mut in_probe, &mut ready, &mut failed, &ssh_bar);
+            collect_probe(
+                j,
+                &mut in_probe,
+                &mut ready,
+                &mut failed,
+                &ssh_bar,
+                &req.report,
+            );
         }
         let unresolved = all
             .iter()
@@ -182,7 +224,14 @@ pub async fn bring_up(
     }
     // Remaining probes end by themselves at the deadline.
     while let Some(j) = probing.join_next().await {
-        collect_probe(j, &mut in_probe, &mut ready, &mut failed, &ssh_bar);
+        collect_probe(
+            j,
+            &mut in_probe,
+            &mut ready,
+            &mut failed,
+            &ssh_bar,
+            &req.report,
+        );
     }
     if let Ok(k) = known.lock() {
         k.save()?;
@@ -208,6 +257,7 @@ pub async fn bring_up(
         let names: Vec<String> = dropped.iter().map(|(n, _)| n.clone()).collect();
         for (n, why) in &dropped {
             warn!("dropping node {n}: {why}");
+            req.report.node("node", n, "dropped", Some(why));
         }
         provider.delete_nodes(&names, ledger.clone()).await?;
     }
@@ -254,12 +304,14 @@ fn collect_probe(
     ready: &mut BTreeMap<String, NodeInfo>,
     failed: &mut BTreeMap<String, String>,
     bar: &crate::progress::Bar,
+    report: &Reporter,
 ) {
     match j {
         Ok((n, Ok(info))) => {
             in_probe.remove(&n);
             bar.inc(1);
             bar.set_message(n.clone());
+            report.node("node", &n, "ready", None);
             info!(
                 "Connection to node {n} ({}:{}) successful.",
                 info.ssh_host.as_deref().unwrap_or("?"),
@@ -275,9 +327,55 @@ fn collect_probe(
     }
 }
 
-/// Probe one node until it answers or the deadline passes.
+/// How a running node is reached for its probe.
+enum Hop {
+    Direct,
+    Through(JumpHost),
+    /// Its jump host does not answer yet.
+    NotYet,
+    /// Its jump host will never answer.
+    Never(String),
+}
+
+fn jump_for(
+    info: &NodeInfo,
+    ready: &BTreeMap<String, NodeInfo>,
+    failed: &BTreeMap<String, String>,
+    all: &BTreeSet<String>,
+    user: &str,
+) -> Hop {
+    let Some(via) = &info.via else {
+        return Hop::Direct;
+    };
+    if let Some(j) = ready.get(via) {
+        return match (&j.ssh_host, j.ssh_port) {
+            (Some(host), Some(port)) if j.via.is_none() => Hop::Through(JumpHost {
+                user: user.to_string(),
+                host: host.clone(),
+                port,
+            }),
+            _ => Hop::Never(format!(
+                "it is reached through {via}, which has no direct SSH address"
+            )),
+        };
+    }
+    if let Some(why) = failed.get(via) {
+        return Hop::Never(format!(
+            "it is reached through {via}, which did not come up ({why})"
+        ));
+    }
+    if !all.contains(via) {
+        return Hop::Never(format!(
+            "it is reached through {via}, which is not a node of this cluster"
+        ));
+    }
+    Hop::NotYet
+}
+
+/// Probe one node (through `jump` when given) until it answers or the deadline passes.
 async fn probe_until(
     info: NodeInfo,
+    jump: Option<JumpHost>,
     req: StartRequest,
     deadline: Instant,
     known: Arc<Mutex<KnownHosts>>,
@@ -304,19 +402,37 @@ async fn probe_until(
     let mut last_err = String::from("no attempt made");
     while Instant::now() < deadline {
         let left = deadline.saturating_duration_since(Instant::now());
-        match probe(
-            addr,
-            req.ssh_user.clone(),
-            req.ssh_private_key.clone(),
-            req.ssh_timeout.min(left.max(Duration::from_millis(100))),
-        )
-        .await
-        {
+        let timeout = req.ssh_timeout.min(left.max(Duration::from_millis(100)));
+        let attempt = match &jump {
+            None => {
+                probe(
+                    addr,
+                    req.ssh_user.clone(),
+                    req.ssh_private_key.clone(),
+                    timeout,
+                )
+                .await
+            }
+            Some(j) => {
+                probe_via(
+                    addr,
+                    j.clone(),
+                    req.known_hosts.clone(),
+                    req.ssh_user.clone(),
+                    req.ssh_private_key.clone(),
+                    timeout,
+                )
+                .await
+            }
+        };
+        match attempt {
             Ok(key) => {
+                // Saved at once: OpenSSH reads the file when a node behind this one is
+                // probed through it.
                 let r = match known.lock() {
                     Ok(mut k) => k
                         .check_or_add(&host, port, &key)
-                        .map(|_| ())
+                        .and_then(|added| if added { k.save() } else { Ok(()) })
                         .map_err(|e| e.to_string()),
                     Err(_) => Err("known_hosts lock poisoned".into()),
                 };
@@ -351,6 +467,16 @@ mod tests {
 
     #[async_trait]
     impl CloudProvider for Fake {
+        async fn preflight(
+            &self,
+            _n: &[NodeRequest],
+            _l: Arc<dyn Ledger>,
+        ) -> Result<crate::providers::Preflight, ProviderError> {
+            Ok(Default::default())
+        }
+        async fn discover(&self) -> Result<Vec<crate::providers::Discovered>, ProviderError> {
+            Ok(Vec::new())
+        }
         async fn plan(
             &self,
             nodes: &[NodeRequest],
@@ -390,6 +516,7 @@ mod tests {
                     ssh_port: Some(1222),
                     private_ip: None,
                     cloud_status: "x".into(),
+                    via: None,
                 })
                 .collect())
         }
@@ -425,6 +552,8 @@ mod tests {
                     image_id: "img".into(),
                     flavor: "Small".into(),
                     image_user: "u".into(),
+                    image_userdata: None,
+                    entry: n.starts_with("frontend"),
                 })
                 .collect(),
             min_nodes: mins.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
@@ -435,6 +564,7 @@ mod tests {
             probe_ssh: false,
             poll_interval: Duration::from_millis(10),
             ssh_timeout: Duration::from_secs(1),
+            report: Reporter::default(),
         }
     }
 

@@ -13,6 +13,8 @@ use crate::storage::Storage;
 pub struct StateLedger {
     storage: Storage,
     state: Mutex<ClusterState>,
+    /// A dry run: every write is refused.
+    read_only: bool,
 }
 
 impl std::fmt::Debug for StateLedger {
@@ -36,6 +38,11 @@ fn to_record(r: &Resource) -> ResourceRecord {
     }
 }
 
+/// The state's resources as the ledger gives them to providers.
+pub fn resources_of(state: &ClusterState) -> Vec<Resource> {
+    state.resources.iter().map(from_record).collect()
+}
+
 fn from_record(r: &ResourceRecord) -> Resource {
     Resource {
         kind: r.kind.clone(),
@@ -56,6 +63,15 @@ impl StateLedger {
         StateLedger {
             storage,
             state: Mutex::new(state),
+            read_only: false,
+        }
+    }
+
+    /// A ledger that refuses every change (dry runs: nothing may be written or created).
+    pub fn read_only(storage: Storage, state: ClusterState) -> Self {
+        StateLedger {
+            read_only: true,
+            ..Self::new(storage, state)
         }
     }
 
@@ -69,6 +85,11 @@ impl StateLedger {
 
     /// Change the state (nodes, addresses…) and persist it.
     pub fn update(&self, f: impl FnOnce(&mut ClusterState)) -> Result<(), LedgerError> {
+        if self.read_only {
+            return Err(LedgerError(
+                "a dry run changes nothing (this is a bug: report it)".into(),
+            ));
+        }
         let mut s = self
             .state
             .lock()

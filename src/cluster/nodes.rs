@@ -8,8 +8,10 @@ use std::collections::BTreeSet;
 use super::state::{ClusterState, NodeStatus};
 use crate::providers::{NodeInfo, NodePhase, NodeRequest};
 
-/// What the provider must create for the state's nodes (not those being removed).
+/// What the provider must create for the state's nodes (not those being removed); the
+/// frontend (see [`ClusterState::frontend`]) is the entry node.
 pub fn node_requests(state: &ClusterState) -> Vec<NodeRequest> {
+    let entry = state.frontend().ok().map(|n| n.name.clone());
     state
         .nodes
         .iter()
@@ -20,6 +22,8 @@ pub fn node_requests(state: &ClusterState) -> Vec<NodeRequest> {
             image_id: n.image_id.clone(),
             flavor: n.flavor.clone(),
             image_user: n.image_user.clone(),
+            image_userdata: n.image_userdata.clone(),
+            entry: entry.as_deref() == Some(n.name.as_str()),
         })
         .collect()
 }
@@ -54,6 +58,9 @@ pub fn apply_node_infos(
         }
         if i.private_ip.is_some() {
             n.private_ip = i.private_ip.clone();
+        }
+        if i.ssh_host.is_some() {
+            n.via = i.via.clone();
         }
         n.status = match &i.phase {
             NodePhase::Running if reachable.contains(&i.name) => NodeStatus::Reachable,

@@ -10,6 +10,7 @@ use std::time::Duration;
 use super::error::OpsError;
 use super::state::{ClusterState, LoginSnapshot, NodeRecord};
 use crate::config::{ClusterTemplate, Setup};
+use crate::report::Reporter;
 use crate::setup::ansible::{AnsibleSettings, AnsibleSetupProvider};
 use crate::setup::readiness::{self, Readiness};
 use crate::setup::{Host, Inventory, SetupError, SetupOutcome, SetupProvider};
@@ -33,7 +34,8 @@ pub struct SetupReport {
 
 /// The whole setup step: inventory from the state, Ansible run, then the readiness check
 /// on the frontend (polled up to `ready_timeout`). `known_hosts` is the cluster's file
-/// (`Storage::known_hosts_path`), `extra_args` come from `setup NAME -- …`.
+/// (`Storage::known_hosts_path`), `extra_args` come from `setup NAME -- …`; with
+/// `quiet_stdout` (JSON events on stdout) Ansible's output goes to stderr.
 /// `scope` says which nodes get the whole setup.
 /// Blocking: call it from `spawn_blocking` in async code.
 #[allow(clippy::too_many_arguments)]
@@ -45,6 +47,7 @@ pub fn setup_cluster(
     extra_args: &[String],
     verbosity: u8,
     ready_timeout: Duration,
+    quiet_stdout: bool,
     scope: SetupScope,
 ) -> Result<SetupReport, SetupError> {
     let mut inventory = inventory_for(state, setup, &state.login)?;
@@ -61,7 +64,8 @@ pub fn setup_cluster(
         &state.login,
         storage_dir,
         verbosity,
-    ));
+    ))
+    .with_output_to_stderr(quiet_stdout);
     let outcome = provider.setup(&inventory, known_hosts, extra_args)?;
     let readiness = readiness::wait_ready(&inventory, known_hosts, ready_timeout)?;
     Ok(SetupReport { outcome, readiness })
@@ -78,10 +82,12 @@ pub fn setup_and_report(
     storage: &crate::storage::Storage,
     extra: &[String],
     verbosity: u8,
+    events: &Reporter,
     scope: SetupScope,
 ) -> Result<(), OpsError> {
     let name = &state.name;
     let timeout = Duration::from_secs(template.startup_timeout.clamp(30, 300));
+    events.phase("provision", "running", None);
     let report = setup_cluster(
         state,
         &template.setup,
@@ -90,6 +96,7 @@ pub fn setup_and_report(
         extra,
         verbosity,
         timeout,
+        events.is_json(),
         scope,
     );
     let not_ready = |why: String| {
@@ -97,7 +104,7 @@ pub fn setup_and_report(
             "WARNING: YOUR CLUSTER IS NOT READY YET! {why}\nFix the cause and re-run `elasticluster setup {name}`."
         ))
     };
-    match report {
+    let result = match report {
         Err(e) => Err(not_ready(e.to_string())),
         Ok(r) if !r.readiness.ready => Err(not_ready(format!(
             "the scheduler does not see every worker (missing: {}): {}",
@@ -106,15 +113,22 @@ pub fn setup_and_report(
         ))),
         Ok(r) => {
             match r.outcome.changed {
-                Some(false) => println!("Setup of `{name}` changed nothing (already configured)."),
-                Some(true) => println!("Setup of `{name}` done."),
+                Some(false) => events.print(&format!(
+                    "Setup of `{name}` changed nothing (already configured)."
+                )),
+                Some(true) => events.print(&format!("Setup of `{name}` done.")),
                 None => {}
             }
-            println!("Your cluster `{name}` is ready!");
-            println!("{}", state.summary());
+            events.print(&format!("Your cluster `{name}` is ready!"));
+            events.print(&state.summary());
             Ok(())
         }
+    };
+    match &result {
+        Ok(()) => events.phase("provision", "ready", None),
+        Err(e) => events.phase("provision", "not_ready", Some(&e.to_string())),
     }
+    result
 }
 
 /// The inventory of a cluster: every node whose kind has `<kind>_groups`, reached at its
@@ -132,7 +146,10 @@ pub fn inventory_for(
         let Some(groups) = setup.groups.get(&node.kind).filter(|g| !g.is_empty()) else {
             continue;
         };
-        hosts.push(host_for(&state.name, node, groups, setup, &global, login)?);
+        let mut host = host_for(&state.name, node, groups, setup, &global, login)?;
+        host.jump = super::ops::jump_host(state, node)
+            .map_err(|e| SetupError::BadInventory(e.to_string()))?;
+        hosts.push(host);
     }
     Ok(Inventory {
         cluster_name: state.name.clone(),
@@ -180,6 +197,7 @@ fn host_for(
             node.image_user.clone()
         },
         private_key: login.user_key_private.clone(),
+        jump: None,
         vars,
     })
 }

@@ -14,7 +14,8 @@ use super::ledger::StateLedger;
 use super::state::ClusterState;
 use crate::config::{ClusterTemplate, Config};
 use crate::progress::Progress;
-use crate::providers::{self, CloudProvider, Ledger, OpenEnv};
+use crate::providers::{self, CloudProvider, ClusterIdentity, Ledger, OpenEnv};
+use crate::report::{ReportMode, Reporter};
 use crate::storage::{ClusterLock, Storage};
 
 /// The options every command runs with.
@@ -54,6 +55,16 @@ impl Workspace {
         })
     }
 
+    /// The reporter of a command: JSON events with `--json-events`, lines for people
+    /// otherwise.
+    pub fn reporter(&self, json_events: bool) -> Reporter {
+        Reporter::new(if json_events {
+            ReportMode::Json
+        } else {
+            ReportMode::Text
+        })
+    }
+
     /// Progress bars, unless logs were asked for.
     pub fn progress(&self) -> Progress {
         Progress::new(self.verbosity == 0)
@@ -66,26 +77,70 @@ impl Workspace {
         let state = self.load(&storage, name)?;
         Ok(Locked {
             storage,
-            lock,
+            lock: Some(lock),
             state,
+            saving: Saving::Stored,
         })
     }
 
-    /// Take the lock of `name` and make its state: `make` gets the stored state, if any. The
-    /// result is saved before anything is asked of the cloud.
-    pub fn lock_or_create(
+    /// Take the lock of `name` and load its state if there is one (`stop --force` works
+    /// without): `Err((storage, lock))` when there is none.
+    pub fn lock_maybe(
+        &self,
+        name: &str,
+    ) -> Result<Result<Locked, (Storage, ClusterLock)>, OpsError> {
+        let storage = self.storage()?;
+        let lock = storage.lock(name)?;
+        Ok(match storage.load(name)? {
+            Some(state) => Ok(Locked {
+                storage,
+                lock: Some(lock),
+                state,
+                saving: Saving::Stored,
+            }),
+            None => Err((storage, lock)),
+        })
+    }
+
+    /// Take the lock of `name` and make its state: `make` gets the stored state, if any.
+    /// Nothing is saved yet: the state is written by the first change made through the
+    /// session ([`Session::update`], the ledger) — so checks that fail leave no trace.
+    pub fn lock_or_plan(
         &self,
         name: &str,
         make: impl FnOnce(Option<ClusterState>) -> Result<ClusterState, OpsError>,
     ) -> Result<Locked, OpsError> {
         let storage = self.storage()?;
         let lock = storage.lock(name)?;
-        let state = make(storage.load(name)?)?;
-        storage.save(&state)?;
+        let stored = storage.load(name)?;
+        let saving = if stored.is_some() {
+            Saving::Stored
+        } else {
+            Saving::New
+        };
+        let state = make(stored)?;
         Ok(Locked {
             storage,
-            lock,
+            lock: Some(lock),
             state,
+            saving,
+        })
+    }
+
+    /// Like [`Workspace::lock_or_plan`] for a dry run: no lock is taken and nothing can ever
+    /// be saved (the ledger refuses every write).
+    pub fn dry(
+        &self,
+        name: &str,
+        make: impl FnOnce(Option<ClusterState>) -> Result<ClusterState, OpsError>,
+    ) -> Result<Locked, OpsError> {
+        let storage = self.storage()?;
+        let state = make(storage.load(name)?)?;
+        Ok(Locked {
+            storage,
+            lock: None,
+            state,
+            saving: Saving::Never,
         })
     }
 
@@ -102,12 +157,24 @@ impl Workspace {
     }
 }
 
-/// A cluster whose lock is held and whose state is loaded.
+/// Whether and how a cluster's state is on disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Saving {
+    /// Stored: every change is saved.
+    Stored,
+    /// Not stored yet: saved by its first change.
+    New,
+    /// A dry run: never saved.
+    Never,
+}
+
+/// A cluster whose lock is held (except for a dry run) and whose state is loaded.
 #[derive(Debug)]
 pub struct Locked {
     pub storage: Storage,
-    lock: ClusterLock,
+    lock: Option<ClusterLock>,
     pub state: ClusterState,
+    saving: Saving,
 }
 
 impl Locked {
@@ -115,16 +182,29 @@ impl Locked {
         &self.state.name
     }
 
-    /// Open the cluster's cloud; its settings are stored again if the cloud moved them.
+    /// Open the cluster's cloud; its settings are stored again if the cloud moved them (a
+    /// state of an older build gets its owner id first).
     pub fn open(mut self) -> Result<Session, OpsError> {
+        let mut changed = false;
+        if self.state.owner_id.is_none() {
+            self.state.owner_id = Some(ClusterIdentity::new_owner_id());
+            changed = true;
+        }
         let (provider, settings) = open_cloud(&self.storage, &self.state)?;
         if settings != self.state.provider {
             self.state.provider = settings;
+            changed = true;
+        }
+        if changed && self.saving == Saving::Stored {
             self.storage.save(&self.state)?;
         }
         let runtime = runtime().map_err(OpsError::failed)?;
+        let ledger = match self.saving {
+            Saving::Never => StateLedger::read_only(self.storage.clone(), self.state),
+            Saving::Stored | Saving::New => StateLedger::new(self.storage.clone(), self.state),
+        };
         Ok(Session {
-            ledger: Arc::new(StateLedger::new(self.storage.clone(), self.state)),
+            ledger: Arc::new(ledger),
             storage: self.storage,
             _lock: self.lock,
             provider,
@@ -141,7 +221,7 @@ impl Locked {
 /// A locked cluster with its cloud open.
 pub struct Session {
     pub storage: Storage,
-    _lock: ClusterLock,
+    _lock: Option<ClusterLock>,
     pub ledger: Arc<StateLedger>,
     pub provider: Arc<dyn CloudProvider>,
     runtime: tokio::runtime::Runtime,
@@ -183,12 +263,13 @@ impl Session {
             state: self.ledger.state(),
             storage: self.storage,
             lock: self._lock,
+            saving: Saving::Stored,
         }
     }
 }
 
 /// Open the provider for a state's stored cloud settings.
-fn open_cloud(
+pub(crate) fn open_cloud(
     storage: &Storage,
     state: &ClusterState,
 ) -> Result<(Arc<dyn CloudProvider>, toml::Table), OpsError> {
@@ -198,6 +279,7 @@ fn open_cloud(
         &mut OpenEnv {
             storage_dir: storage.dir(),
             on_line: &mut on_line,
+            identity: &state.identity(),
         },
     )
     .map_err(OpsError::cloud(&state.name))?;
@@ -205,7 +287,7 @@ fn open_cloud(
 }
 
 /// A multi-threaded runtime for one command.
-fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
         .enable_all()

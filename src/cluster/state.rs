@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::ClusterTemplate;
 use crate::naming::{node_name, parse_node_name, validate_kind, NodeNamer};
+use crate::providers::ClusterIdentity;
 use crate::storage::{StoredState, SCHEMA_VERSION};
 
 /// Everything known about one started (or starting) cluster. Serialized as
@@ -41,6 +42,11 @@ pub struct ClusterState {
     /// name of one that left (schedulers and caches remember names).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub retired_up_to: BTreeMap<String, u32>,
+    /// Random owner id made at the first start (see `providers::ClusterIdentity`); every
+    /// cloud resource of the cluster carries it. States of older builds get one when next
+    /// opened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_id: Option<String>,
     /// Nodes in creation order.
     #[serde(default)]
     pub nodes: Vec<NodeRecord>,
@@ -141,6 +147,10 @@ pub struct NodeRecord {
     /// it only needs what depends on the list of nodes.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub configured: bool,
+    /// The node `preferred_ip` is reached through (a jump host for SSH): the address is
+    /// inside the cluster network. `None`: reached directly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
 }
 
 /// Status of a cloud resource in the ledger.
@@ -202,6 +212,7 @@ impl ClusterState {
                     ips: Vec::new(),
                     private_ip: None,
                     configured: false,
+                    via: None,
                 });
             }
         }
@@ -223,9 +234,18 @@ impl ClusterState {
             ssh_to: template.ssh_to.clone(),
             created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             retired_up_to: BTreeMap::new(),
+            owner_id: Some(ClusterIdentity::new_owner_id()),
             nodes,
             resources: Vec::new(),
             provider: template.cloud.clone(),
+        }
+    }
+
+    /// Who the cluster is, for its cloud.
+    pub fn identity(&self) -> ClusterIdentity {
+        ClusterIdentity {
+            name: self.name.clone(),
+            owner_id: self.owner_id.clone(),
         }
     }
 
@@ -295,7 +315,12 @@ impl ClusterState {
 
     /// Names for new nodes: after the highest index of each kind in use or retired.
     pub fn namer(&self) -> NodeNamer {
-        let mut namer = NodeNamer::with_used(self.nodes.iter().map(|n| n.name.as_str()));
+        self.namer_besides(self.nodes.iter().map(|n| n.name.as_str()))
+    }
+
+    /// Names for new nodes besides `in_use` (the nodes kept): never a retired name.
+    pub fn namer_besides<'a>(&self, in_use: impl IntoIterator<Item = &'a str>) -> NodeNamer {
+        let mut namer = NodeNamer::with_used(in_use);
         for (kind, top) in &self.retired_up_to {
             for index in 1..=*top {
                 namer.mark_used(&node_name(kind, index));
@@ -362,6 +387,7 @@ mod tests {
             ips: vec![],
             private_ip: None,
             configured: false,
+            via: None,
         }
     }
 
@@ -384,6 +410,7 @@ mod tests {
             ssh_to: ssh_to.map(str::to_string),
             created: String::new(),
             retired_up_to: BTreeMap::new(),
+            owner_id: None,
             nodes,
             resources: vec![],
             provider: toml::Table::new(),

@@ -11,13 +11,15 @@ use crate::progress::Progress;
 use crate::providers::{
     CloudProvider, Events, Ledger, ProviderError, ProviderEvent, TeardownOptions, TeardownReport,
 };
+use crate::report::Reporter;
 
 #[derive(Clone, Debug, Default)]
 pub struct StopRequest {
-    pub force: bool,
     /// Local files to remove once the cloud is clean (known_hosts, inventory; the caller
     /// removes the state file itself, under its lock).
     pub local_files: Vec<PathBuf>,
+    /// Where deletion events go (`--json-events`).
+    pub report: Reporter,
 }
 
 #[derive(Debug)]
@@ -36,18 +38,32 @@ pub async fn tear_down(
     let bar = progress.bar("deleting", 0);
     let events: Events = {
         let bar = bar.clone();
+        let report = req.report.clone();
         Arc::new(move |e| match e {
             ProviderEvent::Planned { resources, .. } => bar.set_length(resources as u64),
             ProviderEvent::Deleted { kind, name } => {
                 bar.inc(1);
-                bar.set_message(format!("{kind} {name}"));
+                let what = format!("{kind} {name}");
+                report.resource("resource", &what, "deleted", None);
+                bar.set_message(what);
             }
             _ => {}
         })
     };
     let report = provider
-        .teardown(ledger.clone(), TeardownOptions { force: req.force }, events)
+        .teardown(ledger.clone(), TeardownOptions::default(), events)
         .await?;
+    for (what, why) in &report.remaining {
+        req.report.resource("resource", what, "failed", Some(why));
+    }
+    for (what, owner) in &report.left_alone {
+        req.report.resource(
+            "resource",
+            what,
+            "left_alone",
+            Some(&format!("not this cluster's ({owner})")),
+        );
+    }
     let clean = ledger.resources().is_empty() && report.remaining.is_empty();
     bar.finish(if clean {
         "all deleted"

@@ -30,6 +30,8 @@ pub struct NodeView<'a> {
     pub preferred_ip: Option<&'a str>,
     pub ips: &'a [String],
     pub private_ip: Option<&'a str>,
+    /// The node `preferred_ip` is reached through (SSH jump host), null when direct.
+    pub via: Option<&'a str>,
 }
 
 impl ClusterState {
@@ -55,6 +57,7 @@ impl ClusterState {
                     preferred_ip: n.preferred_ip.as_deref(),
                     ips: &n.ips,
                     private_ip: n.private_ip.as_deref(),
+                    via: n.via.as_deref(),
                 })
                 .collect(),
         }
@@ -95,6 +98,9 @@ impl ClusterState {
                     "    connection IP: {}\n",
                     n.preferred_ip.as_deref().unwrap_or("")
                 ));
+                if let Some(via) = &n.via {
+                    s.push_str(&format!("    reached through: {via}\n"));
+                }
                 s.push_str(&format!("    IPs:    {}\n", n.ips.join(", ")));
                 s.push_str(&format!(
                     "    instance id:   {}\n",

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::diag::{closest, Diagnostic, Diagnostics};
+use super::diag::{closest, shown, Diagnostic, Diagnostics, SHOWN_PROBLEMS};
 use super::ini::{Entry, Origin, Section};
 use super::values::{check_file, expand_path, is_placeholder, parse_bool, parse_count};
 
@@ -78,7 +78,7 @@ impl<'d> KeyChecker<'d> {
                 &e.origin,
                 &s.name,
                 Some(key),
-                format!("still holds the sample placeholder `{}`", e.value),
+                format!("still holds the sample placeholder {}", shown(&e.value)),
                 format!("replace it with {what}"),
             );
             false
@@ -99,9 +99,14 @@ impl<'d> KeyChecker<'d> {
             if e.from_default || allowed.contains(&k) || pattern_ok(k) {
                 continue;
             }
-            let hint = match closest(k, allowed.iter().copied()) {
-                Some(c) => format!("did you mean `{c}`?"),
-                None => format!("allowed keys: {}", allowed.join(", ")),
+            // Hints of problems nobody will see are not worth their cost.
+            let hint = if self.diags.len() >= SHOWN_PROBLEMS {
+                String::new()
+            } else {
+                match closest(k, allowed.iter().copied()) {
+                    Some(c) => format!("did you mean `{c}`?"),
+                    None => format!("allowed keys: {}", allowed.join(", ")),
+                }
             };
             self.push(&e.origin, &s.name, Some(k), "unknown key", hint);
         }
@@ -120,7 +125,7 @@ impl<'d> KeyChecker<'d> {
                     &e.origin,
                     &s.name,
                     Some(key),
-                    format!("`{}` is not a boolean", e.value),
+                    format!("{} is not a boolean", shown(&e.value)),
                     "write yes or no",
                 );
                 default
@@ -138,7 +143,7 @@ impl<'d> KeyChecker<'d> {
                     &e.origin,
                     &s.name,
                     Some(key),
-                    format!("`{}` is not a whole number above 0", e.value),
+                    format!("{} is not a whole number above 0", shown(&e.value)),
                     format!("write e.g. `{key} = 600`, or remove the key for the default"),
                 );
                 None
@@ -160,7 +165,7 @@ impl<'d> KeyChecker<'d> {
                 &e.origin,
                 &s.name,
                 Some(key),
-                format!("`{}` is not an https:// URL", e.value),
+                format!("{} is not an https:// URL", shown(&e.value)),
                 format!("write e.g. {default}, or remove the key"),
             );
         }

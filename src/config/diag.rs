@@ -40,23 +40,33 @@ impl Diagnostic {
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(file) = &self.file {
-            write!(f, "{}", file.display())?;
-            if let Some(line) = self.line {
-                write!(f, ":{line}")?;
+            write!(f, "{}", printable(&file.display().to_string()))?;
+            match self.line {
+                Some(0) | None => {}
+                Some(line) => write!(f, ":{line}")?,
             }
             write!(f, ": ")?;
         }
         match (&self.section, &self.key) {
-            (Some(s), Some(k)) => write!(f, "[{s}] {k}: ")?,
-            (Some(s), None) => write!(f, "[{s}]: ")?,
-            (None, Some(k)) => write!(f, "{k}: ")?,
+            (Some(s), Some(k)) => write!(f, "[{}] {}: ", clip(s), clip(k))?,
+            (Some(s), None) => write!(f, "[{}]: ", clip(s))?,
+            (None, Some(k)) => write!(f, "{}: ", clip(k))?,
             (None, None) => {}
         }
-        write!(f, "{}", self.problem)?;
+        write!(f, "{}", one_line(&self.problem))?;
         if !self.hint.is_empty() {
-            write!(f, " — {}", self.hint)?;
+            write!(f, " — {}", one_line(&self.hint))?;
         }
         Ok(())
+    }
+}
+
+/// `text` on one line, nothing in it able to drive the terminal.
+fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains('\n') {
+        std::borrow::Cow::Owned(printable(&text.replace('\n', "\\n")).into_owned())
+    } else {
+        printable(text)
     }
 }
 
@@ -80,14 +90,85 @@ impl Diagnostics {
 }
 
 impl fmt::Display for Diagnostics {
+    /// One problem per line, at most [`SHOWN_PROBLEMS`]; then how many more there are.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, d) in self.0.iter().enumerate() {
+        for (i, d) in self.0.iter().take(SHOWN_PROBLEMS).enumerate() {
             if i > 0 {
                 writeln!(f)?;
             }
             write!(f, "{d}")?;
         }
+        if self.0.len() > SHOWN_PROBLEMS {
+            write!(
+                f,
+                "\n… and {} more problems (fix the ones above first)",
+                self.0.len() - SHOWN_PROBLEMS
+            )?;
+        }
         Ok(())
+    }
+}
+
+/// Most problems a report shows (the rest are counted).
+pub const SHOWN_PROBLEMS: usize = 50;
+
+/// Most characters of a value a message quotes.
+pub const SHOWN_MAX: usize = 80;
+
+/// A value as messages quote it: in backticks, control characters escaped (`\n`, `\u{0}`),
+/// cut to [`SHOWN_MAX`] characters (then followed by its full length).
+pub fn shown(value: &str) -> String {
+    let mut out = String::with_capacity(value.len().min(SHOWN_MAX * 2) + 2);
+    out.push('`');
+    let mut chars = value.chars();
+    for c in chars.by_ref().take(SHOWN_MAX) {
+        push_escaped(&mut out, c);
+    }
+    out.push('`');
+    if chars.next().is_some() {
+        out.push_str(&format!("… ({} characters)", value.chars().count()));
+    }
+    out
+}
+
+/// A name or path as messages show it without quotes: control characters escaped, cut to
+/// [`SHOWN_MAX`] characters (`…` marks the cut).
+pub fn clip(value: &str) -> String {
+    let mut out = String::new();
+    let mut chars = value.chars();
+    for c in chars.by_ref().take(SHOWN_MAX) {
+        push_escaped(&mut out, c);
+    }
+    if chars.next().is_some() {
+        out.push('…');
+    }
+    out
+}
+
+/// `text` with every control character but the line break escaped, so nothing a file or a
+/// server sent can move the cursor or recolour the terminal.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(|c| c.is_control() && c != '\n') {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c == '\n' {
+            out.push(c);
+        } else {
+            push_escaped(&mut out, c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+fn push_escaped(out: &mut String, c: char) {
+    match c {
+        '\n' => out.push_str("\\n"),
+        '\r' => out.push_str("\\r"),
+        '\t' => out.push_str("\\t"),
+        c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+        c => out.push(c),
     }
 }
 
@@ -111,10 +192,26 @@ pub(crate) fn closest<'a>(
     word: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
+    closest_word(word, candidates, 2)
+}
+
+/// The candidate closest to `word` within `max` edits (case ignored), if any. Words far
+/// longer than any sensible candidate are not compared (the distance costs their length
+/// squared).
+pub fn closest_word<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+    max: usize,
+) -> Option<&'a str> {
+    if word.len() > 200 {
+        return None;
+    }
+    let lower = word.to_lowercase();
     candidates
         .into_iter()
-        .map(|c| (distance(word, c), c))
-        .filter(|(d, _)| *d <= 2)
+        .filter(|c| c.len().abs_diff(word.len()) <= max)
+        .map(|c| (distance(&lower, &c.to_lowercase()), c))
+        .filter(|(d, _)| *d <= max)
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }

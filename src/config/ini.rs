@@ -17,9 +17,12 @@
 //!
 //! This module never validates meaning and never reads the environment; it only parses.
 
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use super::diag::shown;
 
 /// Where something came from: file and 1-based line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,27 +46,44 @@ pub struct Entry {
     pub from_default: bool,
 }
 
-/// One section: name (case kept), where it was first declared, entries in first-seen order.
+/// One section: name (case kept), where it was first declared, entries in first-seen order
+/// (indexed by key, so reading and merging stay linear in the file's size).
 #[derive(Debug, Clone)]
 pub struct Section {
     pub name: String,
     pub origin: Origin,
     entries: Vec<(String, Entry)>,
+    index: HashMap<String, usize>,
 }
 
 impl Section {
+    fn new(name: &str, origin: Origin) -> Self {
+        Section {
+            name: name.to_string(),
+            origin,
+            entries: Vec::new(),
+            index: HashMap::new(),
+        }
+    }
+
     /// Set `key` (lower-case) to `entry`, keeping its position if it exists.
     pub(crate) fn set(&mut self, key: String, entry: Entry) {
-        if let Some(slot) = self.entries.iter_mut().find(|(k, _)| *k == key) {
-            slot.1 = entry;
-        } else {
-            self.entries.push((key, entry));
+        match self.index.get(&key) {
+            Some(&i) => self.entries[i].1 = entry,
+            None => {
+                self.index.insert(key.clone(), self.entries.len());
+                self.entries.push((key, entry));
+            }
         }
     }
 
     /// The entry for `key` (already lower-case), if present.
     pub fn get(&self, key: &str) -> Option<&Entry> {
-        self.entries.iter().find(|(k, _)| k == key).map(|(_, e)| e)
+        self.index.get(key).map(|&i| &self.entries[i].1)
+    }
+
+    fn get_mut(&mut self, key: &str) -> Option<&mut Entry> {
+        self.index.get(key).map(|&i| &mut self.entries[i].1)
     }
 
     /// Entries in the order they first appeared.
@@ -80,15 +100,52 @@ pub struct SyntaxError {
 }
 
 /// All files read so far, merged.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Ini {
-    defaults: Vec<(String, Entry)>,
+    defaults: Section,
     sections: Vec<Section>,
+    /// Section name → index in `sections` (sorted, for prefix queries).
+    by_name: BTreeMap<String, usize>,
+}
+
+impl Default for Ini {
+    fn default() -> Self {
+        Ini {
+            defaults: Section::new(
+                "DEFAULT",
+                Origin {
+                    file: Arc::from(Path::new("")),
+                    line: 0,
+                },
+            ),
+            sections: Vec::new(),
+            by_name: BTreeMap::new(),
+        }
+    }
 }
 
 impl Ini {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Set `key = value` in `[section]` as given by command-line `option` (its origin names
+    /// the option, line 0). No-op when the section does not exist.
+    pub fn set_value(&mut self, section: &str, key: &str, value: &str, option: &str) {
+        if let Some(&i) = self.by_name.get(section) {
+            let origin = Origin {
+                file: Arc::from(Path::new(option)),
+                line: 0,
+            };
+            self.sections[i].set(
+                key.to_lowercase(),
+                Entry {
+                    value: value.to_string(),
+                    origin,
+                    from_default: false,
+                },
+            );
+        }
     }
 
     /// Parse `text` as the content of `file` and merge it in (later values win).
@@ -124,16 +181,8 @@ impl Ini {
             if first.is_whitespace() {
                 if let (Some(section), Some(key)) = (current, last_key.as_ref()) {
                     let entry = match section {
-                        None => self
-                            .defaults
-                            .iter_mut()
-                            .find(|(k, _)| k == key)
-                            .map(|(_, e)| e),
-                        Some(i) => self.sections[i]
-                            .entries
-                            .iter_mut()
-                            .find(|(k, _)| k == key)
-                            .map(|(_, e)| e),
+                        None => self.defaults.get_mut(key),
+                        Some(i) => self.sections[i].get_mut(key),
                     };
                     if let Some(entry) = entry {
                         entry.value.push('\n');
@@ -144,7 +193,8 @@ impl Ini {
                 errors.push(SyntaxError {
                     origin,
                     message: format!(
-                        "indented line `{trimmed}` continues no value — remove the indentation or put it under a `key = value` line"
+                        "indented line {} continues no value — remove the indentation or put it under a `key = value` line",
+                        shown(trimmed)
                     ),
                 });
                 continue;
@@ -156,15 +206,13 @@ impl Ini {
                     if name == "DEFAULT" {
                         current = Some(None);
                     } else {
-                        let pos = match self.sections.iter().position(|s| s.name == name) {
-                            Some(p) => p,
+                        let pos = match self.by_name.get(name) {
+                            Some(&p) => p,
                             None => {
-                                self.sections.push(Section {
-                                    name: name.to_string(),
-                                    origin: origin.clone(),
-                                    entries: Vec::new(),
-                                });
-                                self.sections.len() - 1
+                                self.sections.push(Section::new(name, origin.clone()));
+                                let p = self.sections.len() - 1;
+                                self.by_name.insert(name.to_string(), p);
+                                p
                             }
                         };
                         current = Some(Some(pos));
@@ -174,7 +222,8 @@ impl Ini {
                 errors.push(SyntaxError {
                     origin,
                     message: format!(
-                        "`{trimmed}` is not a section header — write it as `[kind/name]`"
+                        "{} is not a section header — write it as `[kind/name]`",
+                        shown(trimmed)
                     ),
                 });
                 continue;
@@ -182,7 +231,10 @@ impl Ini {
             let Some(sep) = line.find(['=', ':']) else {
                 errors.push(SyntaxError {
                     origin,
-                    message: format!("`{trimmed}` is not a `key = value` line — add `= value` or comment it out with `#`"),
+                    message: format!(
+                        "{} is not a `key = value` line — add `= value` or comment it out with `#`",
+                        shown(trimmed)
+                    ),
                 });
                 last_key = None;
                 continue;
@@ -192,7 +244,8 @@ impl Ini {
                 errors.push(SyntaxError {
                     origin,
                     message: format!(
-                        "`{trimmed}` has no key before `{}` — write `key = value`",
+                        "{} has no key before `{}` — write `key = value`",
+                        shown(trimmed),
                         &line[sep..sep + 1]
                     ),
                 });
@@ -211,7 +264,8 @@ impl Ini {
                 errors.push(SyntaxError {
                     origin,
                     message: format!(
-                        "`{key}` appears before any section header — put it under a section such as `[cluster/NAME]`"
+                        "{} appears before any section header — put it under a section such as `[cluster/NAME]`",
+                        shown(&key)
                     ),
                 });
                 continue;
@@ -222,13 +276,7 @@ impl Ini {
                 from_default: section.is_none(),
             };
             match section {
-                None => {
-                    if let Some(slot) = self.defaults.iter_mut().find(|(k, _)| *k == key) {
-                        slot.1 = entry;
-                    } else {
-                        self.defaults.push((key.clone(), entry));
-                    }
-                }
+                None => self.defaults.set(key.clone(), entry),
                 Some(i) => self.sections[i].set(key.clone(), entry),
             }
             last_key = Some(key);
@@ -243,14 +291,33 @@ impl Ini {
 
     /// A section with `[DEFAULT]` merged in (section values win), or None.
     pub fn section(&self, name: &str) -> Option<Section> {
-        let own = self.sections.iter().find(|s| s.name == name)?;
+        let own = &self.sections[*self.by_name.get(name)?];
         let mut merged = own.clone();
-        for (k, e) in &self.defaults {
+        for (k, e) in &self.defaults.entries {
             if merged.get(k).is_none() {
-                merged.entries.push((k.clone(), e.clone()));
+                merged.set(k.clone(), e.clone());
             }
         }
         Some(merged)
+    }
+
+    /// Whether `[name]` exists.
+    pub fn has_section(&self, name: &str) -> bool {
+        self.by_name.contains_key(name)
+    }
+
+    /// The raw sections whose names start with `prefix`, in name order.
+    pub fn sections_with_prefix<'a>(
+        &'a self,
+        prefix: &'a str,
+    ) -> impl Iterator<Item = &'a Section> + 'a {
+        self.by_name
+            .range::<str, _>((
+                std::ops::Bound::Included(prefix),
+                std::ops::Bound::Unbounded,
+            ))
+            .take_while(move |(n, _)| n.starts_with(prefix))
+            .map(|(_, &i)| &self.sections[i])
     }
 
     /// The raw sections without DEFAULT merging.

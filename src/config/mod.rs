@@ -20,12 +20,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use checker::{base_dir, KeyChecker};
-pub use diag::{Diagnostic, Diagnostics};
+pub use diag::{
+    clip, closest_word, printable, shown, Diagnostic, Diagnostics, SHOWN_MAX, SHOWN_PROBLEMS,
+};
 pub use ini::{Entry, Origin, Section};
 pub use login::LOGIN_KEYS;
-pub use setup::SETUP_KEYS;
+pub use setup::{BUNDLED_GROUPS, SETUP_KEYS};
 pub use template::{CLUSTER_KEYS, KIND_SECTION_KEYS};
-pub use values::{expand_path, parse_bool};
+pub use values::{check_key_file, expand_path, parse_bool};
 
 /// Default seconds to wait for nodes to come up (and then to answer SSH).
 pub const DEFAULT_STARTUP_TIMEOUT: u64 = 600;
@@ -46,6 +48,32 @@ pub enum ConfigError {
     Invalid(Diagnostics),
     #[error("{}: no cluster templates found — add a [cluster/NAME] section (see azure-sample-config)", .files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", "))]
     NoTemplates { files: Vec<PathBuf> },
+}
+
+/// The problem of a file that is not UTF-8: where the first bad byte is.
+fn not_utf8(file: &Path, bytes: &[u8], valid_up_to: usize) -> Diagnostic {
+    let before = &bytes[..valid_up_to];
+    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+    let line_start = before
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |p| p + 1);
+    let column = String::from_utf8_lossy(&before[line_start..])
+        .chars()
+        .count()
+        + 1;
+    Diagnostic {
+        file: Some(file.to_path_buf()),
+        line: Some(line),
+        section: None,
+        key: None,
+        problem: format!(
+            "not valid UTF-8 (byte 0x{:02x} at column {column})",
+            bytes.get(valid_up_to).copied().unwrap_or_default()
+        ),
+        hint: "save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`); nothing of it was used"
+            .into(),
+    }
 }
 
 /// The loaded configuration: all files merged, file-level shape checked.
@@ -80,7 +108,13 @@ impl Config {
                 path: file.clone(),
                 source,
             })?;
-            let text = String::from_utf8_lossy(&text);
+            let text = match String::from_utf8(text) {
+                Ok(t) => t,
+                Err(e) => {
+                    diags.push(not_utf8(file, e.as_bytes(), e.utf8_error().valid_up_to()));
+                    continue;
+                }
+            };
             for e in parsed.read_str(file, &text) {
                 diags.push(Diagnostic {
                     file: Some(e.origin.file.to_path_buf()),
@@ -137,6 +171,14 @@ impl Config {
         cloud: &dyn CloudKeys,
     ) -> Result<ClusterTemplate, Diagnostics> {
         template::build(self, name, cloud)
+    }
+
+    /// The same configuration with `key = value` set in `[section]` (which must exist), as
+    /// given on the command line by `option` (messages name it instead of a file line).
+    pub fn with_value(&self, section: &str, key: &str, value: &str, option: &str) -> Config {
+        let mut c = self.clone();
+        c.ini.set_value(section, key, value, option);
+        c
     }
 
     pub(crate) fn ini(&self) -> &ini::Ini {

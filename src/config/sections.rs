@@ -2,7 +2,7 @@
 //! `setup/`, `cluster/`, `[storage]`) with a valid name. Runs when the files are loaded, so a
 //! typo in a section name is reported whatever template is used.
 
-use super::diag::closest;
+use super::diag::{closest, shown};
 use super::ini::Ini;
 use super::{Diagnostic, Diagnostics};
 use crate::naming::validate_kind;
@@ -56,11 +56,7 @@ pub(super) fn check_sections(ini: &Ini, d: &mut Diagnostics) {
                                 "rename the section to `[cluster/TEMPLATE/KIND]` with a valid kind"
                                     .into(),
                             ));
-                        } else if ini
-                            .sections()
-                            .iter()
-                            .all(|o| o.name != format!("cluster/{t}"))
-                        {
+                        } else if !ini.has_section(&format!("cluster/{t}")) {
                             d.push(bad(
                                 format!(
                                     "there is no `[cluster/{t}]` section for these `{k}` settings"
@@ -84,7 +80,7 @@ pub(super) fn check_sections(ini: &Ini, d: &mut Diagnostics) {
                             .into()
                     }
                 };
-                d.push(bad(format!("unknown section kind `{kind}`"), hint));
+                d.push(bad(format!("unknown section kind {}", shown(kind)), hint));
             }
         }
     }

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::checker::KeyChecker;
-use super::diag::closest;
+use super::diag::{closest, shown};
 use super::ini::{Entry, Ini, Section};
 use super::login::check_login;
 use super::setup::check_setup;
@@ -65,7 +65,10 @@ pub(super) fn build(
                 line: None,
                 section: None,
                 key: None,
-                problem: format!("no cluster template `{name}` (no [cluster/{name}] section)"),
+                problem: format!(
+                    "no cluster template {} (no such [cluster/NAME] section)",
+                    shown(name)
+                ),
                 hint,
             });
             return Err(d);
@@ -160,7 +163,7 @@ impl TemplateValidator<'_, '_> {
             return None;
         };
         let target = e.value.trim().to_string();
-        if self.ini.section(&format!("{kind}/{target}")).is_some() {
+        if self.ini.has_section(&format!("{kind}/{target}")) {
             return Some(target);
         }
         let prefix = format!("{kind}/");
@@ -172,13 +175,21 @@ impl TemplateValidator<'_, '_> {
         let hint = match closest(&target, defined.iter().copied()) {
             Some(c) => format!("did you mean `{c}`?"),
             None if defined.is_empty() => format!("add a [{kind}/{target}] section"),
+            None if defined.len() > 10 => format!(
+                "defined {kind} sections: {}, … ({} in all)",
+                defined[..10].join(", "),
+                defined.len()
+            ),
             None => format!("defined {kind} sections: {}", defined.join(", ")),
         };
         self.check.push(
             &e.origin,
             &cs.name,
             Some(key),
-            format!("section [{kind}/{target}] does not exist"),
+            format!(
+                "section [{kind}/{}] does not exist",
+                crate::config::diag::clip(&target)
+            ),
             hint,
         );
         None
@@ -218,7 +229,7 @@ impl TemplateValidator<'_, '_> {
                     &e.origin,
                     &cs.name,
                     Some(k),
-                    format!("`{}` is not a whole number", e.value),
+                    format!("{} is not a whole number", shown(&e.value)),
                     format!("write a number of nodes, e.g. `{k} = 2`"),
                 );
                 continue;
@@ -280,7 +291,7 @@ impl TemplateValidator<'_, '_> {
         }
         // Per-kind sections that name kinds the template does not have.
         let prefix = format!("cluster/{template}/");
-        for sec in self.ini.sections() {
+        for sec in self.ini.sections_with_prefix(&prefix) {
             if let Some(k) = sec.name.strip_prefix(prefix.as_str()) {
                 if !counts.iter().any(|(c, _)| c == k) && validate_kind(k).is_ok() {
                     self.check.push(
@@ -325,7 +336,7 @@ impl TemplateValidator<'_, '_> {
                                 &e.origin,
                                 &sec,
                                 Some(key),
-                                format!("still holds the sample placeholder `{}`", e.value),
+                                format!("still holds the sample placeholder {}", shown(&e.value)),
                                 format!("replace it with the {key} to use"),
                             );
                             return None;
@@ -385,7 +396,10 @@ impl TemplateValidator<'_, '_> {
                 &e.origin,
                 &cs.name,
                 Some("ssh_to"),
-                format!("`{v}` is neither a node kind nor a node of this template"),
+                format!(
+                    "{} is neither a node kind nor a node of this template",
+                    shown(&v)
+                ),
                 format!("use one of the kinds: {}", kinds.join(", ")),
             );
         }
@@ -415,7 +429,7 @@ impl TemplateValidator<'_, '_> {
                     &e.origin,
                     &cluster_name,
                     Some(&k),
-                    format!("`{kind}` is not a node kind of this template"),
+                    format!("{} is not a node kind of this template", shown(kind)),
                     format!("kinds are: {}", kinds.join(", ")),
                 );
             }

@@ -77,7 +77,8 @@ fn expand_vars(s: &str) -> String {
 /// have no access (OpenSSH's rule for private keys). Err is "what is wrong — what to do".
 pub(crate) fn check_file(path: &Path, private: bool) -> Result<(), (String, String)> {
     use std::os::unix::fs::PermissionsExt;
-    let shown = path.display();
+    let full = path.display();
+    let shown = super::diag::clip(&full.to_string());
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -102,7 +103,7 @@ pub(crate) fn check_file(path: &Path, private: bool) -> Result<(), (String, Stri
     if let Err(e) = std::fs::File::open(path) {
         return Err((
             format!("cannot read `{shown}`: {e}"),
-            format!("make it readable by you (chmod u+r {shown})"),
+            format!("make it readable by you (chmod u+r {full})"),
         ));
     }
     let mode = meta.permissions().mode() & 0o777;
@@ -111,10 +112,15 @@ pub(crate) fn check_file(path: &Path, private: bool) -> Result<(), (String, Stri
             format!(
                 "`{shown}` holds a private key but is accessible by group/others (mode {mode:04o}); ssh refuses such keys"
             ),
-            format!("run `chmod 600 {shown}`"),
+            format!("run `chmod 600 {full}`"),
         ));
     }
     Ok(())
+}
+
+/// [`check_file`] for callers outside the configuration (a stored cluster's key files).
+pub fn check_key_file(path: &Path, private: bool) -> Result<(), (String, String)> {
+    check_file(path, private)
 }
 
 /// True if `path` is a regular file executable by someone.

@@ -1,10 +1,13 @@
 //! The sandbox: a cloud section with `emulator = yes` makes the tool start (or reuse) the
-//! bundled Azure-classic emulator, whose VMs are real hosts (systemd-nspawn containers), so a
-//! whole cluster runs on this machine with no Azure account.
+//! bundled Azure emulator, whose VMs are real hosts (systemd-nspawn containers), so a
+//! whole cluster runs on this machine with no Azure account. One emulator process serves
+//! the classic clusters and the Azure Resource Manager (ARM) clusters of a sandbox.
 //!
-//! This module only manages the emulator process and its credentials (a generated management
-//! certificate and subscription id, kept under the storage directory). It never talks ASM
-//! itself and is never used for a real Azure cloud section.
+//! This module only manages the emulator process and its credentials, kept under the
+//! storage directory: a generated subscription id and management certificate (classic), and
+//! a generated tenant, client id and client secret registered with the emulator (ARM). It
+//! never talks to either API itself and is never used for a real Azure cloud section. The
+//! command line and endpoint file it expects are in `ARM-EMULATOR-CONTRACT.md`'s terms.
 
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
@@ -19,9 +22,15 @@ use serde::Deserialize;
 use super::azure_classic::identity::new_identity_pem;
 
 /// The emulator program, looked for next to this program and on `PATH`.
-pub const EMULATOR_PROGRAM: &str = "azure-classic-emulator";
+pub const EMULATOR_PROGRAMS: &[&str] = &["azure-emulator"];
+/// The name messages use.
+pub const EMULATOR_PROGRAM: &str = "azure-emulator";
 
-/// Image every sandbox VM boots (built by `azure-classic-emulator build-image` on first use).
+/// The emulator option that registers an ARM service principal; a build whose `serve
+/// --help` does not list it has no ARM face.
+pub const ARM_CLIENT_FLAG: &str = "--arm-client";
+
+/// Image every sandbox VM boots (built by `azure-emulator build-image` on first use).
 pub const SANDBOX_IMAGE: &str = "debian-12-elasticluster";
 
 /// How to reach the running sandbox emulator, in the terms of an Azure cloud section.
@@ -34,6 +43,21 @@ pub struct SandboxEndpoint {
     pub certificate: PathBuf,
     /// Process id of the emulator.
     pub pid: u32,
+    /// Its Azure Resource Manager face, when the emulator has one.
+    pub arm: Option<ArmAccess>,
+}
+
+/// How to reach the sandbox emulator's ARM face, in the terms of an ARM cloud section.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArmAccess {
+    /// ARM endpoint (`https://127.0.0.1:PORT`).
+    pub arm_url: String,
+    /// Token host (`{authority}/{tenant}/oauth2/v2.0/token`).
+    pub authority_url: String,
+    pub tenant_id: String,
+    pub client_id: String,
+    /// File holding the client secret (mode 0600).
+    pub secret_file: PathBuf,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -42,7 +66,7 @@ pub enum SandboxError {
         "the sandbox needs root (it creates network namespaces and containers): re-run as root"
     )]
     NotRoot,
-    #[error("cannot find the `azure-classic-emulator` program next to `{0}` or on PATH: build it with `cargo build --release -p azure-classic-emulator`")]
+    #[error("cannot find the `azure-emulator` program next to `{0}` or on PATH: build it with `cargo build --release -p azure-emulator`")]
     EmulatorNotFound(PathBuf),
     #[error("{path}: {source}")]
     Io {
@@ -63,6 +87,8 @@ pub enum SandboxError {
         log: PathBuf,
         tail: String,
     },
+    #[error("the sandbox emulator (`{}`) has no Azure Resource Manager face, which this cluster needs: build it from this release (`cargo build --release --workspace`); a running older one is replaced once no sandbox cluster uses it", .0.display())]
+    NoArmFace(PathBuf),
     #[error(
         "the sandbox emulator exited while starting (status {status}); see its log {log}: {tail}"
     )]
@@ -85,6 +111,11 @@ struct EndpointFile {
     url: String,
     ca: PathBuf,
     pid: u32,
+    /// ARM face (emulators that have one).
+    #[serde(default)]
+    arm_url: Option<String>,
+    #[serde(default)]
+    authority_url: Option<String>,
 }
 
 /// Files of one sandbox under `<storage>/sandbox` (or the cloud section's `emulator_state_dir`).
@@ -122,6 +153,30 @@ impl Sandbox {
         self.dir.join("subscription-id")
     }
 
+    fn arm_tenant_file(&self) -> PathBuf {
+        self.dir.join("arm-tenant-id")
+    }
+
+    fn arm_client_file(&self) -> PathBuf {
+        self.dir.join("arm-client-id")
+    }
+
+    /// The client secret of the sandbox's ARM service principal (mode 0600).
+    pub fn arm_secret_file(&self) -> PathBuf {
+        self.dir.join("arm-client-secret")
+    }
+
+    /// The generated ARM tenant and client id, and the secret (created on first use).
+    fn arm_identity(&self) -> Result<(String, String), SandboxError> {
+        let tenant = read_or_make(&self.arm_tenant_file(), random_guid)?;
+        let client = read_or_make(&self.arm_client_file(), random_guid)?;
+        read_or_make(&self.arm_secret_file(), || {
+            let b: [u8; 24] = rand::random();
+            b.iter().map(|x| format!("{x:02x}")).collect()
+        })?;
+        Ok((tenant, client))
+    }
+
     /// The generated subscription id and management certificate (created on first use).
     fn credentials(&self) -> Result<(String, PathBuf), SandboxError> {
         fs::create_dir_all(&self.dir).map_err(io_err(&self.dir))?;
@@ -157,12 +212,24 @@ impl Sandbox {
             .ok()?
             .trim()
             .to_string();
+        let read = |p: PathBuf| fs::read_to_string(p).ok().map(|s| s.trim().to_string());
+        let arm = match (ep.arm_url, ep.authority_url) {
+            (Some(arm_url), Some(authority_url)) => Some(ArmAccess {
+                arm_url,
+                authority_url,
+                tenant_id: read(self.arm_tenant_file())?,
+                client_id: read(self.arm_client_file())?,
+                secret_file: self.arm_secret_file(),
+            }),
+            _ => None,
+        };
         Some(SandboxEndpoint {
             management_url: ep.url,
             ca_certificate: ep.ca,
             subscription_id,
             certificate: self.certificate_path(),
             pid: ep.pid,
+            arm,
         })
     }
 
@@ -180,7 +247,9 @@ impl Sandbox {
             return Err(SandboxError::NotRoot);
         }
         let (subscription, cert) = self.credentials()?;
+        let (tenant, client) = self.arm_identity()?;
         let program = emulator_program()?;
+        let with_arm = has_arm_face(&program);
 
         on_line(&format!(
             "checking the VM image `{SANDBOX_IMAGE}` (built once, a few minutes)"
@@ -211,7 +280,11 @@ impl Sandbox {
             });
         }
 
-        on_line("starting the Azure-classic emulator");
+        on_line(if with_arm {
+            "starting the Azure emulator (classic and Resource Manager)"
+        } else {
+            "starting the Azure-classic emulator"
+        });
         let state = self.emulator_state_dir();
         fs::create_dir_all(&state).map_err(io_err(&state))?;
         let _ = fs::remove_file(self.endpoint_file());
@@ -237,10 +310,15 @@ impl Sandbox {
             .arg("--time-scale")
             .arg(time_scale())
             .arg("--subscription")
-            .arg(format!("{subscription}={}", cert.display()))
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log_err);
+            .arg(format!("{subscription}={}", cert.display()));
+        if with_arm {
+            // The secret by file: a command line is visible to every local user.
+            cmd.arg("--arm-tenant")
+                .arg(&tenant)
+                .arg(ARM_CLIENT_FLAG)
+                .arg(format!("{client}=@{}", self.arm_secret_file().display()));
+        }
+        cmd.stdin(Stdio::null()).stdout(log).stderr(log_err);
         // SAFETY: setsid is async-signal-safe; it detaches the emulator from our terminal and
         // process group so it outlives this command (it is stopped with the last sandbox cluster).
         unsafe {
@@ -330,19 +408,50 @@ pub fn stop_if_unused(dir: &Path, others: &[toml::Table]) -> Option<String> {
 
 fn emulator_program() -> Result<PathBuf, SandboxError> {
     let me = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("elasticluster"));
-    let beside = me.with_file_name(EMULATOR_PROGRAM);
-    if beside.is_file() {
-        return Ok(beside);
+    for name in EMULATOR_PROGRAMS {
+        let beside = me.with_file_name(name);
+        if beside.is_file() {
+            return Ok(beside);
+        }
     }
     if let Some(path) = std::env::var_os("PATH") {
-        for dir in std::env::split_paths(&path) {
-            let p = dir.join(EMULATOR_PROGRAM);
-            if p.is_file() {
-                return Ok(p);
+        for name in EMULATOR_PROGRAMS {
+            for dir in std::env::split_paths(&path) {
+                let p = dir.join(name);
+                if p.is_file() {
+                    return Ok(p);
+                }
             }
         }
     }
     Err(SandboxError::EmulatorNotFound(me))
+}
+
+/// Whether this emulator build serves ARM (its `serve --help` lists [`ARM_CLIENT_FLAG`]).
+fn has_arm_face(program: &Path) -> bool {
+    Command::new(program)
+        .args(["serve", "--help"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(ARM_CLIENT_FLAG))
+}
+
+/// The program [`Sandbox::ensure_running`] would start, if installed.
+pub fn emulator_path() -> Option<PathBuf> {
+    emulator_program().ok()
+}
+
+/// The trimmed content of `path`, or `make()` written there (mode 0600) first.
+fn read_or_make(path: &Path, make: impl FnOnce() -> String) -> Result<String, SandboxError> {
+    match fs::read_to_string(path) {
+        Ok(s) if !s.trim().is_empty() => Ok(s.trim().to_string()),
+        _ => {
+            let v = make();
+            write_private(path, format!("{v}\n").as_bytes())?;
+            Ok(v)
+        }
+    }
 }
 
 fn pid_alive(pid: u32) -> bool {
@@ -400,6 +509,14 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let sb = Sandbox::new(dir.path().join("sb"));
         let (sub, cert) = sb.credentials().expect("credentials");
+        let (tenant, client) = sb.arm_identity().expect("arm identity");
+        assert_eq!(sb.arm_identity().expect("again"), (tenant.clone(), client));
+        assert_eq!(tenant.len(), 36);
+        let secret_mode = fs::metadata(sb.arm_secret_file())
+            .expect("secret")
+            .permissions()
+            .mode();
+        assert_eq!(secret_mode & 0o777, 0o600);
         let (sub2, cert2) = sb.credentials().expect("credentials again");
         assert_eq!(sub, sub2);
         assert_eq!(cert, cert2);
@@ -425,5 +542,31 @@ mod tests {
         .expect("write");
         assert!(sb.running().is_none());
         assert!(!sb.stop().expect("stop"));
+    }
+
+    #[test]
+    fn arm_fields_of_the_endpoint_file_are_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sb = Sandbox::new(dir.path());
+        sb.credentials().expect("credentials");
+        let (tenant, client) = sb.arm_identity().expect("arm identity");
+        fs::create_dir_all(sb.emulator_state_dir()).expect("mkdir");
+        let me = std::process::id();
+        fs::write(
+            sb.endpoint_file(),
+            format!(r#"{{"url":"https://127.0.0.1:1","ca":"/x","pid":{me},"arm_url":"https://127.0.0.1:2","authority_url":"https://127.0.0.1:3"}}"#),
+        )
+        .expect("write");
+        let ep = sb.running().expect("our own pid is alive");
+        let arm = ep.arm.expect("arm face");
+        assert_eq!(arm.arm_url, "https://127.0.0.1:2");
+        assert_eq!(arm.authority_url, "https://127.0.0.1:3");
+        assert_eq!((arm.tenant_id, arm.client_id), (tenant, client));
+        fs::write(
+            sb.endpoint_file(),
+            format!(r#"{{"url":"https://127.0.0.1:1","ca":"/x","pid":{me}}}"#),
+        )
+        .expect("write");
+        assert!(sb.running().expect("running").arm.is_none());
     }
 }

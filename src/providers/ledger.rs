@@ -10,8 +10,13 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
-/// Attribute naming the node whose VM a resource is (the one cloud-neutral attribute).
+/// Attribute naming the node whose VM a resource is.
 pub const ATTR_NODE: &str = "node";
+
+/// Attribute a provider sets (value `1`, in one ledger write) right before it sends a
+/// resource's create request. A `Planned` resource without it never reached the cloud, so
+/// the lifecycle may re-plan or forget it freely (e.g. when the configuration changed).
+pub const ATTR_REQUESTED: &str = "requested";
 
 /// Where a resource is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,6 +68,10 @@ impl Resource {
     /// The node this resource is the VM of, if it is one.
     pub fn node(&self) -> Option<&str> {
         self.attr(ATTR_NODE)
+    }
+    /// Whether it exists in the cloud or may (confirmed, or its create request was sent).
+    pub fn may_exist(&self) -> bool {
+        self.state != ResourceState::Planned || self.attr(ATTR_REQUESTED).is_some()
     }
     pub fn with(mut self, k: &str, v: impl ToString) -> Self {
         self.attrs.insert(k.into(), v.to_string());

@@ -7,6 +7,7 @@
 //! [`CloudProvider`], plus one line in [`KINDS`]. Nothing outside a cloud's folder names its
 //! types; nothing here knows about SSH or Ansible.
 
+pub mod azure_arm;
 pub mod azure_classic;
 pub mod azure_sandbox;
 mod door;
@@ -18,13 +19,19 @@ use std::sync::Arc;
 
 pub use door::*;
 pub use error::{ErrorKind, ProviderError};
-pub use ledger::{Ledger, LedgerError, MemoryLedger, Resource, ResourceState, ATTR_NODE};
+pub use ledger::{
+    Ledger, LedgerError, MemoryLedger, Resource, ResourceState, ATTR_NODE, ATTR_REQUESTED,
+};
 
 use crate::config::{CloudInput, CloudKeys, KeyChecker, Section};
 
 /// Every cloud this build can use, asked in this order which one handles a `[cloud/X]`
-/// section (the more specific first).
-pub static KINDS: &[&dyn ProviderKind] = &[&azure_classic::kind::AzureClassic];
+/// section (the more specific first: ARM claims `provider = azure` sections with its keys
+/// and no `certificate`; classic takes the other `provider = azure` ones).
+pub static KINDS: &[&dyn ProviderKind] = &[
+    &azure_arm::kind::AzureArm,
+    &azure_classic::kind::AzureClassic,
+];
 
 /// A cloud as the registry sees it: its configuration keys and how to open a provider for a
 /// stored cluster.
@@ -40,10 +47,24 @@ pub trait ProviderKind: Sync {
     fn cluster_keys(&self) -> &'static [&'static str];
     /// Validate this cloud's keys into the settings kept in the cluster state.
     fn validate(&self, input: &CloudInput<'_>, check: &mut KeyChecker) -> Option<toml::Table>;
-    /// A provider for a cluster with these stored settings. May start a local service the
-    /// settings ask for (the sandbox emulator) and point the settings at it: the caller
-    /// keeps [`Opened::settings`].
+    /// A provider for a cluster with these stored settings, working for `env.identity`.
+    /// May start a local service the settings ask for (the sandbox emulator) and point the
+    /// settings at it: the caller keeps [`Opened::settings`].
     fn open(&self, settings: &toml::Table, env: &mut OpenEnv<'_>) -> Result<Opened, ProviderError>;
+    /// The settings a started cluster keeps when its configuration now says `configured`
+    /// (both as made by [`ProviderKind::validate`]; `stored` possibly moved by `open`).
+    /// `existing` are the cluster's ledger entries that exist or may
+    /// ([`Resource::may_exist`]). Every configured value that can take effect does (with
+    /// nothing existing: all of them); a value that cannot while `existing` stand (the
+    /// region of existing resources, the naming) keeps its stored value and is reported as
+    /// a [`SettingConflict`]. Pure: never talks to the cloud; `Err` only for unreadable
+    /// settings.
+    fn follow_config(
+        &self,
+        stored: &toml::Table,
+        configured: &toml::Table,
+        existing: &[Resource],
+    ) -> Result<SettingsUpdate, ProviderError>;
     /// The cluster with these settings is gone; `others` are the settings of the clusters
     /// still stored. Release what only it used (the sandbox emulator). Returns what to tell
     /// the user, if anything.
@@ -62,6 +83,28 @@ pub struct OpenEnv<'a> {
     pub storage_dir: &'a Path,
     /// Receives progress lines of local services (image build, start-up).
     pub on_line: &'a mut dyn FnMut(&str),
+    /// The cluster the provider works for (its owner id marks what it creates).
+    pub identity: &'a ClusterIdentity,
+}
+
+/// What [`ProviderKind::follow_config`] decided.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SettingsUpdate {
+    /// The settings to keep from now on.
+    pub settings: toml::Table,
+    /// Configured values that cannot take effect while the cluster's resources exist.
+    pub conflicts: Vec<SettingConflict>,
+}
+
+/// A configured value that differs from the one the cluster's existing resources have.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SettingConflict {
+    /// The configuration key (`location`, `base_name`…).
+    pub key: String,
+    /// The value the existing resources have.
+    pub stored: String,
+    /// The value the configuration now says.
+    pub configured: String,
 }
 
 /// An opened provider and the settings to keep (changed when a local service moved).
@@ -86,7 +129,10 @@ pub fn kind_of(settings: &toml::Table) -> Result<&'static dyn ProviderKind, Prov
             if id.is_empty() {
                 "the cluster state holds no cloud settings".to_string()
             } else {
-                format!("the cluster state names cloud `{id}`, which this build does not know")
+                format!(
+                    "the cluster state names cloud {}, which this build does not know",
+                    crate::config::shown(id)
+                )
             },
         )
     })
@@ -95,6 +141,34 @@ pub fn kind_of(settings: &toml::Table) -> Result<&'static dyn ProviderKind, Prov
 /// Open the provider for a cluster's stored settings (see [`ProviderKind::open`]).
 pub fn open(settings: &toml::Table, env: &mut OpenEnv<'_>) -> Result<Opened, ProviderError> {
     kind_of(settings)?.open(settings, env)
+}
+
+/// The settings a started cluster keeps (see [`ProviderKind::follow_config`]); a cloud
+/// change (another `provider`) is a conflict on `provider`.
+pub fn follow_config(
+    stored: &toml::Table,
+    configured: &toml::Table,
+    existing: &[Resource],
+) -> Result<SettingsUpdate, ProviderError> {
+    let kind = kind_of(stored)?;
+    let other = kind_of(configured)?;
+    if kind.id() != other.id() {
+        if existing.is_empty() {
+            return Ok(SettingsUpdate {
+                settings: configured.clone(),
+                conflicts: Vec::new(),
+            });
+        }
+        return Ok(SettingsUpdate {
+            settings: stored.clone(),
+            conflicts: vec![SettingConflict {
+                key: "provider".into(),
+                stored: kind.id().into(),
+                configured: other.id().into(),
+            }],
+        });
+    }
+    kind.follow_config(stored, configured, existing)
 }
 
 /// Release what a removed cluster used (see [`ProviderKind::release`]).

@@ -31,6 +31,8 @@ pub struct Host {
     /// Login user (`image_user`).
     pub user: String,
     pub private_key: PathBuf,
+    /// The host this one is reached through (same key and known_hosts), if any.
+    pub jump: Option<crate::ssh::JumpHost>,
     /// Variables for this host only, already merged with [`merge_vars`]; a key equal to
     /// the same key in [`Inventory::vars`] need not be repeated.
     pub vars: BTreeMap<String, String>,

@@ -1,5 +1,7 @@
 //! Honest readiness: after provisioning, ask the scheduler on the frontend whether it sees
-//! every worker (`sinfo` for Slurm, `qhost` for GridEngine) and say which are missing.
+//! every worker (`sinfo` for Slurm, `qhost` for GridEngine) and say which are missing. A
+//! Slurm cluster with slurmdbd accounting (the playbooks' default) is ready only once
+//! `sacctmgr` lists the cluster, so `sacct` works from the first job.
 //!
 //! The check runs OpenSSH with the cluster's known_hosts and `StrictHostKeyChecking=yes`;
 //! it never disables host-key checking and never changes anything on the cluster.
@@ -27,6 +29,9 @@ impl Scheduler {
     }
 }
 
+/// Lists the clusters registered in Slurm's accounting database, one name per line.
+pub const SACCTMGR_CLUSTERS: &str = "sacctmgr -n -P show cluster format=Cluster";
+
 /// Result of one readiness check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Readiness {
@@ -43,6 +48,30 @@ pub struct ReadinessTarget<'a> {
     pub scheduler: Scheduler,
     pub frontend: &'a Host,
     pub workers: Vec<String>,
+    /// Slurm with slurmdbd accounting: the cluster name `sacctmgr` must list.
+    pub accounting_cluster: Option<String>,
+}
+
+/// A Slurm variable as the frontend sees it: its own value, else the cluster-wide one.
+fn frontend_var<'a>(inventory: &'a Inventory, frontend: &'a Host, name: &str) -> Option<&'a str> {
+    frontend
+        .vars
+        .get(name)
+        .or_else(|| inventory.vars.get(name))
+        .map(String::as_str)
+}
+
+/// The cluster name `sacctmgr` must list, when the playbooks run Slurm with slurmdbd
+/// (`slurm_accounting`, default `slurmdbd`; `slurm_cluster_name`, default `elasticluster`;
+/// Slurm keeps cluster names in lower case).
+fn accounting_cluster(inventory: &Inventory, frontend: &Host) -> Option<String> {
+    let mode = frontend_var(inventory, frontend, "slurm_accounting").unwrap_or("slurmdbd");
+    (mode.trim() == "slurmdbd").then(|| {
+        frontend_var(inventory, frontend, "slurm_cluster_name")
+            .unwrap_or("elasticluster")
+            .trim()
+            .to_lowercase()
+    })
 }
 
 /// Finds the scheduler's master and workers in the inventory; `None` when the cluster
@@ -56,10 +85,15 @@ pub fn target(inventory: &Inventory) -> Option<ReadinessTarget<'_>> {
             .collect();
         names.sort();
         names.dedup();
+        let accounting_cluster = match scheduler {
+            Scheduler::Slurm => accounting_cluster(inventory, frontend),
+            Scheduler::GridEngine => None,
+        };
         Some(ReadinessTarget {
             scheduler,
             frontend,
             workers: names,
+            accounting_cluster,
         })
     };
     pick(
@@ -150,9 +184,44 @@ pub fn parse_qhost(output: &str, expected: &[String]) -> Readiness {
     verdict(expected, problems, &seen)
 }
 
-/// The `ssh` argument vector that runs `command` on `host`.
+/// Parses [`SACCTMGR_CLUSTERS`]: ready when `cluster` is listed.
+pub fn parse_sacctmgr_clusters(output: &str, cluster: &str) -> Readiness {
+    let listed: Vec<&str> = output
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let ready = listed.iter().any(|c| c.eq_ignore_ascii_case(cluster));
+    let detail = if ready {
+        format!("cluster `{cluster}` registered in the accounting database")
+    } else {
+        format!(
+            "cluster `{cluster}` is not registered in the accounting database (slurmdbd lists: {})",
+            if listed.is_empty() {
+                "none".to_string()
+            } else {
+                listed.join(", ")
+            }
+        )
+    };
+    Readiness {
+        ready,
+        missing: Vec::new(),
+        detail,
+    }
+}
+
+/// The `ssh` argument vector that runs `command` on `host` (through its jump host, if any).
 pub fn ssh_args(host: &Host, known_hosts: &Path, command: &str) -> Vec<String> {
-    vec![
+    let mut v = Vec::new();
+    if let Some(j) = &host.jump {
+        v.push("-o".to_string());
+        v.push(format!(
+            "ProxyCommand={}",
+            crate::ssh::proxy_command(j, &host.private_key, known_hosts)
+        ));
+    }
+    v.extend([
         "-i".into(),
         host.private_key.display().to_string(),
         "-p".into(),
@@ -170,7 +239,8 @@ pub fn ssh_args(host: &Host, known_hosts: &Path, command: &str) -> Vec<String> {
         format!("{}@{}", host.user, host.address),
         "--".into(),
         command.into(),
-    ]
+    ]);
+    v
 }
 
 /// One readiness check over SSH. A cluster without a known scheduler is ready.
@@ -182,31 +252,50 @@ pub fn readiness(inventory: &Inventory, known_hosts: &Path) -> Result<Readiness,
             detail: "no scheduler to check".into(),
         });
     };
+    let stdout = match run_on_frontend(&t, known_hosts, t.scheduler.command())? {
+        Ok(stdout) => stdout,
+        Err(failed) => return Ok(failed),
+    };
+    let workers = match t.scheduler {
+        Scheduler::Slurm => parse_sinfo(&stdout, &t.workers),
+        Scheduler::GridEngine => parse_qhost(&stdout, &t.workers),
+    };
+    let Some(cluster) = t.accounting_cluster.as_deref().filter(|_| workers.ready) else {
+        return Ok(workers);
+    };
+    Ok(match run_on_frontend(&t, known_hosts, SACCTMGR_CLUSTERS)? {
+        Ok(stdout) => parse_sacctmgr_clusters(&stdout, cluster),
+        Err(failed) => failed,
+    })
+}
+
+/// Runs `command` on the frontend: its standard output, or (when it fails) the not-ready
+/// verdict naming the command and its error output.
+fn run_on_frontend(
+    t: &ReadinessTarget<'_>,
+    known_hosts: &Path,
+    command: &str,
+) -> Result<Result<String, Readiness>, SetupError> {
     let output = Command::new("ssh")
-        .args(ssh_args(t.frontend, known_hosts, t.scheduler.command()))
+        .args(ssh_args(t.frontend, known_hosts, command))
         .output()
         .map_err(|e| SetupError::Readiness {
             host: t.frontend.name.clone(),
             detail: format!("cannot run ssh: {e}"),
         })?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        return Ok(Readiness {
+        return Ok(Err(Readiness {
             ready: false,
             missing: t.workers.clone(),
             detail: format!(
-                "`{}` on {} failed: {}",
-                t.scheduler.command(),
+                "`{command}` on {} failed: {}",
                 t.frontend.name,
                 stderr.trim()
             ),
-        });
+        }));
     }
-    Ok(match t.scheduler {
-        Scheduler::Slurm => parse_sinfo(&stdout, &t.workers),
-        Scheduler::GridEngine => parse_qhost(&stdout, &t.workers),
-    })
+    Ok(Ok(String::from_utf8_lossy(&output.stdout).into_owned()))
 }
 
 /// Repeats [`readiness`] until ready or `timeout` has passed; returns the last result.
@@ -249,6 +338,75 @@ mod tests {
         // not responding is not ready even if idle
         let r = parse_sinfo("compute001 idle*\n", &names(&["compute001"]));
         assert!(!r.ready);
+    }
+
+    #[test]
+    fn sacctmgr_must_list_the_cluster() {
+        let r = parse_sacctmgr_clusters("elasticluster\n", "elasticluster");
+        assert!(r.ready, "{r:?}");
+        let r = parse_sacctmgr_clusters("", "elasticluster");
+        assert!(!r.ready);
+        assert!(r.detail.contains("not registered"), "{}", r.detail);
+        let r = parse_sacctmgr_clusters("other\n", "elasticluster");
+        assert!(!r.ready);
+        assert!(r.detail.contains("lists: other"), "{}", r.detail);
+    }
+
+    fn host(name: &str, group: &str, vars: &[(&str, &str)]) -> Host {
+        Host {
+            name: name.into(),
+            kind: "k".into(),
+            groups: vec![group.into()],
+            address: "10.0.0.1".into(),
+            port: 22,
+            user: "u".into(),
+            private_key: "/dev/null".into(),
+            jump: None,
+            vars: vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn slurm_checks_accounting_unless_turned_off() {
+        let inv = |front: &[(&str, &str)], all: &[(&str, &str)]| Inventory {
+            cluster_name: "c".into(),
+            hosts: vec![
+                host("frontend001", "slurm_master", front),
+                host("compute001", "slurm_workers", &[]),
+            ],
+            vars: all
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Default::default()
+        };
+        let default = inv(&[], &[]);
+        let t = target(&default).expect("slurm target");
+        assert_eq!(t.accounting_cluster.as_deref(), Some("elasticluster"));
+        let named = inv(&[], &[("slurm_cluster_name", "MyCluster")]);
+        assert_eq!(
+            target(&named).and_then(|t| t.accounting_cluster),
+            Some("mycluster".to_string())
+        );
+        for mode in ["none", "filetxt"] {
+            let off = inv(&[], &[("slurm_accounting", mode)]);
+            assert_eq!(target(&off).and_then(|t| t.accounting_cluster), None);
+        }
+        // the frontend's own value wins over the cluster-wide one
+        let off = inv(
+            &[("slurm_accounting", "none")],
+            &[("slurm_accounting", "slurmdbd")],
+        );
+        assert_eq!(target(&off).and_then(|t| t.accounting_cluster), None);
+        let ge = Inventory {
+            cluster_name: "g".into(),
+            hosts: vec![host("frontend001", "gridengine_master", &[])],
+            ..Default::default()
+        };
+        assert_eq!(target(&ge).and_then(|t| t.accounting_cluster), None);
     }
 
     #[test]

@@ -1,6 +1,9 @@
 //! SSH to cluster nodes: the readiness probe (ssh2), the cluster's `known_hosts`, and the
 //! OpenSSH command lines for `elasticluster ssh` / `sftp`.
 //!
+//! A node may be reached through another one (a jump host): the probe, `ssh`/`sftp` and the
+//! readiness check then go through it with the same key and known_hosts.
+//!
 //! Host keys are recorded at first contact and checked ever after; nothing here ever turns
 //! host-key checking off or knows which cloud the node runs on.
 
@@ -8,9 +11,9 @@ pub mod command;
 pub mod known_hosts;
 pub mod probe;
 
-pub use command::{ssh_command, SshTarget};
+pub use command::{forward_spec, jump_argv, proxy_command, ssh_command, JumpHost, SshTarget};
 pub use known_hosts::{HostKey, KnownHosts};
-pub use probe::{probe, ProbeError};
+pub use probe::{probe, probe_via, ProbeError};
 
 /// Splits `host:port`, `[v6]:port`, `[v6]` or a bare host into (address, port); port 22
 /// when none is given.

@@ -1,14 +1,22 @@
 //! SSH readiness probe with ssh2: TCP connect, handshake, public-key authentication — the
 //! same things Ansible will need — with short timeouts. Returns the server's host key.
+//! A node reached through a jump host is probed over `ssh -W` through it (OpenSSH, with the
+//! cluster's known_hosts and strict checking for the outer hop), exactly as Ansible and
+//! `elasticluster ssh` will reach it.
 //!
 //! Runs on a blocking thread; never retries by itself (the caller decides the schedule).
 
+use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use base64::Engine;
 
+use super::command::{forward_spec, jump_argv, JumpHost};
 use super::known_hosts::HostKey;
 
 #[derive(Debug, thiserror::Error, Clone)]
@@ -22,6 +30,12 @@ pub enum ProbeError {
         addr: SocketAddr,
         user: String,
         key: String,
+        detail: String,
+    },
+    #[error("cannot reach {addr} through {via}: {detail}")]
+    Jump {
+        addr: SocketAddr,
+        via: String,
         detail: String,
     },
 }
@@ -48,8 +62,77 @@ fn probe_blocking(
         .map_err(|e| ProbeError::Connect(addr, e.to_string()))?;
     let _ = tcp.set_read_timeout(Some(timeout));
     let _ = tcp.set_write_timeout(Some(timeout));
+    session_over(tcp, addr, user, key, timeout)
+}
+
+/// Probe `addr` through `jump`: `ssh -W addr jump` carries the connection over a socket pair.
+fn probe_via_blocking(
+    addr: SocketAddr,
+    jump: &JumpHost,
+    known_hosts: &Path,
+    user: &str,
+    key: &Path,
+    timeout: Duration,
+) -> Result<HostKey, ProbeError> {
+    let via = format!("{}@{}", jump.user, forward_spec(&jump.host, jump.port));
+    let jump_err = |detail: String| ProbeError::Jump {
+        addr,
+        via: via.clone(),
+        detail,
+    };
+    let (ours, theirs) = UnixStream::pair().map_err(|e| jump_err(e.to_string()))?;
+    let theirs_out = theirs.try_clone().map_err(|e| jump_err(e.to_string()))?;
+    let argv = jump_argv(
+        jump,
+        key,
+        known_hosts,
+        &forward_spec(&addr.ip().to_string(), addr.port()),
+        Some(timeout),
+    );
+    let mut child = Command::new(&argv[0])
+        .args(&argv[1..])
+        .stdin(Stdio::from(OwnedFd::from(theirs)))
+        .stdout(Stdio::from(OwnedFd::from(theirs_out)))
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| {
+            jump_err(format!(
+                "cannot run `ssh`: {e} — install the OpenSSH client"
+            ))
+        })?;
+    let _ = ours.set_read_timeout(Some(timeout));
+    let _ = ours.set_write_timeout(Some(timeout));
+    let out = session_over(ours, addr, user, key, timeout);
+    let _ = child.kill();
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut stderr);
+    }
+    let _ = child.wait();
+    match out {
+        // The outer hop failed (host key, auth, forwarding refused): its words say why.
+        Err(ProbeError::Handshake(..)) if !stderr.trim().is_empty() => Err(jump_err(
+            stderr
+                .lines()
+                .map(str::trim)
+                .rfind(|l| !l.is_empty())
+                .unwrap_or_default()
+                .to_string(),
+        )),
+        other => other,
+    }
+}
+
+/// Handshake and public-key authentication over an established byte stream.
+fn session_over<S: AsRawFd + 'static>(
+    stream: S,
+    addr: SocketAddr,
+    user: &str,
+    key: &Path,
+    timeout: Duration,
+) -> Result<HostKey, ProbeError> {
     let mut s = ssh2::Session::new().map_err(|e| ProbeError::Handshake(addr, e.to_string()))?;
-    s.set_tcp_stream(tcp);
+    s.set_tcp_stream(stream);
     s.set_timeout(u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX));
     s.handshake()
         .map_err(|e| ProbeError::Handshake(addr, e.to_string()))?;
@@ -94,6 +177,28 @@ pub async fn probe(
                 format!("probe thread failed: {e}"),
             ))
         })
+}
+
+/// Probe a node reached through `jump` (see the module doc); `known_hosts` must already
+/// hold the jump host's key.
+pub async fn probe_via(
+    addr: SocketAddr,
+    jump: JumpHost,
+    known_hosts: PathBuf,
+    user: String,
+    key: PathBuf,
+    timeout: Duration,
+) -> Result<HostKey, ProbeError> {
+    tokio::task::spawn_blocking(move || {
+        probe_via_blocking(addr, &jump, &known_hosts, &user, &key, timeout)
+    })
+    .await
+    .unwrap_or_else(|e| {
+        Err(ProbeError::Handshake(
+            addr,
+            format!("probe thread failed: {e}"),
+        ))
+    })
 }
 
 #[cfg(test)]

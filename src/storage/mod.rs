@@ -3,12 +3,14 @@
 //! `<name>.lock` taken with `flock` by every mutating command.
 //!
 //! Writes are atomic (temporary file in the same directory, fsync, rename, fsync directory)
-//! and files are created mode 0600, so a crash never leaves a half-written state file.
+//! and files are created mode 0600, so a crash never leaves a half-written state file; the
+//! temporary files a crash leaves are removed by the next write. A storage directory others
+//! may write to is refused. Lock files are never deleted (see [`Storage::lock`]).
 //! This module never talks to a cloud and never interprets the state beyond its schema version.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
@@ -36,6 +38,8 @@ pub enum StorageError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("storage directory `{}` is writable by group or others (mode {mode:04o}): whoever can write there can change cluster states and the playbooks that run as root on every node — run `chmod go-w {}` (or pass another directory with -s DIR)", .path.display(), .path.display())]
+    Unsafe { path: PathBuf, mode: u32 },
     #[error("`{name}` cannot be used as a cluster name: {reason}")]
     InvalidName { name: String, reason: &'static str },
     #[error("cluster `{name}` is in use by another elasticluster command (lock {}) — wait for it to finish and retry", .path.display())]
@@ -52,6 +56,13 @@ pub enum StorageError {
     NewerSchema { path: PathBuf, found: i64 },
     #[error("cannot serialize the state of cluster `{name}`: {message}")]
     Serialize { name: String, message: String },
+}
+
+/// The first line of a state file.
+fn state_header(name: &str) -> String {
+    format!(
+        "# elasticluster state of cluster `{name}` — written by elasticluster, edit with care.\n"
+    )
 }
 
 fn io<'a>(
@@ -106,7 +117,7 @@ pub fn parse_state<S: StoredState>(path: &Path, text: &str) -> Result<S, Storage
         }
         Some(other) => {
             return Err(corrupt(format!(
-                "schema_version must be a whole number, not a {}",
+                "schema_version is a {}, not a whole number (this build writes {SCHEMA_VERSION})",
                 other.type_str()
             )))
         }
@@ -149,7 +160,8 @@ pub fn validate_cluster_name(name: &str) -> Result<(), StorageError> {
 }
 
 impl Storage {
-    /// Use `dir`, creating it (mode 0700) if needed.
+    /// Use `dir`, creating it (mode 0700) if needed. A directory group or others may write
+    /// to is refused.
     pub fn open(dir: &Path) -> Result<Storage, StorageError> {
         if !dir.is_dir() {
             std::fs::DirBuilder::new()
@@ -160,6 +172,17 @@ impl Storage {
                     path: dir.to_path_buf(),
                     source,
                 })?;
+        }
+        let mode = std::fs::metadata(dir)
+            .map_err(io("inspect", dir))?
+            .permissions()
+            .mode()
+            & 0o7777;
+        if mode & 0o022 != 0 {
+            return Err(StorageError::Unsafe {
+                path: dir.to_path_buf(),
+                mode,
+            });
         }
         Ok(Storage {
             dir: dir.to_path_buf(),
@@ -198,35 +221,51 @@ impl Storage {
     }
 
     /// Take the cluster's lock without waiting; `Locked` if another process holds it.
+    ///
+    /// The lock file is never deleted by this build; should it be deleted anyway (by hand,
+    /// or by an older build) between our `open` and `flock`, the lock we got is on a file
+    /// nobody else can find — so the lock counts only when the path still names the file
+    /// we locked, and otherwise we try again.
     pub fn lock(&self, name: &str) -> Result<ClusterLock, StorageError> {
         validate_cluster_name(name)?;
         let path = self.lock_path(name);
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(io("open lock file", &path))?;
-        // SAFETY: flock on a file descriptor we own; no memory is shared.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if rc != 0 {
-            let err = std::io::Error::last_os_error();
-            if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
-                return Err(StorageError::Locked {
-                    name: name.to_string(),
+        for _ in 0..20 {
+            let file = OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .mode(0o600)
+                .open(&path)
+                .map_err(io("open lock file", &path))?;
+            // SAFETY: flock on a file descriptor we own; no memory is shared.
+            let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+            if rc != 0 {
+                let err = std::io::Error::last_os_error();
+                if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+                    return Err(StorageError::Locked {
+                        name: name.to_string(),
+                        path,
+                    });
+                }
+                return Err(StorageError::Io {
+                    action: "lock",
                     path,
+                    source: err,
                 });
             }
-            return Err(StorageError::Io {
-                action: "lock",
-                path,
-                source: err,
-            });
+            let held = file.metadata().map_err(io("inspect lock file", &path))?;
+            let same = std::fs::metadata(&path)
+                .is_ok_and(|now| now.dev() == held.dev() && now.ino() == held.ino());
+            if same {
+                return Ok(ClusterLock {
+                    name: name.to_string(),
+                    _file: file,
+                });
+            }
         }
-        Ok(ClusterLock {
+        Err(StorageError::Locked {
             name: name.to_string(),
-            _file: file,
+            path,
         })
     }
 
@@ -238,17 +277,67 @@ impl Storage {
             name: name.to_string(),
             message: e.to_string(),
         })?;
-        let text = format!(
-            "# elasticluster state of cluster `{name}` — written by elasticluster, edit with care.\n{text}"
-        );
+        let text = format!("{}{text}", state_header(name));
+        self.remove_legacy_temporaries(name);
         self.write_atomic(&self.state_path(name), text.as_bytes())
     }
 
-    /// Atomically replace `path` (inside the storage dir) with `data`, mode 0600.
+    /// Temporary copies of `name`'s state left by a `kill -9` of a build that named them
+    /// `.tmp-XXXXXX` (no owner in the name; their first line says whose they are).
+    fn remove_legacy_temporaries(&self, name: &str) {
+        let Ok(rd) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        let header = state_header(name);
+        for e in rd.filter_map(Result::ok) {
+            let file_name = e.file_name();
+            let Some(n) = file_name.to_str() else {
+                continue;
+            };
+            let legacy = n
+                .strip_prefix(".tmp-")
+                .is_some_and(|r| r.len() == 6 && r.bytes().all(|b| b.is_ascii_alphanumeric()));
+            if !legacy {
+                continue;
+            }
+            let mut first = [0u8; 256];
+            let n_read = File::open(e.path())
+                .and_then(|mut f| std::io::Read::read(&mut f, &mut first))
+                .unwrap_or(0);
+            if first[..n_read].starts_with(header.as_bytes()) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+
+    /// Temporary files of `path` that a killed write left behind (every write of `path`
+    /// happens under its cluster's lock, so none of them is in use).
+    fn remove_stale_temporaries(&self, dir: &Path, prefix: &str) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in rd.filter_map(Result::ok) {
+            if e.file_name()
+                .to_str()
+                .is_some_and(|n| n.starts_with(prefix))
+            {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+
+    /// Atomically replace `path` (inside the storage dir) with `data`, mode 0600. The
+    /// temporary file is `.tmp-<file name>-XXXXXX`; those a killed write left are removed
+    /// first.
     pub fn write_atomic(&self, path: &Path, data: &[u8]) -> Result<(), StorageError> {
         let dir = path.parent().unwrap_or(&self.dir);
+        let prefix = format!(
+            ".tmp-{}-",
+            path.file_name().unwrap_or_default().to_string_lossy()
+        );
+        self.remove_stale_temporaries(dir, &prefix);
         let mut tmp = tempfile::Builder::new()
-            .prefix(".tmp-")
+            .prefix(&prefix)
             .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
             .tempfile_in(dir)
             .map_err(io("create a temporary file in", dir))?;
@@ -300,8 +389,10 @@ impl Storage {
         Ok(names)
     }
 
-    /// Delete the state, known_hosts, inventory, fact cache, imported keys and lock files of
-    /// a cluster (missing ones are fine). The caller should hold the cluster's lock.
+    /// Delete the state, known_hosts, inventory, fact cache and imported key files of a
+    /// cluster (missing ones are fine). The caller should hold the cluster's lock. The lock
+    /// file stays: deleting it while held would let two later commands each lock a different
+    /// file of that name.
     pub fn remove(&self, name: &str) -> Result<(), StorageError> {
         validate_cluster_name(name)?;
         let facts = self.fact_cache_path(name);
@@ -316,7 +407,6 @@ impl Storage {
             self.inventory_path(name),
             self.imported_key_path(name),
             with_pub(&self.imported_key_path(name)),
-            self.lock_path(name),
         ] {
             match std::fs::remove_file(&path) {
                 Ok(()) => {}

@@ -2,17 +2,17 @@
 #![allow(dead_code)]
 
 #[cfg(test)]
-pub mod cli;
+pub mod one_cluster;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use azure_classic_emulator::{BackendKind, EmulatorOptions, RunningEmulator};
+use azure_emulator::{BackendKind, EmulatorOptions, RunningEmulator};
 use elasticluster::providers::azure_classic::identity::new_identity_pem;
 use elasticluster::providers::azure_classic::provider::{AzureClassicProvider, AzureSettings};
 use elasticluster::providers::azure_classic::transport::{ClientOptions, SubscriptionAccess};
-use elasticluster::providers::NodeRequest;
+use elasticluster::providers::{ClusterIdentity, NodeRequest};
 
 pub const SUB: &str = "0a1b2c3d-0000-4000-8000-00000000beef";
 
@@ -96,9 +96,7 @@ pub async fn emulator_with(
     if let Some(d) = std::env::var_os("AZURE_EMULATOR_IMAGE_DIR") {
         opts.image_dir = d.into();
     }
-    azure_classic_emulator::start(opts)
-        .await
-        .expect("emulator starts")
+    azure_emulator::start(opts).await.expect("emulator starts")
 }
 
 pub fn access(creds: &Creds, emu: &RunningEmulator) -> SubscriptionAccess {
@@ -122,6 +120,19 @@ pub fn settings(creds: &Creds, emu: &RunningEmulator, base: &str, scale: f64) ->
         n_cloud_services: None,
         n_storage_accounts: None,
         client: ClientOptions::default().scaled(scale),
+        identity: identity(base),
+    }
+}
+
+/// A cluster identity whose owner id is derived from `base` (stable within a test).
+pub fn identity(base: &str) -> ClusterIdentity {
+    let mut id = String::new();
+    for b in base.bytes().chain(std::iter::repeat(b'0')).take(8) {
+        id.push_str(&format!("{b:02x}"));
+    }
+    ClusterIdentity {
+        name: base.to_string(),
+        owner_id: Some(id),
     }
 }
 
@@ -141,6 +152,8 @@ pub fn nodes(frontends: usize, computes: usize) -> Vec<NodeRequest> {
         image_id: "debian-12-elasticluster".into(),
         flavor: "Small".into(),
         image_user: "azureuser".into(),
+        image_userdata: None,
+        entry: kind == "frontend" && i == 1,
     };
     (1..=frontends)
         .map(|i| mk("frontend", i))
@@ -164,6 +177,7 @@ pub fn start_request(
         probe_ssh: false,
         poll_interval: Duration::from_millis(20),
         ssh_timeout: Duration::from_secs(2),
+        report: Default::default(),
     }
 }
 

@@ -38,6 +38,12 @@ find /var/spool/gridengine/spooldb -mindepth 1 -delete
 : > /var/lib/gridengine/default/common/act_qmaster
 systemctl disable gridengine-master.service 2>/dev/null || update-rc.d gridengine-master disable
 
+step "Slurm accounting database: installed, started only where the playbook wants it"
+# Only the Slurm master runs MariaDB and slurmdbd; the playbook enables them there. (The
+# database files mariadb-server's postinst created hold no host identity: users root and
+# mysql @localhost, authenticated by Unix socket.)
+systemctl disable mariadb.service slurmdbd.service
+
 step "SSH host keys are generated at first boot, so every VM gets its own"
 rm -f /etc/ssh/ssh_host_*
 cat > /etc/systemd/system/ssh-hostkeys.service <<'UNIT'

@@ -114,7 +114,7 @@ pub struct Faults {
     counters: HashMap<String, u64>,
 }
 
-fn fnv(seed: u64, parts: &[&[u8]]) -> u64 {
+fn fnv1a(seed: u64, parts: &[&[u8]]) -> u64 {
     let mut h: u64 = 0xcbf29ce484222325 ^ seed.wrapping_mul(0x9E3779B97F4A7C15);
     for p in parts {
         for b in *p {
@@ -153,7 +153,7 @@ impl Faults {
     fn draw(&mut self, kind: &str, key: &str) -> f64 {
         let ck = format!("{kind}\u{0}{key}");
         let n = self.counters.entry(ck).or_insert(0);
-        let v = fnv(
+        let v = fnv1a(
             self.seed,
             &[kind.as_bytes(), key.as_bytes(), &n.to_le_bytes()],
         );

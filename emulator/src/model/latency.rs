@@ -19,8 +19,10 @@ pub struct LatencyModel {
     pub delete_deployment: f64,
     /// Delete Hosted Service with `comp=media` (deployments, disks, blobs).
     pub delete_hosted_service_media: f64,
-    /// Start/Shutdown/Restart role operations.
+    /// Shutdown/Restart role operations (and Reboot/Reimage Role Instance).
     pub role_power_operation: f64,
+    /// Start Role (recorded: still InProgress at 129 s, Succeeded at 161 s).
+    pub start_role: f64,
     /// From the create operation's success until the role can be ReadyRole (guest agent Ready).
     pub role_boot: f64,
     /// After a delete without `comp=media`: the disk stays attached this long…
@@ -45,6 +47,7 @@ impl LatencyModel {
             delete_deployment: 6.0,
             delete_hosted_service_media: 30.0,
             role_power_operation: 30.0,
+            start_role: 145.0,
             role_boot: 90.0,
             disk_detach: 60.0,
             disk_lease_release: 120.0,
@@ -53,15 +56,15 @@ impl LatencyModel {
     }
 
     /// The model the emulator runs with for a given `--time-scale`.
-    pub fn scaled(time_scale: f64) -> Self {
+    pub fn with_time_scale(time_scale: f64) -> Self {
         LatencyModel {
             time_scale,
             ..Self::azure()
         }
     }
 
-    /// A step's duration after scaling.
-    pub fn d(&self, seconds: f64) -> Duration {
+    /// A step's duration (seconds at scale 1, e.g. `self.add_role`) after scaling.
+    pub fn scaled(&self, seconds: f64) -> Duration {
         Duration::from_secs_f64((seconds * self.time_scale).max(0.0))
     }
 
@@ -81,6 +84,7 @@ impl LatencyModel {
                 self.delete_hosted_service_media,
             ),
             ("role_power_operation", self.role_power_operation),
+            ("start_role", self.start_role),
             ("role_boot", self.role_boot),
             ("disk_detach", self.disk_detach),
             ("disk_lease_release", self.disk_lease_release),
@@ -103,18 +107,18 @@ impl LatencyModel {
             + self.create_deployment
             + (per_service - 1) as f64 * self.add_role
             + self.role_boot;
-        self.d(s)
+        self.scaled(s)
     }
 
     /// Lower bound (scaled) for tearing down: one Delete Deployment (`comp=media`) per
     /// service, all services in parallel; the remaining deletes are synchronous. Without
     /// `comp=media` add `disk_detach + disk_lease_release` before disks can go.
     pub fn stop_critical_path(&self) -> Duration {
-        self.d(self.delete_deployment)
+        self.scaled(self.delete_deployment)
     }
 }
 
 /// The latency model at `time_scale` (public entry point for benchmarks).
 pub fn latency_model(time_scale: f64) -> LatencyModel {
-    LatencyModel::scaled(time_scale)
+    LatencyModel::with_time_scale(time_scale)
 }

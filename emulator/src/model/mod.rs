@@ -6,6 +6,7 @@
 pub mod catalog;
 pub mod faults;
 pub mod latency;
+pub mod network;
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -23,7 +24,7 @@ pub fn now_ms() -> Millis {
     chrono::Utc::now().timestamp_millis()
 }
 
-pub fn iso(ms: Millis) -> String {
+pub fn iso8601(ms: Millis) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .unwrap_or_default()
         .format("%Y-%m-%dT%H:%M:%SZ")
@@ -184,8 +185,9 @@ pub struct Role {
     pub created: Millis,
     /// When the create operation finished (boot clock starts).
     pub ready_from: Option<Millis>,
-    /// How long the create operation was modelled to take (for the CreatingVM/StartingVM split).
-    pub op_duration_ms: i64,
+    /// Shut down with `StoppedDeallocated`: no size, address or VIP until started again.
+    #[serde(default)]
+    pub deallocated: bool,
     /// What was handed to the backend.
     pub vm_spec: Option<VmSpec>,
     /// What the backend answered (addresses).
@@ -274,6 +276,21 @@ pub struct OpError {
     pub message: String,
 }
 
+/// Azure's message for an internal error (also the classic API's 500 body).
+pub const INTERNAL_ERROR_MESSAGE: &str =
+    "The server encountered an internal error. Please retry the request.";
+
+impl OpError {
+    /// An operation that ended in Azure's 500 InternalError.
+    pub fn internal() -> Self {
+        OpError {
+            http_status: 500,
+            code: "InternalError".into(),
+            message: INTERNAL_ERROR_MESSAGE.into(),
+        }
+    }
+}
+
 /// The state change an asynchronous operation applies when it completes.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum Pending {
@@ -314,6 +331,9 @@ pub enum Pending {
         service: String,
         role: String,
         start: bool,
+        /// Shutdown with `PostShutdownAction` `StoppedDeallocated`.
+        #[serde(default)]
+        deallocate: bool,
     },
     /// Nothing to apply (the operation was decided Failed up front, e.g. duplicate ports).
     Nothing,
@@ -371,6 +391,14 @@ impl State {
 }
 
 impl Subscription {
+    /// The virtual network sites of the configuration last set (none if never set).
+    pub fn network_sites(&self) -> Vec<network::Site> {
+        self.network
+            .as_ref()
+            .map(network::sites)
+            .unwrap_or_default()
+    }
+
     pub fn cores_in_use(&self) -> u32 {
         self.hosted_services
             .values()

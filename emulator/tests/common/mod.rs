@@ -1,18 +1,13 @@
 //! Test harness: starts the emulator in-process (none backend, fast time scale), makes
-//! management and service certificates with openssl, and talks HTTPS with reqwest +
-//! native-tls exactly like a real ASM client.
+//! management and service certificates with the emulator's certificate helper, and talks
+//! HTTPS with reqwest + native-tls exactly like a real ASM client.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use azure_classic_emulator::{EmulatorOptions, RunningEmulator};
-use openssl::asn1::Asn1Time;
-use openssl::bn::BigNum;
-use openssl::hash::MessageDigest;
-use openssl::pkey::PKey;
-use openssl::rsa::Rsa;
-use openssl::x509::{X509NameBuilder, X509};
+use azure_emulator::{tls, EmulatorOptions, RunningEmulator};
+use openssl::x509::X509;
 
 pub const SUB: &str = "00000000-0000-0000-0000-000000000000";
 pub const IMAGE: &str = "debian-12-elasticluster";
@@ -24,27 +19,9 @@ pub struct Cert {
 }
 
 impl Cert {
+    /// A self-signed certificate and key, valid 30 days.
     pub fn new(cn: &str) -> Cert {
-        let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
-        let mut name = X509NameBuilder::new().unwrap();
-        name.append_entry_by_text("CN", cn).unwrap();
-        let name = name.build();
-        let mut b = X509::builder().unwrap();
-        b.set_version(2).unwrap();
-        let sn = BigNum::from_u32(rand_u32())
-            .unwrap()
-            .to_asn1_integer()
-            .unwrap();
-        b.set_serial_number(&sn).unwrap();
-        b.set_subject_name(&name).unwrap();
-        b.set_issuer_name(&name).unwrap();
-        b.set_pubkey(&key).unwrap();
-        let nb = Asn1Time::days_from_now(0).unwrap();
-        let na = Asn1Time::days_from_now(30).unwrap();
-        b.set_not_before(&nb).unwrap();
-        b.set_not_after(&na).unwrap();
-        b.sign(&key, MessageDigest::sha256()).unwrap();
-        let x509 = b.build();
+        let (key, x509) = tls::issue_certificate(cn, 30, tls::CertificateUse::Plain, None).unwrap();
         Cert {
             cert_pem: x509.to_pem().unwrap(),
             key_pem: key.private_key_to_pem_pkcs8().unwrap(),
@@ -52,24 +29,13 @@ impl Cert {
         }
     }
     pub fn thumbprint(&self) -> String {
-        self.x509
-            .digest(MessageDigest::sha1())
-            .unwrap()
-            .iter()
-            .map(|b| format!("{b:02X}"))
-            .collect()
+        tls::thumbprint(&self.x509).unwrap()
     }
     pub fn write(&self, dir: &Path, name: &str) -> PathBuf {
         let p = dir.join(name);
         std::fs::write(&p, &self.cert_pem).unwrap();
         p
     }
-}
-
-fn rand_u32() -> u32 {
-    let mut b = [0u8; 4];
-    openssl::rand::rand_bytes(&mut b).unwrap();
-    u32::from_le_bytes(b) >> 1
 }
 
 pub struct Harness {
@@ -113,7 +79,7 @@ impl Harness {
         let p = mgmt.write(dir.path(), "mgmt.pem");
         let mut opts = options(dir.path(), p);
         f(&mut opts);
-        let emu = azure_classic_emulator::start(opts.clone()).await.unwrap();
+        let emu = azure_emulator::start(opts.clone()).await.unwrap();
         let client = client_for(&mgmt, emu.ca_pem_path());
         let url = emu.url().to_string();
         Harness {
@@ -131,9 +97,7 @@ impl Harness {
         if let Some(e) = self.emu.take() {
             e.shutdown().await;
         }
-        let emu = azure_classic_emulator::start(self.opts.clone())
-            .await
-            .unwrap();
+        let emu = azure_emulator::start(self.opts.clone()).await.unwrap();
         self.client = client_for(&self.mgmt, emu.ca_pem_path());
         self.url = emu.url().to_string();
         self.emu = Some(emu);
@@ -270,22 +234,22 @@ impl Harness {
     }
 }
 
-pub fn b64(s: &[u8]) -> String {
+pub fn base64(s: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(s)
 }
 
 pub fn hosted_service_xml(name: &str) -> String {
-    format!("<CreateHostedService xmlns:i=\"http://www.w3.org/2001/XMLSchema-instance\" xmlns=\"http://schemas.microsoft.com/windowsazure\"><ServiceName>{name}</ServiceName><Label>{}</Label><Location>West US</Location></CreateHostedService>", b64(name.as_bytes()))
+    format!("<CreateHostedService xmlns:i=\"http://www.w3.org/2001/XMLSchema-instance\" xmlns=\"http://schemas.microsoft.com/windowsazure\"><ServiceName>{name}</ServiceName><Label>{}</Label><Location>West US</Location></CreateHostedService>", base64(name.as_bytes()))
 }
 
 pub fn storage_xml(name: &str) -> String {
-    format!("<CreateStorageServiceInput xmlns=\"http://schemas.microsoft.com/windowsazure\"><ServiceName>{name}</ServiceName><Label>{}</Label><Location>West US</Location><AccountType>Standard_LRS</AccountType></CreateStorageServiceInput>", b64(name.as_bytes()))
+    format!("<CreateStorageServiceInput xmlns=\"http://schemas.microsoft.com/windowsazure\"><ServiceName>{name}</ServiceName><Label>{}</Label><Location>West US</Location><AccountType>Standard_LRS</AccountType></CreateStorageServiceInput>", base64(name.as_bytes()))
 }
 
 /// PEM text sent as `pfx` without password, like the Azure CLI and packer did.
 pub fn cert_xml(c: &Cert) -> String {
-    format!("<CertificateFile xmlns=\"http://schemas.microsoft.com/windowsazure\"><Data>{}</Data><CertificateFormat>pfx</CertificateFormat><Password></Password></CertificateFile>", b64(&c.cert_pem))
+    format!("<CertificateFile xmlns=\"http://schemas.microsoft.com/windowsazure\"><Data>{}</Data><CertificateFormat>pfx</CertificateFormat><Password></Password></CertificateFile>", base64(&c.cert_pem))
 }
 
 pub fn role_body(role: &str, port: u16, thumb: &str, sa: &str, subnet: Option<&str>) -> String {
@@ -327,4 +291,47 @@ pub fn all_between<'a>(s: &'a str, tag: &str) -> Vec<&'a str> {
         rest = &rest[from + j..];
     }
     v
+}
+
+/// Ordered distinct element paths of a body (values ignored).
+pub fn paths(xml: &str) -> Vec<String> {
+    let doc = azure_emulator::xml::parse(xml).unwrap_or_else(|e| panic!("{e:?}: {xml}"));
+    let mut v = Vec::new();
+    fn go(n: &azure_emulator::xml::Node, prefix: &str, v: &mut Vec<String>) {
+        let p = format!("{prefix}/{}", n.name);
+        if !v.contains(&p) {
+            v.push(p.clone());
+        }
+        for c in &n.children {
+            go(c, &p, v);
+        }
+    }
+    go(&doc, "", &mut v);
+    v
+}
+
+/// Values replaced by `#` so only the byte shape remains.
+pub fn shape(xml: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    let mut text = false;
+    for ch in xml.chars() {
+        match ch {
+            '<' => {
+                if text {
+                    out.push('#');
+                }
+                text = false;
+                in_tag = true;
+                out.push(ch);
+            }
+            '>' => {
+                in_tag = false;
+                out.push(ch);
+            }
+            _ if in_tag => out.push(ch),
+            _ => text = true,
+        }
+    }
+    out
 }

@@ -5,6 +5,7 @@ use crate::cluster::provision::{setup_and_report, SetupScope};
 use crate::cluster::session::Session;
 use crate::cluster::OpsError;
 use crate::config::ClusterTemplate;
+use crate::report::Reporter;
 
 /// Set the cluster up (`scope` says which nodes get everything); on success every node is
 /// marked configured.
@@ -14,9 +15,18 @@ pub(super) fn configure(
     scope: SetupScope,
     extra: &[String],
     verbosity: u8,
+    report: &Reporter,
 ) -> Result<(), OpsError> {
     let st = session.state();
-    setup_and_report(&st, template, &session.storage, extra, verbosity, scope)?;
+    setup_and_report(
+        &st,
+        template,
+        &session.storage,
+        extra,
+        verbosity,
+        report,
+        scope,
+    )?;
     let set_up: Vec<String> = st.nodes.iter().map(|n| n.name.clone()).collect();
     session.update(|s| {
         for n in s.nodes.iter_mut().filter(|n| set_up.contains(&n.name)) {

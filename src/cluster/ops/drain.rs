@@ -15,6 +15,7 @@ use crate::cluster::provision::inventory_for;
 use crate::cluster::state::{ClusterState, NodeRecord};
 use crate::cluster::OpsError;
 use crate::config::Setup;
+use crate::report::Reporter;
 use crate::setup::readiness::Scheduler;
 use crate::setup::scheduler::{Job, NodeHealth, SchedulerShell, MASTER_GROUPS};
 use crate::setup::Inventory;
@@ -131,13 +132,14 @@ pub(super) fn drain_nodes(
     leaving: &[NodeRecord],
     not_running: &BTreeMap<String, String>,
     policy: DrainPolicy,
+    report: &Reporter,
 ) -> Result<(), OpsError> {
     let cluster = &state.name;
     let names: Vec<&str> = leaving.iter().map(|n| n.name.as_str()).collect();
     let all = nodes_phrase(&names);
     let cannot_ask = |why: String| -> Result<(), OpsError> {
         if policy.force {
-            eprintln!("warning: {why}; removing {all} without draining (--force)");
+            report.warn(&format!("{why}; removing {all} without draining (--force)"));
             return Ok(());
         }
         Err(OpsError::Failed(format!(
@@ -156,7 +158,9 @@ pub(super) fn drain_nodes(
     if names.contains(&shell.master.name.as_str()) {
         let master = &shell.master.name;
         if policy.force {
-            eprintln!("warning: node `{master}` runs the scheduler; removing {all} without draining (--force)");
+            report.warn(&format!(
+                "node `{master}` runs the scheduler; removing {all} without draining (--force)"
+            ));
             return Ok(());
         }
         return Err(OpsError::Failed(format!(
@@ -172,7 +176,9 @@ pub(super) fn drain_nodes(
     for n in &names {
         match known.get(*n) {
             // It never joined the scheduler: no job can run there.
-            None => eprintln!("Node `{n}` is not known to {sched}: nothing to drain."),
+            None => report.say(&format!(
+                "Node `{n}` is not known to {sched}: nothing to drain."
+            )),
             Some(_) if not_running.contains_key(*n) => silent.push((
                 n.to_string(),
                 format!("its VM is not running in the cloud ({})", not_running[*n]),
@@ -203,10 +209,10 @@ pub(super) fn drain_nodes(
     let _ = shell.drain(&silent);
     if !drainable.is_empty() {
         let names: Vec<&str> = drainable.iter().map(String::as_str).collect();
-        eprintln!(
+        report.say(&format!(
             "Drained {} in {sched}: no new job starts there.",
             nodes_phrase(&names)
-        );
+        ));
     }
     let mut draining = drainable;
     draining.extend(silent);
@@ -215,7 +221,7 @@ pub(super) fn drain_nodes(
     }
     let phrase = nodes_phrase(&draining.iter().map(String::as_str).collect::<Vec<_>>());
     if policy.force {
-        kill_jobs(&shell, &draining);
+        kill_jobs(&shell, &draining, report);
         return Ok(());
     }
     let started = Instant::now();
@@ -230,7 +236,10 @@ pub(super) fn drain_nodes(
         })?;
         if jobs.is_empty() {
             if announced {
-                eprintln!("The jobs finished after {} s.", started.elapsed().as_secs());
+                report.say(&format!(
+                    "The jobs finished after {} s.",
+                    started.elapsed().as_secs()
+                ));
             }
             return Ok(());
         }
@@ -250,11 +259,11 @@ pub(super) fn drain_nodes(
             )));
         }
         if !announced {
-            eprintln!(
+            report.say(&format!(
                 "Waiting up to {} s for jobs {} to finish...",
                 policy.timeout.as_secs(),
                 jobs_where(&jobs)
-            );
+            ));
             announced = true;
         }
         std::thread::sleep(POLL.min(deadline - now));
@@ -262,20 +271,22 @@ pub(super) fn drain_nodes(
 }
 
 /// `--force`: kill the jobs on `nodes`, say which, and give them a moment to be gone.
-fn kill_jobs(shell: &SchedulerShell<'_>, nodes: &[String]) {
+fn kill_jobs(shell: &SchedulerShell<'_>, nodes: &[String], report: &Reporter) {
     let jobs = match shell.jobs_on(nodes) {
         Ok(j) => j,
         Err(e) => {
-            eprintln!("warning: {e}; removing without cancelling their jobs (--force)");
+            report.warn(&format!(
+                "{e}; removing without cancelling their jobs (--force)"
+            ));
             return;
         }
     };
     if jobs.is_empty() {
         return;
     }
-    eprintln!("--force: killing jobs {}.", jobs_where(&jobs));
+    report.say(&format!("--force: killing jobs {}.", jobs_where(&jobs)));
     if let Err(e) = shell.cancel(&jobs) {
-        eprintln!("warning: {e}; removing anyway (--force)");
+        report.warn(&format!("{e}; removing anyway (--force)"));
         return;
     }
     let deadline = Instant::now() + KILL_GRACE;
@@ -286,10 +297,10 @@ fn kill_jobs(shell: &SchedulerShell<'_>, nodes: &[String]) {
             Err(_) => return,
         }
     }
-    eprintln!(
-        "warning: jobs are still listed on the nodes after {} s; removing anyway (--force)",
+    report.warn(&format!(
+        "jobs are still listed on the nodes after {} s; removing anyway (--force)",
         KILL_GRACE.as_secs()
-    );
+    ));
 }
 
 /// The order in which nodes of one kind leave for `resize -r`: nodes the scheduler does not

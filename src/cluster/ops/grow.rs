@@ -13,6 +13,7 @@ use crate::cluster::state::NodeStatus;
 use crate::cluster::OpsError;
 use crate::config::ClusterTemplate;
 use crate::progress::Progress;
+use crate::report::Reporter;
 
 /// Bring up what the session's state still lacks; `verb` starts the first line
 /// ("Starting", "Resizing").
@@ -21,6 +22,7 @@ pub(super) fn create_nodes(
     template: &ClusterTemplate,
     progress: &Progress,
     verb: &str,
+    report: &Reporter,
 ) -> Result<StartOutcome, OpsError> {
     let st = session.state();
     let name = st.name.clone();
@@ -33,11 +35,11 @@ pub(super) fn create_nodes(
         .iter()
         .map(|k| format!("{} {k}", st.nodes_of(k).count()))
         .collect();
-    eprintln!(
+    report.say(&format!(
         "{verb} cluster `{name}` with {} nodes ({}).",
         st.nodes.len(),
         counts.join(", ")
-    );
+    ));
     let req = StartRequest {
         nodes: node_requests(&st),
         min_nodes,
@@ -50,6 +52,7 @@ pub(super) fn create_nodes(
             .mul_f64(time_scale())
             .max(Duration::from_millis(20)),
         ssh_timeout: Duration::from_secs(10),
+        report: report.clone(),
     };
     let provider = session.provider.clone();
     let outcome = session.block_on(bring_up::bring_up(
@@ -76,7 +79,7 @@ pub(super) fn create_nodes(
     })?;
     let out = outcome.map_err(|e| OpsError::Failed(format!("cluster `{name}`: {e}")))?;
     for (n, why) in &out.dropped {
-        eprintln!("warning: node {n} was removed: {why}");
+        report.warn(&format!("node {n} was removed: {why}"));
     }
     Ok(out)
 }
@@ -88,6 +91,7 @@ pub(super) fn complete_additions(
     template: &ClusterTemplate,
     progress: &Progress,
     verb: &str,
+    report: &Reporter,
 ) -> Result<(), OpsError> {
     let st = session.state();
     let pending = st.nodes.iter().any(|n| {
@@ -96,7 +100,7 @@ pub(super) fn complete_additions(
                 || !matches!(n.status, NodeStatus::Running | NodeStatus::Reachable))
     });
     if pending {
-        create_nodes(session, template, progress, verb)?;
+        create_nodes(session, template, progress, verb, report)?;
     }
     Ok(())
 }

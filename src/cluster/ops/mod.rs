@@ -5,8 +5,10 @@
 //!
 //! Questions to the user go through [`Confirm`], so an operation never touches the terminal.
 
+mod checks;
 mod configure;
 mod drain;
+mod follow;
 mod grow;
 mod list;
 mod remove_node;
@@ -16,6 +18,7 @@ mod shrink;
 mod ssh;
 mod start;
 mod stop;
+mod stop_lost;
 mod transfer;
 
 pub use drain::{DrainPolicy, DEFAULT_DRAIN_TIMEOUT};
@@ -23,6 +26,7 @@ pub use list::{list, list_nodes, list_templates, ListNodesOptions};
 pub use remove_node::{remove_node, RemoveNodeOptions};
 pub use resize::{resize, ResizeOptions};
 pub use setup::{setup, SetupOptions};
+pub(crate) use ssh::jump_host;
 pub use ssh::{connect_command, ConnectOptions};
 pub use start::{start, StartOptions};
 pub use stop::{stop, StopOptions};

@@ -10,6 +10,7 @@ use super::shrink::{finish_removals, remove_nodes};
 use super::{ask, Confirm};
 use crate::cluster::provision::SetupScope;
 use crate::cluster::{OpsError, Workspace};
+use crate::report::Reporter;
 
 #[derive(Debug, Clone)]
 pub struct RemoveNodeOptions {
@@ -21,6 +22,8 @@ pub struct RemoveNodeOptions {
     /// Kill the node's jobs instead of waiting; remove it even when the scheduler cannot
     /// be asked about it.
     pub force: bool,
+    /// Report as JSON events on stdout.
+    pub json_events: bool,
 }
 
 impl Default for RemoveNodeOptions {
@@ -31,6 +34,7 @@ impl Default for RemoveNodeOptions {
             no_setup: false,
             drain_timeout: Duration::from_secs(DEFAULT_DRAIN_TIMEOUT),
             force: false,
+            json_events: false,
         }
     }
 }
@@ -39,6 +43,19 @@ pub fn remove_node(
     ws: &Workspace,
     opts: RemoveNodeOptions,
     confirm: Confirm<'_>,
+) -> Result<(), OpsError> {
+    let report = ws.reporter(opts.json_events).for_cluster(&opts.cluster);
+    report.phase("remove_node", "running", None);
+    let result = remove(ws, &opts, confirm, &report);
+    super::start::finish(&report, "remove_node", &result);
+    result
+}
+
+fn remove(
+    ws: &Workspace,
+    opts: &RemoveNodeOptions,
+    confirm: Confirm<'_>,
+    report: &Reporter,
 ) -> Result<(), OpsError> {
     let locked = ws.lock(&opts.cluster)?;
     let name = locked.name().to_string();
@@ -54,32 +71,41 @@ pub fn remove_node(
         "nothing was deleted",
     )?;
     let session = locked.open()?;
-    finish_removals(&session, true)?;
-    let policy = DrainPolicy {
-        timeout: opts.drain_timeout,
-        force: opts.force,
-    };
-    remove_nodes(
-        &session,
-        &template.setup,
-        std::slice::from_ref(&node),
-        policy,
-    )?;
-    eprintln!("Node `{}` of cluster `{name}` removed.", node.name);
+    // A removal of this very node that an earlier command got past the drain is finished
+    // here; it needs no second drain.
+    let finished = finish_removals(&session, true, report)?;
+    if !finished.contains(&node.name) {
+        let policy = DrainPolicy {
+            timeout: opts.drain_timeout,
+            force: opts.force,
+        };
+        remove_nodes(
+            &session,
+            &template.setup,
+            std::slice::from_ref(&node),
+            policy,
+            report,
+        )?;
+    }
+    report.say(&format!(
+        "Node `{}` of cluster `{name}` removed.",
+        node.name
+    ));
     if opts.no_setup {
-        eprintln!(
+        report.say(&format!(
             "Not reconfiguring (--no-setup): the scheduler may list `{}` until `elasticluster setup {name}`.",
             node.name
-        );
+        ));
         return Ok(());
     }
-    complete_additions(&session, &template, &ws.progress(), "Completing")?;
-    println!("Reconfiguring the cluster `{name}`...");
+    complete_additions(&session, &template, &ws.progress(), "Completing", report)?;
+    report.print(&format!("Reconfiguring the cluster `{name}`..."));
     configure(
         &session,
         &template,
         SetupScope::MembershipChange,
         &[],
         ws.verbosity,
+        report,
     )
 }

@@ -8,10 +8,12 @@ use super::configure::configure;
 use super::drain::{removal_order, DrainPolicy, DEFAULT_DRAIN_TIMEOUT};
 use super::grow::complete_additions;
 use super::shrink::{finish_removals, remove_nodes};
+use super::start::finish;
 use super::{ask, Confirm};
 use crate::cluster::provision::SetupScope;
 use crate::cluster::state::{parse_node_counts, NodeRecord, NodeStatus};
 use crate::cluster::{OpsError, Workspace};
+use crate::report::Reporter;
 
 #[derive(Debug, Clone)]
 pub struct ResizeOptions {
@@ -28,6 +30,8 @@ pub struct ResizeOptions {
     /// Kill the jobs of leaving nodes instead of waiting; remove nodes the scheduler cannot
     /// be asked about.
     pub force: bool,
+    /// Report as JSON events on stdout.
+    pub json_events: bool,
 }
 
 impl Default for ResizeOptions {
@@ -40,6 +44,7 @@ impl Default for ResizeOptions {
             no_setup: false,
             drain_timeout: Duration::from_secs(DEFAULT_DRAIN_TIMEOUT),
             force: false,
+            json_events: false,
         }
     }
 }
@@ -52,6 +57,19 @@ fn counts(flag: &str, spec: &Option<String>) -> Result<Vec<(String, u32)>, OpsEr
 }
 
 pub fn resize(ws: &Workspace, opts: ResizeOptions, confirm: Confirm<'_>) -> Result<(), OpsError> {
+    let report = ws.reporter(opts.json_events).for_cluster(&opts.cluster);
+    report.phase("resize", "running", None);
+    let result = resize_cluster(ws, &opts, confirm, &report);
+    finish(&report, "resize", &result);
+    result
+}
+
+fn resize_cluster(
+    ws: &Workspace,
+    opts: &ResizeOptions,
+    confirm: Confirm<'_>,
+    report: &Reporter,
+) -> Result<(), OpsError> {
     let add = counts("--add", &opts.add)?;
     let remove = counts("--remove", &opts.remove)?;
     if add.is_empty() && remove.is_empty() {
@@ -96,7 +114,7 @@ pub fn resize(ws: &Workspace, opts: ResizeOptions, confirm: Confirm<'_>) -> Resu
         }
     }
     let session = locked.open()?;
-    finish_removals(&session, true)?;
+    finish_removals(&session, true, report)?;
     // Idle nodes leave first (the scheduler is asked); without a scheduler, the last ones.
     let st = session.state();
     let mut leaving: Vec<NodeRecord> = Vec::new();
@@ -124,8 +142,11 @@ pub fn resize(ws: &Workspace, opts: ResizeOptions, confirm: Confirm<'_>) -> Resu
             timeout: opts.drain_timeout,
             force: opts.force,
         };
-        remove_nodes(&session, &own.setup, &leaving, policy)?;
-        eprintln!("Removed nodes {} of cluster `{name}`.", names.join(", "));
+        remove_nodes(&session, &own.setup, &leaving, policy, report)?;
+        report.say(&format!(
+            "Removed nodes {} of cluster `{name}`.",
+            names.join(", ")
+        ));
     }
     if !add.is_empty() {
         session.update(|s| {
@@ -151,24 +172,28 @@ pub fn resize(ws: &Workspace, opts: ResizeOptions, confirm: Confirm<'_>) -> Resu
                         ips: Vec::new(),
                         private_ip: None,
                         configured: false,
+                        via: None,
                     });
                 }
             }
         })?;
     }
     // New nodes, and any an interrupted command left half made.
-    complete_additions(&session, &own, &ws.progress(), "Resizing")?;
+    complete_additions(&session, &own, &ws.progress(), "Resizing", report)?;
     let st = session.state();
     if opts.no_setup {
-        println!("{}", st.nodes_listing());
+        report.print(&st.nodes_listing());
         return Ok(());
     }
-    println!("Configuring the cluster `{name}` (this too may take a while...)");
+    report.print(&format!(
+        "Configuring the cluster `{name}` (this too may take a while...)"
+    ));
     configure(
         &session,
         &own,
         SetupScope::MembershipChange,
         &[],
         ws.verbosity,
+        report,
     )
 }

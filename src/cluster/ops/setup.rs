@@ -7,27 +7,39 @@ use super::grow::complete_additions;
 use super::shrink::finish_removals;
 use crate::cluster::provision::SetupScope;
 use crate::cluster::{OpsError, Workspace};
+use crate::report::Reporter;
 
 #[derive(Debug, Clone, Default)]
 pub struct SetupOptions {
     pub cluster: String,
     /// Appended to the ansible-playbook command line.
     pub extra: Vec<String>,
+    /// Report as JSON events on stdout.
+    pub json_events: bool,
 }
 
 pub fn setup(ws: &Workspace, opts: SetupOptions) -> Result<(), OpsError> {
+    let report = ws.reporter(opts.json_events).for_cluster(&opts.cluster);
+    report.phase("setup", "running", None);
+    let result = set_up(ws, &opts, &report);
+    super::start::finish(&report, "setup", &result);
+    result
+}
+
+fn set_up(ws: &Workspace, opts: &SetupOptions, report: &Reporter) -> Result<(), OpsError> {
     let locked = ws.lock(&opts.cluster)?;
     let template = ws.template(&locked.state.template)?;
     // Opening the cloud makes sure a sandbox cluster's emulator (its SSH forwarding) runs.
     let session = locked.open()?;
-    finish_removals(&session, true)?;
-    complete_additions(&session, &template, &ws.progress(), "Completing")?;
-    println!("Configuring cluster `{}`...", session.name());
+    finish_removals(&session, true, report)?;
+    complete_additions(&session, &template, &ws.progress(), "Completing", report)?;
+    report.print(&format!("Configuring cluster `{}`...", session.name()));
     configure(
         &session,
         &template,
         SetupScope::AllNodes,
         &opts.extra,
         ws.verbosity,
+        report,
     )
 }

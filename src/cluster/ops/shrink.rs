@@ -16,6 +16,7 @@ use crate::cluster::state::{NodeRecord, NodeStatus};
 use crate::cluster::OpsError;
 use crate::config::Setup;
 use crate::providers::NodePhase;
+use crate::report::Reporter;
 
 /// Drain `leaving` (per `policy`), then delete their VMs and forget them.
 pub(super) fn remove_nodes(
@@ -23,6 +24,7 @@ pub(super) fn remove_nodes(
     setup: &Setup,
     leaving: &[NodeRecord],
     policy: DrainPolicy,
+    report: &Reporter,
 ) -> Result<(), OpsError> {
     let name = session.name();
     let infos = session
@@ -43,6 +45,7 @@ pub(super) fn remove_nodes(
         leaving,
         &not_running,
         policy,
+        report,
     )?;
     let names: BTreeSet<&str> = leaving.iter().map(|n| n.name.as_str()).collect();
     session.update(|s| {
@@ -54,7 +57,7 @@ pub(super) fn remove_nodes(
             n.status = NodeStatus::Deleting;
         }
     })?;
-    finish_removals(session, false)?;
+    finish_removals(session, false, report)?;
     Ok(())
 }
 
@@ -64,6 +67,7 @@ pub(super) fn remove_nodes(
 pub(super) fn finish_removals(
     session: &Session,
     interrupted: bool,
+    report: &Reporter,
 ) -> Result<Vec<String>, OpsError> {
     let st = session.state();
     let leaving: Vec<NodeRecord> = st
@@ -77,11 +81,11 @@ pub(super) fn finish_removals(
     }
     let names: Vec<String> = leaving.iter().map(|n| n.name.clone()).collect();
     if interrupted {
-        eprintln!(
+        report.say(&format!(
             "Finishing the removal of {} from cluster `{}` (an earlier command was interrupted).",
             names.join(", "),
             st.name
-        );
+        ));
     }
     session
         .block_on(session.provider.delete_nodes(&names, session.ledger()))
@@ -89,16 +93,17 @@ pub(super) fn finish_removals(
     let known_hosts = session.known_hosts();
     for n in &leaving {
         forget_host_key(&known_hosts, n.preferred_ip.as_deref());
+        report.node("node", &n.name, "deleted", None);
     }
     session.update(|s| {
         s.retire(names.iter().map(String::as_str));
         s.nodes.retain(|n| !names.contains(&n.name));
     })?;
-    eprintln!(
+    report.say(&format!(
         "Deleted the VM{} of {} (cluster `{}`).",
         if names.len() == 1 { "" } else { "s" },
         names.join(", "),
         st.name
-    );
+    ));
     Ok(names)
 }

@@ -1,12 +1,12 @@
 //! `ssh` / `sftp`: the OpenSSH command line to a node (default: the frontend), with the
-//! cluster's key and strict host-key checking against its known_hosts. The command line
-//! runs it (it replaces the process).
+//! cluster's key and strict host-key checking against its known_hosts — through the node it
+//! is reached through, if any. The command line runs it (it replaces the process).
 
 use std::path::PathBuf;
 
 use crate::cluster::state::{ClusterState, NodeRecord};
 use crate::cluster::{OpsError, Workspace};
-use crate::ssh::{split_address, ssh_command, SshTarget};
+use crate::ssh::{proxy_command, split_address, ssh_command, SshTarget};
 
 #[derive(Debug, Clone, Default)]
 pub struct ConnectOptions {
@@ -59,13 +59,40 @@ pub fn connect_command(ws: &Workspace, opts: &ConnectOptions) -> Result<Vec<Stri
             state.template
         )));
     }
+    let private_key = state.login.user_key_private.clone();
+    let proxy = jump_host(&state, node)?.map(|j| proxy_command(&j, &private_key, &known_hosts));
     let t = SshTarget {
         user: node.image_user.clone(),
         host,
         port,
-        private_key: state.login.user_key_private.clone(),
+        private_key,
         known_hosts,
-        proxy_command: None,
+        proxy_command: proxy,
     };
     Ok(ssh_command(&opts.program, &t, &opts.extra))
+}
+
+/// The jump host of `node`, when it is reached through another node of the cluster.
+pub(crate) fn jump_host(
+    state: &ClusterState,
+    node: &NodeRecord,
+) -> Result<Option<crate::ssh::JumpHost>, OpsError> {
+    let Some(via) = &node.via else {
+        return Ok(None);
+    };
+    let hop = state
+        .node(via)
+        .and_then(|v| v.preferred_ip.as_deref().map(|a| (v, a)))
+        .and_then(|(v, a)| split_address(a).ok().map(|(h, p)| (v, h, p)));
+    match hop {
+        Some((v, host, port)) => Ok(Some(crate::ssh::JumpHost {
+            user: v.image_user.clone(),
+            host,
+            port,
+        })),
+        None => Err(OpsError::Failed(format!(
+            "node `{}` of cluster `{}` is reached through `{via}`, whose address is not known — run `elasticluster list-nodes {} -u` to refresh it",
+            node.name, state.name, state.name
+        ))),
+    }
 }

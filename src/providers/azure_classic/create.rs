@@ -13,7 +13,9 @@ use tracing::warn;
 
 use super::provider::{AzureClassicProvider, K_CERTIFICATE, K_CLOUD_SERVICE, K_STORAGE, K_VNET};
 use super::resources as r;
-use crate::providers::{Events, Ledger, ProviderError, ProviderEvent, Resource, ResourceState};
+use crate::providers::{
+    Events, Ledger, ProviderError, ProviderEvent, Resource, ResourceState, ATTR_REQUESTED,
+};
 
 type Gate = watch::Sender<Option<Result<(), String>>>;
 
@@ -35,6 +37,7 @@ impl AzureClassicProvider {
         events: Events,
     ) -> Result<Vec<(String, Result<(), String>)>, ProviderError> {
         let res = ledger.resources();
+        let mark = Arc::new(self.mark()?);
         let cert = Arc::new(self.ssh_cert()?);
         let vms = Self::vms_of(&res);
         let prep: Vec<Resource> = res
@@ -67,6 +70,7 @@ impl AzureClassicProvider {
             let p = p.clone();
             let ledger = ledger.clone();
             let cert = cert.clone();
+            let mark = mark.clone();
             let events = events.clone();
             let certs: Vec<Resource> = res
                 .iter()
@@ -79,13 +83,12 @@ impl AzureClassicProvider {
                 let out: Result<(), String> = async {
                     let c = me.client(&p.scope).map_err(to_text)?;
                     // From here on the outcome may be unknown if we are killed: say so.
-                    let p = p.clone().with("requested", "1");
+                    let p = p.clone().with(ATTR_REQUESTED, "1");
                     ledger.record(std::slice::from_ref(&p)).map_err(to_text)?;
                     let loc = &me.inner.s.location;
-                    let desc = format!("elasticluster {}", me.inner.s.base_name);
                     match p.kind.as_str() {
                         K_CLOUD_SERVICE => {
-                            r::ensure_hosted_service(c, &p.name, loc, &desc).await.map_err(to_text)?;
+                            r::ensure_hosted_service(c, &p.name, loc, &mark).await.map_err(to_text)?;
                             for cr in &certs {
                                 if cr.attr("thumbprint") == Some(cert.thumbprint.as_str()) {
                                     r::ensure_service_certificate(c, &p.name, &cert.thumbprint, &cert.data_base64())
@@ -102,7 +105,7 @@ impl AzureClassicProvider {
                                 }
                             }
                         }
-                        K_STORAGE => r::ensure_storage_account(c, &p.name, loc, &desc).await.map_err(to_text)?,
+                        K_STORAGE => r::ensure_storage_account(c, &p.name, loc, &mark).await.map_err(to_text)?,
                         K_VNET => r::ensure_vnet(c, &p.name, p.attr("location").unwrap_or(loc)).await.map_err(to_text)?,
                         _ => {}
                     }
@@ -151,6 +154,7 @@ impl AzureClassicProvider {
             let me = self.clone();
             let ledger = ledger.clone();
             let cert = cert.clone();
+            let label = mark.deployment_label(&cs);
             let events = events.clone();
             queues.spawn(async move {
                 let node_of = |m: &Resource| m.attr("node").unwrap_or(&m.name).to_string();
@@ -223,7 +227,7 @@ impl AzureClassicProvider {
                         }
                     }
                     let spec = me.role_spec(m, &cert);
-                    let m = &m.clone().with("requested", "1");
+                    let m = &m.clone().with(ATTR_REQUESTED, "1");
                     if let Err(e) = ledger.record(std::slice::from_ref(m)) {
                         results.push((node, Err(e.to_string())));
                         continue;
@@ -231,7 +235,7 @@ impl AzureClassicProvider {
                     let out = if have_deployment {
                         r::add_role(&c, &cs, &spec).await
                     } else {
-                        r::create_deployment(&c, &cs, &spec, m.attr("vnet")).await
+                        r::create_deployment(&c, &cs, &label, &spec, m.attr("vnet")).await
                     };
                     match out {
                         Ok(()) => {

@@ -65,6 +65,16 @@ pub enum AsmError {
     /// Bad configuration detected by the provider itself.
     #[error("{0}")]
     Config(String),
+    /// A resource the cluster would create or adopt exists and is another's.
+    #[error("{what} already exists and is not this cluster's ({}) — it was left untouched: choose another `base_name`, or stop the cluster that owns it", owner_text(.owner))]
+    NotOurs { what: String, owner: Option<String> },
+}
+
+fn owner_text(owner: &Option<String>) -> String {
+    match owner {
+        Some(o) => format!("it carries owner id {o}"),
+        None => "it carries no owner id".into(),
+    }
 }
 
 fn request_id_suffix(id: &Option<String>) -> String {
@@ -146,6 +156,7 @@ impl AsmError {
             AsmError::Forbidden { .. } => ErrorKind::Auth,
             AsmError::Transport { .. } | AsmError::BadResponse { .. } => ErrorKind::Transport,
             AsmError::KeyMaterial { .. } | AsmError::Config(_) => ErrorKind::Invalid,
+            AsmError::NotOurs { .. } => ErrorKind::Conflict,
             AsmError::OperationTimeout { .. } => ErrorKind::Other,
             _ if message.contains("policy limit") || message.contains("quota") => ErrorKind::Quota,
             _ => match self.status() {

@@ -167,8 +167,19 @@ pub fn load_ca_bundle(path: &Path) -> Result<Vec<Vec<u8>>, AsmError> {
     if certs.is_empty() {
         return Err(key_err(
             path,
-            "no PEM certificate found in `ca_certificate`",
+            "not a PEM certificate (no `-----BEGIN CERTIFICATE-----` block) — point `ca_certificate` at a PEM CA bundle",
         ));
+    }
+    for (i, pem) in certs.iter().enumerate() {
+        if openssl::x509::X509::from_pem(pem.as_bytes()).is_err() {
+            return Err(key_err(
+                path,
+                format!(
+                    "not a PEM certificate (certificate block {} cannot be decoded) — point `ca_certificate` at a PEM CA bundle",
+                    i + 1
+                ),
+            ));
+        }
     }
     Ok(certs.into_iter().map(String::into_bytes).collect())
 }

@@ -4,7 +4,7 @@
 //!
 //! Every problem is reported in the configuration's `FILE:LINE: [section] key: …` form.
 
-use crate::config::{CloudInput, KeyChecker, Section};
+use crate::config::{shown, CloudInput, KeyChecker, Section};
 
 use super::snapshot::{AzureSnapshot, SubscriptionSnapshot, PROVIDER_ID};
 use super::subscriptions::parse_subscription_file;
@@ -97,7 +97,20 @@ fn first_subscription(
     let id = match check.optional(s, "subscription_id") {
         Some(e) => check
             .no_placeholder(s, "subscription_id", &e, "your Azure subscription id")
-            .then(|| e.value.trim().to_string()),
+            .then(|| e.value.trim().to_string())
+            .filter(|id| {
+                let ok = is_guid(id);
+                if !ok {
+                    check.push(
+                        &e.origin,
+                        &s.name,
+                        Some("subscription_id"),
+                        format!("{} is not a subscription id (a GUID like 0a1b2c3d-0000-4000-8000-00000000beef)", shown(id)),
+                        "copy the subscription id from the Azure portal (Subscriptions)",
+                    );
+                }
+                ok
+            }),
         None if emulator => None,
         None => {
             check.required(s, "subscription_id", "add `subscription_id = YOUR-SUBSCRIPTION-ID` (or set $SUBSCRIPTION_ID and leave it empty)");
@@ -124,13 +137,28 @@ fn first_subscription(
     };
     let management_url = check.https_url(s, "management_url", DEFAULT_MANAGEMENT_URL);
     let ca_certificate = check.optional(s, "ca_certificate").and_then(|e| {
-        check.file(
+        let path = check.file(
             s,
             "ca_certificate",
             &e,
             false,
             "the path of a PEM CA bundle",
-        )
+        )?;
+        match super::identity::load_ca_bundle(&path) {
+            Ok(_) => Some(path),
+            Err(err) => {
+                let detail = match &err {
+                    super::error::AsmError::KeyMaterial { detail, .. } => detail.clone(),
+                    other => other.to_string(),
+                };
+                let (problem, hint) = detail
+                    .split_once(" — ")
+                    .map(|(p, h)| (p.to_string(), h.to_string()))
+                    .unwrap_or((detail.clone(), String::new()));
+                check.push(&e.origin, &s.name, Some("ca_certificate"), problem, hint);
+                None
+            }
+        }
     });
     Some(SubscriptionSnapshot {
         id: id?,
@@ -139,6 +167,16 @@ fn first_subscription(
         management_url,
         ca_certificate,
     })
+}
+
+/// An Azure subscription id: a GUID, `8-4-4-4-12` hexadecimal digits.
+pub fn is_guid(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() == 5
+        && parts
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(p, n)| p.len() == n && p.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// `base_name`: 3–15 lowercase letters or digits (it prefixes storage account names).
@@ -166,9 +204,13 @@ fn base_name(cs: &Section, check: &mut KeyChecker) -> Option<String> {
         return Some(b.to_string());
     }
     let problem = if !chars_ok {
-        format!("`{b}` may contain only lowercase letters and digits")
+        format!("{} may contain only lowercase letters and digits", shown(b))
     } else {
-        format!("`{b}` is {} characters long, must be 3 to 15", b.len())
+        format!(
+            "{} is {} characters long, must be 3 to 15",
+            shown(b),
+            b.chars().count()
+        )
     };
     check.push(
         &e.origin,
@@ -218,6 +260,21 @@ fn extra_subscriptions(
         .first()
         .map(|s| (s.management_url.clone(), s.ca_certificate.clone()))
         .unwrap_or_else(|| (DEFAULT_MANAGEMENT_URL.to_string(), None));
+    let bad: Vec<String> = lines
+        .iter()
+        .filter(|l| !is_guid(&l.id))
+        .map(|l| shown(&l.id))
+        .collect();
+    if !bad.is_empty() {
+        check.push(
+            &e.origin,
+            &cs.name,
+            Some("subscription_file"),
+            format!("{} is not a subscription id (a GUID)", bad.join(", ")),
+            format!("fix the ids in {}", path.display()),
+        );
+        return;
+    }
     for line in lines {
         if subscriptions
             .iter()

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::config::{CloudInput, KeyChecker, Section};
 use crate::providers::azure_sandbox::{self, Sandbox};
-use crate::providers::{OpenEnv, Opened, ProviderError, ProviderKind};
+use crate::providers::{OpenEnv, Opened, ProviderError, ProviderKind, Resource, SettingsUpdate};
 
 use super::keys;
 use super::provider::AzureClassicProvider;
@@ -65,11 +65,20 @@ impl ProviderKind for AzureClassic {
             snapshot.sandbox_dir = Some(dir);
             snapshot.point_at(&endpoint);
         }
-        let provider = AzureClassicProvider::new(snapshot.settings())?;
+        let provider = AzureClassicProvider::new(snapshot.settings(env.identity))?;
         Ok(Opened {
             provider: Arc::new(provider),
             settings: snapshot.to_table()?,
         })
+    }
+
+    fn follow_config(
+        &self,
+        stored: &toml::Table,
+        configured: &toml::Table,
+        existing: &[Resource],
+    ) -> Result<SettingsUpdate, ProviderError> {
+        super::snapshot::follow_tables(stored, configured, existing)
     }
 
     fn release(

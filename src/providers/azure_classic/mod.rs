@@ -1,17 +1,21 @@
 //! Azure classic (Service Management API): its configuration keys, the settings kept in the
 //! cluster state, transport (management certificate, `x-ms-version`, retries), XML models,
-//! operation poller, layout planner, and the provider's plan / create / status / teardown.
+//! operation poller, layout planner, owner marks, and the provider's preflight / discover /
+//! plan / create / status / teardown.
 //!
 //! Everything Azure-classic lives in this folder; nothing here knows about Ansible or about
 //! how the lifecycle stores its state.
 
+mod catalog;
 mod create;
 pub mod error;
 pub mod identity;
 pub mod keys;
 pub mod kind;
 pub mod layout;
+pub mod ownership;
 mod plan;
+mod preflight;
 pub mod provider;
 pub mod resources;
 pub mod snapshot;

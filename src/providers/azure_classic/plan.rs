@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use tracing::warn;
 
+use super::ownership;
 use super::provider::{
     AzureClassicProvider, K_CERTIFICATE, K_CLOUD_SERVICE, K_STORAGE, K_VM, K_VNET,
 };
@@ -22,6 +23,7 @@ impl AzureClassicProvider {
         ledger: Arc<dyn Ledger>,
     ) -> Result<PlanSummary, ProviderError> {
         let s = &self.inner.s;
+        let owner = self.mark()?.owner_id;
         let existing = Self::vms_of(&ledger.resources());
         let have: BTreeSet<&str> = existing.iter().filter_map(|v| v.attr("node")).collect();
         let want: BTreeSet<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
@@ -37,7 +39,7 @@ impl AzureClassicProvider {
                     .iter()
                     .filter(|n| !have.contains(n.name.as_str()))
                     .collect();
-                return self.plan_additions(&added, &existing, ledger).await;
+                return self.plan_additions(&added, &existing, &owner, ledger).await;
             }
             return Err(ProviderError::other(format!(
                 "the cluster already has VMs planned for {} and the request is for {}: \
@@ -53,7 +55,7 @@ impl AzureClassicProvider {
         let flavor = nodes[0].flavor.clone();
         let (quotas, cores) = self.quotas(&flavor).await?;
         let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
-        let l = layout::plan(&PlanInput {
+        let mut l = layout::plan(&PlanInput {
             base_name: &s.base_name,
             nodes: &names,
             subscriptions: &quotas,
@@ -61,6 +63,9 @@ impl AzureClassicProvider {
             n_cloud_services: s.n_cloud_services,
             n_storage_accounts: s.n_storage_accounts,
         })?;
+        for sub in &mut l.subscriptions {
+            sub.vnet = ownership::vnet_name(&s.base_name, sub.index, &owner);
+        }
         let cert = self.ssh_cert()?;
         let mut rs = Vec::new();
         for sub in &l.subscriptions {
@@ -96,7 +101,10 @@ impl AzureClassicProvider {
                     .in_parent(&vm.cloud_service)
                     .with("cloud_service", &vm.cloud_service)
                     .with("storage_account", &vm.storage_account)
-                    .with("vnet", layout::vnet_name(&s.base_name, vm.subscription))
+                    .with(
+                        "vnet",
+                        ownership::vnet_name(&s.base_name, vm.subscription, &owner),
+                    )
                     .with("ssh_port", vm.ssh_port)
                     .with("image", &req.image_id)
                     .with("flavor", &req.flavor)
@@ -176,6 +184,7 @@ impl AzureClassicProvider {
         &self,
         added: &[&NodeRequest],
         existing: &[Resource],
+        owner: &str,
         ledger: Arc<dyn Ledger>,
     ) -> Result<PlanSummary, ProviderError> {
         let res = ledger.resources();
@@ -257,7 +266,7 @@ impl AzureClassicProvider {
                 .find(|v| v.scope == scope)
                 .and_then(|v| v.attr("vnet"))
                 .map(str::to_string)
-                .unwrap_or_else(|| layout::vnet_name(&self.inner.s.base_name, sub_index));
+                .unwrap_or_else(|| ownership::vnet_name(&self.inner.s.base_name, sub_index, owner));
             let port =
                 layout::SSH_PORT_BASE.saturating_add(u16::try_from(next_index).unwrap_or(u16::MAX));
             rs.push(

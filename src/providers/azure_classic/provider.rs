@@ -1,6 +1,6 @@
 //! `CloudProvider` for Azure classic: the provider value (settings, one client per
-//! subscription) and the door's methods, each implemented in its own module (`plan`,
-//! `create`, `status`, `teardown`).
+//! subscription) and the door's methods, each implemented in its own module (`preflight`,
+//! `ownership` for discovery, `plan`, `create`, `status`, `teardown`).
 //!
 //! Every resource is in the ledger as `Planned` before its create request is sent and is
 //! marked `Created` when Azure confirms it; teardown forgets each resource only once Azure
@@ -17,8 +17,8 @@ use super::layout::{self, SUBNET_NAME};
 use super::transport::{AsmClient, ClientOptions, SubscriptionAccess};
 use super::xml::RoleSpec;
 use crate::providers::{
-    CloudProvider, Events, Ledger, NodeInfo, NodeRequest, PlanSummary, ProviderError, Resource,
-    TeardownOptions, TeardownReport,
+    CloudProvider, ClusterIdentity, Discovered, Events, Ledger, NodeInfo, NodeRequest, PlanSummary,
+    Preflight, ProviderError, Resource, TeardownOptions, TeardownReport,
 };
 
 pub const K_CLOUD_SERVICE: &str = "cloud_service";
@@ -42,6 +42,8 @@ pub struct AzureSettings {
     pub n_cloud_services: Option<usize>,
     pub n_storage_accounts: Option<usize>,
     pub client: ClientOptions,
+    /// The cluster this provider works for; its owner id marks what is created.
+    pub identity: ClusterIdentity,
 }
 
 pub(super) struct Inner {
@@ -136,6 +138,18 @@ impl AzureClassicProvider {
 
 #[async_trait]
 impl CloudProvider for AzureClassicProvider {
+    async fn preflight(
+        &self,
+        nodes: &[NodeRequest],
+        ledger: Arc<dyn Ledger>,
+    ) -> Result<Preflight, ProviderError> {
+        self.check_before_start(nodes, ledger).await
+    }
+
+    async fn discover(&self) -> Result<Vec<Discovered>, ProviderError> {
+        self.discover_all().await
+    }
+
     async fn plan(
         &self,
         nodes: &[NodeRequest],

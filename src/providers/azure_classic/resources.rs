@@ -9,6 +9,7 @@ use reqwest::Method;
 use tracing::{debug, info, warn};
 
 use super::error::AsmError;
+use super::ownership::{self, OwnerMark};
 use super::transport::AsmClient;
 use super::xml::{self, RoleSpec};
 
@@ -42,21 +43,20 @@ pub async fn role_size_cores(c: &AsmClient, size: &str) -> Result<Option<u32>, A
         .and_then(|s| s.cores))
 }
 
-pub async fn hosted_service_exists(c: &AsmClient, cs: &str) -> Result<bool, AsmError> {
-    Ok(get_opt(c, &hs_path(cs)).await?.is_some())
-}
-
+/// Create the cloud service with the cluster's marks; one that exists already is accepted
+/// only when it carries the cluster's owner id.
 pub async fn ensure_hosted_service(
     c: &AsmClient,
     cs: &str,
     location: &str,
-    description: &str,
+    mark: &OwnerMark,
 ) -> Result<(), AsmError> {
-    if hosted_service_exists(c, cs).await? {
+    let what = format!("cloud service {cs}");
+    if let Some(h) = ownership::hosted_service(c, cs).await? {
         debug!("hosted service {cs} already exists");
-        return Ok(());
+        return ownership::require_ours(&what, h.owner(), &mark.owner_id);
     }
-    let body = xml::create_hosted_service(cs, cs, description, location);
+    let body = xml::create_hosted_service(cs, cs, &mark.description, location, &mark.properties);
     match c
         .post_xml(
             "services/hostedservices",
@@ -67,13 +67,12 @@ pub async fn ensure_hosted_service(
     {
         Ok(_) => Ok(()),
         Err(e) if e.status() == Some(409) && !e.is_exclusive_access() => {
-            if hosted_service_exists(c, cs).await? {
-                Ok(())
-            } else {
-                Err(AsmError::Config(format!(
+            match ownership::hosted_service(c, cs).await? {
+                Some(h) => ownership::require_ours(&what, h.owner(), &mark.owner_id),
+                None => Err(AsmError::Config(format!(
                     "cloud service name `{cs}` is taken by another Azure customer ({}) — choose another `base_name`",
                     e.azure_message().unwrap_or("conflict")
-                )))
+                ))),
             }
         }
         Err(e) => Err(e),
@@ -111,16 +110,26 @@ pub async fn storage_account_exists(c: &AsmClient, sa: &str) -> Result<bool, Asm
         .is_some())
 }
 
+/// Create the storage account with the cluster's marks; one that exists already is
+/// accepted only when it carries the cluster's owner id.
 pub async fn ensure_storage_account(
     c: &AsmClient,
     sa: &str,
     location: &str,
-    description: &str,
+    mark: &OwnerMark,
 ) -> Result<(), AsmError> {
-    if storage_account_exists(c, sa).await? {
-        return Ok(());
+    let what = format!("storage account {sa}");
+    if let Some(s) = ownership::storage_account(c, sa).await? {
+        return ownership::require_ours(&what, s.owner(), &mark.owner_id);
     }
-    let body = xml::create_storage_account(sa, description, sa, location, "Standard_LRS");
+    let body = xml::create_storage_account(
+        sa,
+        &mark.description,
+        sa,
+        location,
+        &mark.properties,
+        "Standard_LRS",
+    );
     match c
         .post_xml(
             "services/storageservices",
@@ -131,13 +140,12 @@ pub async fn ensure_storage_account(
     {
         Ok(_) => Ok(()),
         Err(e) if e.status() == Some(409) && !e.is_exclusive_access() => {
-            if storage_account_exists(c, sa).await? {
-                Ok(())
-            } else {
-                Err(AsmError::Config(format!(
+            match ownership::storage_account(c, sa).await? {
+                Some(s) => ownership::require_ours(&what, s.owner(), &mark.owner_id),
+                None => Err(AsmError::Config(format!(
                     "storage account name `{sa}` is taken by another Azure customer ({}) — choose another `base_name`",
                     e.azure_message().unwrap_or("conflict")
-                )))
+                ))),
             }
         }
         Err(e) => Err(e),
@@ -219,10 +227,11 @@ pub async fn get_deployment(c: &AsmClient, cs: &str) -> Result<Option<xml::Deplo
 pub async fn create_deployment(
     c: &AsmClient,
     cs: &str,
+    label: &str,
     role: &RoleSpec,
     vnet: Option<&str>,
 ) -> Result<(), AsmError> {
-    let body = xml::create_vm_deployment(cs, cs, role, vnet);
+    let body = xml::create_vm_deployment(cs, label, role, vnet);
     c.post_xml(
         &format!("{}/deployments", hs_path(cs)),
         body,
@@ -336,26 +345,6 @@ where
             Err(e) => return Err(e),
         }
     }
-}
-
-pub async fn list_hosted_services(c: &AsmClient) -> Result<Vec<String>, AsmError> {
-    Ok(c.get_xml::<xml::HostedServices>("services/hostedservices")
-        .await?
-        .items
-        .into_iter()
-        .map(|s| s.service_name)
-        .collect())
-}
-
-pub async fn list_storage_accounts(c: &AsmClient) -> Result<Vec<String>, AsmError> {
-    Ok(
-        c.get_xml::<xml::StorageServices>("services/storageservices")
-            .await?
-            .items
-            .into_iter()
-            .map(|s| s.service_name)
-            .collect(),
-    )
 }
 
 /// Tear down one cloud service completely: roles and deployment (with media), then the service.

@@ -131,6 +131,7 @@ impl AzureClassicProvider {
             ssh_port: None,
             private_ip: None,
             cloud_status: "not found".into(),
+            via: None,
         };
         let Some(dep) = dep else { return info };
         let Some(inst) = dep.instance(&vm.name) else {

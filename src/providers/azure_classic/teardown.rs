@@ -1,5 +1,6 @@
-//! Teardown: delete every resource the ledger lists (with `--force`, also what carries the
-//! cluster's naming pattern), forgetting each only once Azure says it is gone.
+//! Teardown: delete every resource the ledger lists, forgetting each only once Azure says it
+//! is gone; an entry never confirmed created that turns out to be another cluster's is
+//! forgotten untouched.
 //!
 //! Subscriptions go concurrently, each as a pipeline: all deployments (with their disks'
 //! media) first, then every class of [`AFTER_DEPLOYMENTS`] at the same time. What could not
@@ -12,6 +13,7 @@ use tokio::task::JoinSet;
 use tracing::info;
 
 use super::error::AsmError;
+use super::ownership;
 use super::provider::{
     AzureClassicProvider, K_CERTIFICATE, K_CLOUD_SERVICE, K_STORAGE, K_VM, K_VNET,
 };
@@ -19,7 +21,7 @@ use super::resources as r;
 use super::transport::AsmClient;
 use crate::providers::{
     Events, Ledger, ProviderError, ProviderEvent, Resource, ResourceState, TeardownOptions,
-    TeardownReport,
+    TeardownReport, ATTR_REQUESTED,
 };
 
 /// A kind of resource deleted after the deployments.
@@ -71,9 +73,8 @@ impl AzureClassicProvider {
         opts: TeardownOptions,
         events: Events,
     ) -> Result<TeardownReport, ProviderError> {
-        if opts.force {
-            self.adopt_by_name(&ledger).await?;
-        }
+        let _ = opts;
+        let left_alone = self.forget_what_is_not_ours(&ledger).await?;
         let res = ledger.resources();
         events(ProviderEvent::Planned {
             resources: res
@@ -92,7 +93,10 @@ impl AzureClassicProvider {
             let (ledger, events) = (ledger.clone(), events.clone());
             js.spawn(teardown_subscription(client, resources, ledger, events));
         }
-        let mut report = TeardownReport::default();
+        let mut report = TeardownReport {
+            left_alone,
+            ..TeardownReport::default()
+        };
         while let Some(j) = js.join_next().await {
             let part =
                 j.map_err(|e| ProviderError::other(format!("teardown task failed: {e}")))??;
@@ -102,50 +106,64 @@ impl AzureClassicProvider {
         Ok(report)
     }
 
-    /// `--force`: add to the ledger whatever carries the cluster's naming pattern in every
-    /// configured subscription.
-    async fn adopt_by_name(&self, ledger: &Arc<dyn Ledger>) -> Result<(), ProviderError> {
-        let base = &self.inner.s.base_name;
-        let ours = |name: &str, infix: &str| {
-            name.strip_prefix(base.as_str())
-                .and_then(|rest| rest.strip_prefix(infix))
-                .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
-        };
-        let mut found = Vec::new();
-        for (id, c) in &self.inner.clients {
-            for hs in r::list_hosted_services(c).await? {
-                if ours(&hs, "cs") {
-                    found.push(Resource::new(K_CLOUD_SERVICE, id, &hs));
+    /// Ledger entries never confirmed created whose resource exists with another owner id
+    /// (or none): a create that found the name taken. Forget them (a cloud service with its
+    /// certificates and VMs) without touching them; `(resource, owner)` for the report.
+    async fn forget_what_is_not_ours(
+        &self,
+        ledger: &Arc<dyn Ledger>,
+    ) -> Result<Vec<(String, String)>, ProviderError> {
+        let ours = self.inner.s.identity.owner_id.clone();
+        let res = ledger.resources();
+        let mut left = Vec::new();
+        let mut forget: Vec<Resource> = Vec::new();
+        for m in res.iter().filter(|m| m.state != ResourceState::Created) {
+            let c = self.client(&m.scope)?;
+            let (label, owner) = match m.kind.as_str() {
+                K_CLOUD_SERVICE => match ownership::hosted_service(c, &m.name).await? {
+                    Some(h) => ("cloud service", h.owner()),
+                    None => continue,
+                },
+                K_STORAGE => match ownership::storage_account(c, &m.name).await? {
+                    Some(s) => ("storage account", s.owner()),
+                    None => continue,
+                },
+                // Its name carries the owner id it was planned with (ours); an old-style
+                // name proves nothing, so one that exists is left alone.
+                K_VNET
+                    if ours
+                        .as_ref()
+                        .is_some_and(|o| m.name.ends_with(&format!("-{o}"))) =>
+                {
+                    continue
                 }
-            }
-            for sa in r::list_storage_accounts(c).await? {
-                if ours(&sa, "sa") {
-                    found.push(Resource::new(K_STORAGE, id, &sa));
+                K_VNET if r::list_vnet_names(c).await?.contains(&m.name) => {
+                    ("virtual network", None)
                 }
+                _ => continue,
+            };
+            if owner.is_some() && owner == ours {
+                continue;
             }
-            for vn in r::list_vnet_names(c).await? {
-                if ours(&vn, "vn") {
-                    found.push(Resource::new(K_VNET, id, &vn));
-                }
-            }
-        }
-        let known = ledger.resources();
-        let new: Vec<Resource> = found
-            .into_iter()
-            .filter(|a| !known.iter().any(|k| k.same(a)))
-            .map(|mut a| {
-                a.state = ResourceState::Created;
-                a
-            })
-            .collect();
-        if !new.is_empty() {
+            let shown = owner.clone().unwrap_or_else(|| "no owner id".into());
             info!(
-                "--force: also deleting {} resources found by name",
-                new.len()
+                "{label} {} is not this cluster's ({shown}): leaving it alone",
+                m.name
             );
-            ledger.record(&new)?;
+            left.push((format!("{label} {}", m.name), shown));
+            forget.push(m.clone());
+            if m.kind == K_CLOUD_SERVICE {
+                forget.extend(
+                    res.iter()
+                        .filter(|x| x.attr("cloud_service") == Some(m.name.as_str()))
+                        .cloned(),
+                );
+            }
         }
-        Ok(())
+        if !forget.is_empty() {
+            ledger.forget_all(&forget)?;
+        }
+        Ok(left)
     }
 }
 
@@ -362,7 +380,7 @@ fn record_outcome(
 
 /// A create request was sent but its outcome never recorded (the run was killed).
 fn unconfirmed(r: &Resource) -> bool {
-    r.state == ResourceState::Planned && r.attr("requested").is_some()
+    r.state == ResourceState::Planned && r.attr(ATTR_REQUESTED).is_some()
 }
 
 /// Wait (up to the client's `settle` time) for a resource whose create request may still

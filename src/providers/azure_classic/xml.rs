@@ -47,15 +47,37 @@ fn open_root(name: &str) -> String {
     format!("<{name} xmlns:i=\"{NS_I}\" xmlns=\"{NS}\">")
 }
 
-/// `CreateHostedService`: ServiceName, Label (base64), Description, Location.
-pub fn create_hosted_service(name: &str, label: &str, description: &str, location: &str) -> String {
+/// `CreateHostedService`: ServiceName, Label (base64), Description, Location,
+/// ExtendedProperties (`(name, value)` pairs).
+pub fn create_hosted_service(
+    name: &str,
+    label: &str,
+    description: &str,
+    location: &str,
+    properties: &[(String, String)],
+) -> String {
     let mut o = open_root("CreateHostedService");
     el(&mut o, "ServiceName", name);
     el(&mut o, "Label", &b64(label));
     el(&mut o, "Description", description);
     el(&mut o, "Location", location);
+    extended_properties(&mut o, properties);
     o.push_str("</CreateHostedService>");
     o
+}
+
+fn extended_properties(o: &mut String, properties: &[(String, String)]) {
+    if properties.is_empty() {
+        return;
+    }
+    o.push_str("<ExtendedProperties>");
+    for (k, v) in properties {
+        o.push_str("<ExtendedProperty>");
+        el(o, "Name", k);
+        el(o, "Value", v);
+        o.push_str("</ExtendedProperty>");
+    }
+    o.push_str("</ExtendedProperties>");
 }
 
 /// `CertificateFile`: Data, CertificateFormat, Password (omitted for `cer`).
@@ -70,12 +92,14 @@ pub fn certificate_file(data_b64: &str, format: &str, password: Option<&str>) ->
     o
 }
 
-/// `CreateStorageServiceInput`: ServiceName, Description, Label (base64), Location, AccountType.
+/// `CreateStorageServiceInput`: ServiceName, Description, Label (base64), Location,
+/// ExtendedProperties, AccountType.
 pub fn create_storage_account(
     name: &str,
     description: &str,
     label: &str,
     location: &str,
+    properties: &[(String, String)],
     account_type: &str,
 ) -> String {
     let mut o = open_root("CreateStorageServiceInput");
@@ -83,6 +107,7 @@ pub fn create_storage_account(
     el(&mut o, "Description", description);
     el(&mut o, "Label", &b64(label));
     el(&mut o, "Location", location);
+    extended_properties(&mut o, properties);
     el(&mut o, "AccountType", account_type);
     o.push_str("</CreateStorageServiceInput>");
     o
@@ -664,9 +689,9 @@ mod tests {
 
     fn golden(name: &str) -> Option<String> {
         let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/asm-golden/libcloud")
+            .join("tests/fixtures/asm-golden/libcloud")
             .join(format!("_3761b98b_673d_526c_8d55_fee918758e6e_{name}.xml"));
-        // The golden data is part of the test contract (`<repo>/../shared/asm-golden`).
+        // The golden data is part of the test contract (`<repo>/tests/fixtures/asm-golden`).
         Some(
             std::fs::read_to_string(&p)
                 .unwrap_or_else(|e| panic!("golden file {}: {e}", p.display())),
@@ -768,7 +793,8 @@ mod tests {
 
     #[test]
     fn simple_bodies() {
-        let h = create_hosted_service("basecs0", "basecs0", "d", "East US");
+        let props = [("Owner".to_string(), "x".to_string())];
+        let h = create_hosted_service("basecs0", "basecs0", "d", "East US", &props);
         assert_eq!(
             order(&h),
             [
@@ -776,11 +802,15 @@ mod tests {
                 "ServiceName",
                 "Label",
                 "Description",
-                "Location"
+                "Location",
+                "ExtendedProperties",
+                "ExtendedProperty",
+                "Name",
+                "Value"
             ]
         );
         assert!(h.contains("<Label>YmFzZWNzMA==</Label>"));
-        let s = create_storage_account("basest0", "d", "basest0", "East US", "Standard_LRS");
+        let s = create_storage_account("basest0", "d", "basest0", "East US", &[], "Standard_LRS");
         assert_eq!(
             order(&s),
             [

@@ -291,11 +291,22 @@ pub fn read_summary(path: &Path) -> Option<BTreeMap<String, HostStats>> {
 #[derive(Debug, Clone)]
 pub struct AnsibleSetupProvider {
     pub settings: AnsibleSettings,
+    /// Send `ansible-playbook`'s output to stderr (stdout carries JSON events).
+    output_to_stderr: bool,
 }
 
 impl AnsibleSetupProvider {
     pub fn new(settings: AnsibleSettings) -> Self {
-        Self { settings }
+        Self {
+            settings,
+            output_to_stderr: false,
+        }
+    }
+
+    /// The same provider, `ansible-playbook`'s output going to stderr when `yes`.
+    pub fn with_output_to_stderr(mut self, yes: bool) -> Self {
+        self.output_to_stderr = yes;
+        self
     }
 
     /// `<storage>/<name>.inventory`.
@@ -419,7 +430,19 @@ impl SetupProvider for AnsibleSetupProvider {
         tracing::debug!(%version, command = %invocation.display(), "running ansible-playbook");
         let summary = self.summary_path(&inventory.cluster_name);
         let _ = fs::remove_file(&summary);
-        let status = Command::new(&invocation.program)
+        let mut command = Command::new(&invocation.program);
+        if self.output_to_stderr {
+            use std::os::fd::AsFd;
+            let err = std::io::stderr()
+                .as_fd()
+                .try_clone_to_owned()
+                .map_err(|source| SetupError::Spawn {
+                    command: invocation.display(),
+                    source,
+                })?;
+            command.stdout(std::process::Stdio::from(err));
+        }
+        let status = command
             .args(&invocation.args)
             .envs(
                 invocation

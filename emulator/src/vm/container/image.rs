@@ -12,7 +12,6 @@ use std::time::Instant;
 
 use super::super::{ImageInfo, VmError};
 use super::sys::{self, FileLock};
-use super::ImageOptions;
 
 /// Bump when the build procedure below changes in a way that changes the image.
 const BUILDER_VERSION: &str = "1";
@@ -37,6 +36,24 @@ pub static RECIPES: &[Recipe] = &[Recipe {
 }];
 
 pub const DEFAULT_IMAGE: &str = "debian-12-elasticluster";
+
+/// Default image cache directory.
+pub const DEFAULT_IMAGE_DIR: &str = "/var/cache/azure-emulator/images";
+
+/// Options of `azure-emulator build-image NAME`.
+#[derive(Clone, Debug)]
+pub struct ImageOptions {
+    pub name: String,
+    pub image_dir: PathBuf,
+    /// Rebuild even when the cached image matches the recipe.
+    pub force: bool,
+}
+
+/// Build (or reuse, when the recipe is unchanged) an image; returns its root directory.
+/// Progress goes to stderr; takes ≈2–3 min when it really builds. Blocking.
+pub fn build_image(opts: &ImageOptions) -> Result<PathBuf, VmError> {
+    build(opts)
+}
 
 impl Recipe {
     fn file(&self, name: &str) -> &'static str {
@@ -96,12 +113,12 @@ pub fn recipe(name: &str) -> Result<&'static Recipe, VmError> {
 
 /// The command that builds `name`, for error messages.
 pub fn build_hint(name: &str, image_dir: &Path) -> String {
-    let dir = if image_dir == Path::new(super::DEFAULT_IMAGE_DIR) {
+    let dir = if image_dir == Path::new(DEFAULT_IMAGE_DIR) {
         String::new()
     } else {
         format!(" --image-dir {}", image_dir.display())
     };
-    format!("build it with `azure-classic-emulator build-image {name}{dir}` (as root, ≈2–3 min)")
+    format!("build it with `azure-emulator build-image {name}{dir}` (as root, ≈2–3 min)")
 }
 
 fn is_built(root: &Path) -> bool {

@@ -3,150 +3,46 @@
 //! bridge, reachable through loopback forwarders that play Azure's load balancer.
 //! It must never change the host beyond what it records and removes again.
 //!
+//! Each VM is the size of its role size: cores as a cpuset, memory as a memory limit, and
+//! the emulator's own lxcfs shows the VM those figures in /proc and /sys.
+//!
 //! Layout under `<state_dir>/container/`: `network.json` (the subnet and bridge this state
 //! dir owns, re-taken after a restart), `vms/<role>-<hash>/` per VM (`vm.json`, overlay
-//! `upper`/`work`/`merged`, `console.log`, `nspawn.pid`), `homes/<network>/` (shared /home).
+//! `upper`/`work`/`merged`, `console.log`, `nspawn.pid`), `homes/<network>/` (shared /home),
+//! `lxcfs/` (lxcfs's mount point; `lxcfs.pid`, `lxcfs.log`).
 
 mod boot;
 mod forward;
 pub mod image;
+mod lxcfs;
 mod net;
+mod provision;
+mod size;
 mod sys;
+mod vms;
 
 use std::collections::HashMap;
 use std::fs;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 
 use super::{ImageInfo, VmBackend, VmError, VmInfo, VmSpec, VmStatus};
-use boot::VmPaths;
-use forward::Forwarder;
-use net::{SubnetLease, VmNet};
+use lxcfs::Lxcfs;
+use vms::{
+    blocking, lock, read_json, start_forwarders, vm_key, write_json, BackendState, NetworkRecord,
+    VmRecord,
+};
 
-pub use image::DEFAULT_IMAGE;
+pub use image::{build_image, ImageOptions, DEFAULT_IMAGE, DEFAULT_IMAGE_DIR};
+pub use vms::ContainerOptions;
 
-/// How long a VM may take from launch to an SSH banner before it is reported Failed.
-const BOOT_DEADLINE: Duration = Duration::from_secs(600);
-
-/// Options of the container backend (set from the emulator's command line).
-#[derive(Clone, Debug)]
-pub struct ContainerOptions {
-    /// Where instance overlays, logs and backend state live (under the emulator state dir).
-    pub state_dir: PathBuf,
-    /// Image cache directory (default `/var/cache/azure-classic-emulator/images`).
-    pub image_dir: PathBuf,
-    /// Bind one host directory per virtual network as `/home` in every VM of that network
-    /// (stand-in for the NFS export this kernel cannot serve).
-    pub shared_home: bool,
-}
-
-/// Default image cache directory.
-pub const DEFAULT_IMAGE_DIR: &str = "/var/cache/azure-classic-emulator/images";
-
-/// Options of `azure-classic-emulator build-image NAME`.
-#[derive(Clone, Debug)]
-pub struct ImageOptions {
-    pub name: String,
-    pub image_dir: PathBuf,
-    /// Rebuild even when the cached image matches the recipe.
-    pub force: bool,
-}
-
-/// Build (or reuse, when the recipe is unchanged) an image; returns its root directory.
-/// Progress goes to stderr; takes ≈2–3 min when it really builds. Blocking.
-pub fn build_image(opts: &ImageOptions) -> Result<PathBuf, VmError> {
-    image::build(opts)
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// What `vm.json` records so a later run can find and clean a VM's host resources.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-struct VmRecord {
-    spec: VmSpec,
-    info: VmInfo,
-    host: u8,
-    lower: PathBuf,
-    machine: String,
-    netns: String,
-    veth: String,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct NetworkRecord {
-    subnet: u8,
-    bridge: String,
-}
-
-struct Running {
-    pid: u32,
-    exited: Arc<AtomicBool>,
-    probe_stop: Arc<AtomicBool>,
-}
-
-struct Vm {
-    spec: VmSpec,
-    info: VmInfo,
-    host: u8,
-    paths: VmPaths,
-    net: VmNet,
-    lower: PathBuf,
-    status: Arc<Mutex<VmStatus>>,
-    running: Mutex<Option<Running>>,
-    forwarders: Mutex<Vec<Forwarder>>,
-    /// Serialises start/stop/delete of this VM.
-    op: Mutex<()>,
-}
-
-struct Inner {
-    opts: ContainerOptions,
-    root: PathBuf,
-    index: u8,
-    bridge: String,
-    lease: Mutex<Option<SubnetLease>>,
-    vms: Mutex<HashMap<String, Arc<Vm>>>,
-    shut_down: AtomicBool,
-}
-
+/// The systemd-nspawn VM backend.
 pub struct ContainerBackend {
-    inner: Arc<Inner>,
-}
-
-fn vm_key(id: &str) -> String {
-    let last = id.rsplit('/').next().unwrap_or(id);
-    let clean: String = last
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
-        .take(24)
-        .collect();
-    format!("{clean}-{}", sys::short_hash(id.as_bytes(), 12))
-}
-
-fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Option<T> {
-    let text = fs::read_to_string(path).ok()?;
-    serde_json::from_str(&text).ok()
-}
-
-fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), VmError> {
-    let text = serde_json::to_string_pretty(value)
-        .map_err(|e| VmError::Host(format!("serialise {}: {e}", path.display())))?;
-    let tmp = path.with_extension("json.tmp");
-    fs::write(&tmp, text).map_err(|e| sys::io_err("cannot write", &tmp, e))?;
-    fs::rename(&tmp, path).map_err(|e| sys::io_err("cannot write", path, e))
-}
-
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, VmError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| VmError::Host(format!("host task failed: {e}")))
+    inner: Arc<BackendState>,
 }
 
 impl ContainerBackend {
@@ -158,6 +54,7 @@ impl ContainerBackend {
         sys::require_tool("systemd-nspawn", "systemd-container")?;
         sys::require_tool("ip", "iproute2")?;
         sys::require_tool("useradd", "passwd")?;
+        sys::require_tool("lxcfs", "lxcfs")?;
         image::image_root(&opts.image_dir, DEFAULT_IMAGE)?;
         let root = opts.state_dir.join("container");
         let vms_dir = root.join("vms");
@@ -167,7 +64,15 @@ impl ContainerBackend {
         let preferred = read_json::<NetworkRecord>(&net_file).map(|r| (r.subnet, r.bridge));
         let mut lease = net::lease_subnet(preferred)?;
         let cleanup = Self::clean_stale(&vms_dir);
-        if let Err(e) = cleanup.and_then(|_| net::create_bridge(&lease)) {
+        let lxcfs = match cleanup.and_then(|_| Lxcfs::start(&root)) {
+            Ok(l) => l,
+            Err(e) => {
+                lease.release();
+                return Err(e);
+            }
+        };
+        if let Err(e) = net::create_bridge(&lease) {
+            lxcfs.stop();
             lease.release();
             return Err(e);
         }
@@ -176,13 +81,14 @@ impl ContainerBackend {
             bridge: lease.bridge.clone(),
         };
         if let Err(e) = write_json(&net_file, &record) {
+            lxcfs.stop();
             net::delete_bridge(&lease.bridge);
             lease.release();
             return Err(e);
         }
         tracing::info!(bridge = %lease.bridge, subnet = %format!("10.200.{}.0/24", lease.index), "container backend ready");
         Ok(ContainerBackend {
-            inner: Arc::new(Inner {
+            inner: Arc::new(BackendState {
                 opts,
                 root,
                 index: lease.index,
@@ -190,6 +96,7 @@ impl ContainerBackend {
                 lease: Mutex::new(Some(lease)),
                 vms: Mutex::new(HashMap::new()),
                 shut_down: AtomicBool::new(false),
+                lxcfs,
             }),
         })
     }
@@ -200,7 +107,7 @@ impl ContainerBackend {
             return Ok(());
         };
         for e in entries.flatten() {
-            Self::clean_stale_one(&e.path())?;
+            vms::clean_stale_vm(&e.path())?;
         }
         Ok(())
     }
@@ -231,269 +138,6 @@ impl ContainerBackend {
     }
 }
 
-trait V4 {
-    fn private_ip_v4(&self) -> std::net::Ipv4Addr;
-}
-impl V4 for VmInfo {
-    fn private_ip_v4(&self) -> std::net::Ipv4Addr {
-        match self.private_ip {
-            IpAddr::V4(a) => a,
-            IpAddr::V6(_) => std::net::Ipv4Addr::UNSPECIFIED,
-        }
-    }
-}
-
-impl Inner {
-    fn shared_home(&self, network: &str) -> Option<PathBuf> {
-        self.opts.shared_home.then(|| {
-            let clean: String = network
-                .rsplit('/')
-                .next()
-                .unwrap_or(network)
-                .chars()
-                .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
-                .take(24)
-                .collect();
-            self.root.join("homes").join(format!(
-                "{clean}-{}",
-                sys::short_hash(network.as_bytes(), 12)
-            ))
-        })
-    }
-
-    fn new_vm(&self, spec: &VmSpec, host: u8, lower: PathBuf) -> Vm {
-        let net = VmNet::new(&self.bridge, self.index, host);
-        let ip = IpAddr::V4(net.addr);
-        Vm {
-            spec: spec.clone(),
-            info: VmInfo {
-                private_ip: ip,
-                public_ip: spec.wants_public_ip.then_some(ip),
-            },
-            host,
-            paths: VmPaths {
-                dir: self.root.join("vms").join(vm_key(&spec.id)),
-                machine: net.netns.clone(),
-            },
-            net,
-            lower,
-            status: Arc::new(Mutex::new(VmStatus::Booting)),
-            running: Mutex::new(None),
-            forwarders: Mutex::new(Vec::new()),
-            op: Mutex::new(()),
-        }
-    }
-
-    fn record(&self, vm: &Vm) -> Result<(), VmError> {
-        fs::create_dir_all(&vm.paths.dir)
-            .map_err(|e| sys::io_err("cannot create", &vm.paths.dir, e))?;
-        write_json(
-            &vm.paths.dir.join("vm.json"),
-            &VmRecord {
-                spec: vm.spec.clone(),
-                info: vm.info.clone(),
-                host: vm.host,
-                lower: vm.lower.clone(),
-                machine: vm.paths.machine.clone(),
-                netns: vm.net.netns.clone(),
-                veth: vm.net.veth.clone(),
-            },
-        )
-    }
-
-    /// Mount, provision (first time only), plumb the network and launch nspawn.
-    fn boot(&self, vm: &Vm) -> Result<(), VmError> {
-        if lock(&vm.running).is_some() {
-            return Ok(());
-        }
-        self.record(vm)?;
-        let home = self.shared_home(&vm.spec.network);
-        if let Some(h) = &home {
-            fs::create_dir_all(h).map_err(|e| sys::io_err("cannot create", h, e))?;
-        }
-        let r = (|| {
-            boot::mount_overlay(&vm.paths, &vm.lower)?;
-            let marker = vm.paths.dir.join("provisioned");
-            if !marker.exists() {
-                boot::provision(&vm.paths.merged(), &vm.spec, &vm.net, home.as_deref())?;
-                fs::write(&marker, "").map_err(|e| sys::io_err("cannot write", &marker, e))?;
-            }
-            vm.net.create(&self.bridge)?;
-            boot::launch(&vm.paths, &vm.net, &vm.spec.hostname, home.as_deref())
-        })();
-        let launched = match r {
-            Ok(l) => l,
-            Err(e) => {
-                self.teardown(vm);
-                return Err(e);
-            }
-        };
-        let probe_stop = Arc::new(AtomicBool::new(false));
-        if vm.spec.fail_provisioning {
-            *lock(&vm.status) =
-                VmStatus::Failed("provisioning failed: the VM's agent never reported ready".into());
-        } else {
-            *lock(&vm.status) = VmStatus::Booting;
-            let status = vm.status.clone();
-            let stop = probe_stop.clone();
-            let exited = launched.exited.clone();
-            let addr = SocketAddr::new(vm.info.private_ip, 22);
-            let log = vm.paths.console_log();
-            let spawned = std::thread::Builder::new()
-                .name(format!("probe-{}", vm.host))
-                .spawn(move || {
-                    let start = Instant::now();
-                    loop {
-                        if stop.load(Ordering::SeqCst) {
-                            return;
-                        }
-                        if exited.load(Ordering::SeqCst) {
-                            *lock(&status) = VmStatus::Failed(format!(
-                                "the VM's container exited during boot (see {})",
-                                log.display()
-                            ));
-                            return;
-                        }
-                        if boot::ssh_banner(addr) {
-                            *lock(&status) = VmStatus::Ready;
-                            return;
-                        }
-                        if start.elapsed() > BOOT_DEADLINE {
-                            *lock(&status) = VmStatus::Failed(format!(
-                                "sshd did not answer within {} s (see {})",
-                                BOOT_DEADLINE.as_secs(),
-                                log.display()
-                            ));
-                            return;
-                        }
-                        std::thread::sleep(Duration::from_millis(200));
-                    }
-                });
-            if let Err(e) = spawned {
-                tracing::warn!("cannot start the readiness probe: {e}");
-            }
-        }
-        *lock(&vm.running) = Some(Running {
-            pid: launched.pid,
-            exited: launched.exited,
-            probe_stop,
-        });
-        Ok(())
-    }
-
-    /// Stop the container and release its mount, namespace, veth and cgroups. Idempotent.
-    fn teardown(&self, vm: &Vm) {
-        let running = lock(&vm.running).take();
-        match running {
-            Some(r) => {
-                r.probe_stop.store(true, Ordering::SeqCst);
-                boot::stop(&vm.paths, Some(r.pid), Some(&r.exited));
-            }
-            None => boot::stop(&vm.paths, boot::stale_pid(&vm.paths), None),
-        }
-        if let Err(e) = boot::unmount_all(&vm.paths) {
-            tracing::warn!(machine = %vm.paths.machine, "{e}");
-        }
-        vm.net.delete();
-    }
-
-    fn remove_dir(&self, vm: &Vm) -> Result<(), VmError> {
-        if !sys::mounts_under(&vm.paths.dir).is_empty() {
-            return Err(VmError::Host(format!(
-                "{} still has mounts; not removing it",
-                vm.paths.dir.display()
-            )));
-        }
-        if vm.paths.dir.exists() {
-            fs::remove_dir_all(&vm.paths.dir)
-                .map_err(|e| sys::io_err("cannot remove", &vm.paths.dir, e))?;
-        }
-        Ok(())
-    }
-
-    fn status(&self, id: &str) -> VmStatus {
-        let Some(vm) = lock(&self.vms).get(id).cloned() else {
-            return VmStatus::Unknown;
-        };
-        let running = lock(&vm.running);
-        match running.as_ref() {
-            None => VmStatus::Stopped,
-            Some(r) => {
-                let s = lock(&vm.status).clone();
-                if r.exited.load(Ordering::SeqCst) && s == VmStatus::Ready {
-                    VmStatus::Failed(format!(
-                        "the VM's container exited (see {})",
-                        vm.paths.console_log().display()
-                    ))
-                } else {
-                    s
-                }
-            }
-        }
-    }
-
-    /// Stop everything (concurrently), remove the bridge and give up the subnet.
-    fn shutdown_sync(&self) {
-        if self.shut_down.swap(true, Ordering::SeqCst) {
-            return;
-        }
-        let vms: Vec<Arc<Vm>> = lock(&self.vms).drain().map(|(_, v)| v).collect();
-        for vm in &vms {
-            lock(&vm.forwarders).clear();
-        }
-        std::thread::scope(|s| {
-            for vm in &vms {
-                s.spawn(|| {
-                    let _op = lock(&vm.op);
-                    self.teardown(vm);
-                });
-            }
-        });
-        net::delete_bridge(&self.bridge);
-        if let Some(mut lease) = lock(&self.lease).take() {
-            lease.release();
-        }
-    }
-
-    fn allocate(&self, vms: &HashMap<String, Arc<Vm>>) -> Result<u8, VmError> {
-        (net::FIRST_HOST..=net::LAST_HOST)
-            .find(|h| !vms.values().any(|v| v.host == *h))
-            .ok_or_else(|| {
-                VmError::Exhausted(format!(
-                    "all {} addresses of 10.200.{}.0/24 are taken by this emulator's VMs",
-                    net::LAST_HOST - net::FIRST_HOST + 1,
-                    self.index
-                ))
-            })
-    }
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        // Safety net for callers that never called shutdown() (e.g. a panicking test).
-        self.shutdown_sync();
-    }
-}
-
-async fn start_forwarders(vm: &Vm) -> Result<(), VmError> {
-    let mut fwds = Vec::new();
-    for ep in &vm.spec.endpoints {
-        if ep.protocol != "tcp" {
-            tracing::warn!(endpoint = %ep.name, protocol = %ep.protocol, "only TCP endpoints are forwarded");
-            continue;
-        }
-        fwds.push(
-            Forwarder::start(
-                ep.public,
-                SocketAddr::new(vm.info.private_ip, ep.local_port),
-            )
-            .await?,
-        );
-    }
-    *lock(&vm.forwarders) = fwds;
-    Ok(())
-}
-
 #[async_trait]
 impl VmBackend for ContainerBackend {
     fn name(&self) -> &'static str {
@@ -511,7 +155,7 @@ impl VmBackend for ContainerBackend {
         if inner.shut_down.load(Ordering::SeqCst) {
             return Err(VmError::Host("the container backend is shut down".into()));
         }
-        boot::validate_spec(spec)?;
+        provision::validate_spec(spec)?;
         let lower = image::image_root(&inner.opts.image_dir, &spec.image)?;
         let vm = {
             let mut vms = lock(&inner.vms);
@@ -536,7 +180,7 @@ impl VmBackend for ContainerBackend {
                 let _op = lock(&v.op);
                 // A new VM gets a fresh disk, whatever an earlier VM of this id left.
                 if v.paths.dir.exists() {
-                    ContainerBackend::clean_stale_one(&v.paths.dir)?;
+                    vms::clean_stale_vm(&v.paths.dir)?;
                     i.remove_dir(&v)?;
                 }
                 i.boot(&v)
@@ -609,7 +253,7 @@ impl VmBackend for ContainerBackend {
                     if !dir.exists() {
                         return Ok(());
                     }
-                    ContainerBackend::clean_stale_one(&dir)?;
+                    vms::clean_stale_vm(&dir)?;
                     if !sys::mounts_under(&dir).is_empty() {
                         return Err(VmError::Host(format!(
                             "{} still has mounts; not removing it",
@@ -697,30 +341,5 @@ impl VmBackend for ContainerBackend {
     async fn shutdown(&self) {
         let i = self.inner.clone();
         let _ = blocking(move || i.shutdown_sync()).await;
-    }
-}
-
-impl ContainerBackend {
-    fn clean_stale_one(dir: &Path) -> Result<(), VmError> {
-        let Some(rec) = read_json::<VmRecord>(&dir.join("vm.json")) else {
-            return Ok(());
-        };
-        let paths = VmPaths {
-            dir: dir.to_path_buf(),
-            machine: rec.machine.clone(),
-        };
-        if let Some(pid) = boot::stale_pid(&paths) {
-            tracing::warn!(machine = %rec.machine, pid, "stopping a container left by an earlier run");
-        }
-        boot::stop(&paths, boot::stale_pid(&paths), None);
-        boot::unmount_all(&paths)?;
-        VmNet {
-            netns: rec.netns,
-            veth: rec.veth,
-            addr: rec.info.private_ip_v4(),
-            gateway: rec.info.private_ip_v4(),
-        }
-        .delete();
-        Ok(())
     }
 }

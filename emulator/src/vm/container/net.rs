@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use super::super::VmError;
 use super::sys::{self, FileLock};
 
-pub const LOCK_DIR: &str = "/run/azure-classic-emulator/subnets";
+pub const LOCK_DIR: &str = "/run/azure-emulator/subnets";
 /// First VM address (Azure hands out `.4` first) and last usable one.
 pub const FIRST_HOST: u8 = 4;
 pub const LAST_HOST: u8 = 254;

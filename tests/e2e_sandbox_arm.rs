@@ -1,0 +1,229 @@
+//! End to end on Azure Resource Manager, for real: the README's `sandbox-arm` template
+//! (`examples/sandbox.conf`) through the `elasticluster` binary. The tool starts its bundled
+//! emulator with the ARM face, registers a generated service principal, creates a resource
+//! group with a network and three container VMs — only the frontend with a public address,
+//! the compute nodes reached through it — Ansible installs Slurm through the frontend,
+//! `srun -N2 hostname` runs on both compute nodes, `ssh` and `sftp` reach a compute node
+//! through the frontend, `stop` deletes the group and stops the emulator; the emulator,
+//! restarted on the same state, lists no resource group over ARM.
+//!
+//! WAITS FOR THE EMULATOR'S ARM FACE (issue 10, item 3; see ARM-EMULATOR-CONTRACT.md):
+//! until the emulator has it, `start sandbox-arm` stops at once with "has no Azure Resource
+//! Manager face", so this test is `#[ignore]`d. Run it with `cargo test --test
+//! e2e_sandbox_arm -- --ignored` (root, systemd-nspawn, ansible-playbook on PATH) and remove
+//! the `#[ignore]` once it passes.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use assert_cmd::Command;
+use elasticluster::providers::azure_arm::model::ResourceGroup;
+use elasticluster::providers::azure_arm::secret::{ClientSecret, SecretSource};
+use elasticluster::providers::azure_arm::token::Credentials;
+use elasticluster::providers::azure_arm::{ArmOptions, ArmProvider, ArmSettings};
+use elasticluster::providers::azure_sandbox::Sandbox;
+
+const CLUSTER: &str = "sandbox-arm";
+
+struct Env {
+    _home: tempfile::TempDir,
+    home: PathBuf,
+    storage: PathBuf,
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn ansible_venv() -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for dir in std::env::split_paths(&path) {
+        if dir.join("ansible-playbook").is_file() {
+            return dir.parent().map(Path::to_path_buf).unwrap_or(dir);
+        }
+    }
+    panic!(
+        "ansible-playbook is not on PATH: run the tests through `bash .ci/run`, which installs it"
+    );
+}
+
+impl Env {
+    fn new() -> Env {
+        // SAFETY: geteuid has no preconditions.
+        assert_eq!(
+            unsafe { libc::geteuid() },
+            0,
+            "the sandbox end-to-end tests need root (network namespaces, containers): run them through `bash .ci/run` as root"
+        );
+        let home_dir = tempfile::tempdir().expect("temp home");
+        let home = home_dir.path().to_path_buf();
+        let dot = home.join(".elasticluster");
+        std::fs::create_dir_all(&dot).expect("mkdir ~/.elasticluster");
+        std::os::unix::fs::symlink(ansible_venv(), dot.join("ansible")).expect("link ansible venv");
+        let st = std::process::Command::new("ssh-keygen")
+            .args(["-q", "-t", "rsa", "-b", "2048", "-N", "", "-f"])
+            .arg(dot.join("sandbox-key"))
+            .status()
+            .expect("run ssh-keygen");
+        assert!(st.success(), "ssh-keygen failed");
+        let storage = home.join("storage");
+        Env {
+            _home: home_dir,
+            home,
+            storage,
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::cargo_bin("elasticluster")
+            .expect("elasticluster binary")
+            .env("HOME", &self.home)
+            .env_remove("ELASTICLUSTER_SANDBOX_TIME_SCALE")
+            .arg("-s")
+            .arg(&self.storage)
+            .arg("-c")
+            .arg(repo().join("examples/sandbox.conf"))
+            .args(args)
+            .timeout(Duration::from_secs(1500))
+            .output()
+            .expect("run elasticluster")
+    }
+
+    fn ssh(&self, args: &[&str]) -> String {
+        let mut all = vec!["ssh", CLUSTER];
+        all.extend_from_slice(args);
+        let out = self.run(&all);
+        assert!(
+            out.status.success(),
+            "`elasticluster {}` failed: {}",
+            all.join(" "),
+            text(&out)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if self.storage.join(format!("{CLUSTER}.toml")).exists() {
+            let _ = self.run(&["stop", CLUSTER, "--yes"]);
+        }
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Resource groups the sandbox's emulator still has, asked over ARM with the sandbox's own
+/// service principal (the emulator is restarted on the stopped sandbox's state, then stopped).
+fn groups_left(env: &Env) -> Vec<String> {
+    let sandbox = Sandbox::new(env.storage.join("sandbox"));
+    let ep = sandbox
+        .ensure_running(&mut |_| {})
+        .expect("restart the sandbox emulator on its state");
+    let arm = ep.arm.clone().expect("the emulator has its ARM face");
+    let settings = ArmSettings {
+        subscription_id: ep.subscription_id.clone(),
+        credentials: Credentials {
+            authority: arm.authority_url.clone(),
+            tenant: arm.tenant_id.clone(),
+            client_id: arm.client_id.clone(),
+            secret: ClientSecret::From(SecretSource::File {
+                path: arm.secret_file.clone(),
+            }),
+            scope: format!("{}/.default", arm.arm_url),
+        },
+        arm_endpoint: arm.arm_url.clone(),
+        ca_certificate: Some(ep.ca_certificate.clone()),
+        location: "eastus".into(),
+        base_name: CLUSTER.into(),
+        use_public_ips: false,
+        user_key_public: env.home.join(".elasticluster/sandbox-key.pub"),
+        identity: elasticluster::providers::ClusterIdentity {
+            name: "c".into(),
+            owner_id: Some("0123456789abcdef".into()),
+        },
+        options: ArmOptions::default(),
+    };
+    let p = ArmProvider::new(settings).expect("provider");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let groups: Vec<ResourceGroup> = rt
+        .block_on(
+            p.client()
+                .list(&p.client().url(&p.paths().groups_url()), "listing groups"),
+        )
+        .expect("list resource groups");
+    sandbox.stop().expect("stop the emulator again");
+    groups.into_iter().map(|g| g.name).collect()
+}
+
+#[test]
+#[ignore = "waits for the emulator's ARM face (issue 10 item 3, ARM-EMULATOR-CONTRACT.md)"]
+fn slurm_on_arm_sandbox_end_to_end() {
+    let env = Env::new();
+    let out = env.run(&["start", CLUSTER]);
+    assert!(out.status.success(), "start failed: {}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains(&format!("Your cluster `{CLUSTER}` is ready!")),
+        "{}",
+        text(&out)
+    );
+    // Compute nodes have no public address: they are reached through the frontend.
+    let out = env.run(&["list-nodes", CLUSTER, "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    for n in v["nodes"].as_array().expect("nodes") {
+        if n["kind"] == "compute" {
+            assert_eq!(n["via"], "frontend001", "{n}");
+        }
+    }
+
+    // srun exits 0 even when a launch failed: check what it printed.
+    let out = env.ssh(&["--", "srun -N2 hostname"]);
+    let mut hosts: Vec<&str> = out
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    hosts.sort();
+    assert_eq!(
+        hosts,
+        ["compute001", "compute002"],
+        "srun -N2 hostname printed: {out}"
+    );
+    let seen = env.ssh(&["-n", "compute002", "--", "hostname"]);
+    assert_eq!(seen.trim(), "compute002");
+    // sftp through the frontend too
+    let batch = env.home.join("sftp-batch");
+    std::fs::write(&batch, "pwd\n").expect("batch file");
+    let out = env.run(&[
+        "sftp",
+        CLUSTER,
+        "-n",
+        "compute001",
+        "--",
+        "-b",
+        &batch.display().to_string(),
+    ]);
+    assert!(out.status.success(), "sftp failed: {}", text(&out));
+
+    let out = env.run(&["stop", CLUSTER, "--yes"]);
+    assert!(out.status.success(), "stop failed: {}", text(&out));
+    assert!(
+        !env.storage.join(format!("{CLUSTER}.toml")).exists(),
+        "state file left behind"
+    );
+    assert_eq!(
+        groups_left(&env),
+        Vec::<String>::new(),
+        "resource groups left in the emulator"
+    );
+}
