@@ -106,11 +106,7 @@ pub fn setup_and_report(
     };
     let result = match report {
         Err(e) => Err(not_ready(e.to_string())),
-        Ok(r) if !r.readiness.ready => Err(not_ready(format!(
-            "the scheduler does not see every worker (missing: {}): {}",
-            r.readiness.missing.join(", "),
-            r.readiness.detail
-        ))),
+        Ok(r) if !r.readiness.ready => Err(not_ready(not_ready_reason(&r.readiness))),
         Ok(r) => {
             match r.outcome.changed {
                 Some(false) => events.print(&format!(
@@ -129,6 +125,27 @@ pub fn setup_and_report(
         Err(e) => events.phase("provision", "not_ready", Some(&e.to_string())),
     }
     result
+}
+
+/// Why the readiness check failed, in one sentence.
+fn not_ready_reason(r: &Readiness) -> String {
+    let mut what = Vec::new();
+    if !r.missing.is_empty() {
+        what.push(format!(
+            "the scheduler does not see every worker (missing: {})",
+            r.missing.join(", ")
+        ));
+    }
+    if !r.extra.is_empty() {
+        what.push(format!(
+            "the scheduler lists nodes that are not the cluster's (a node that left?: {})",
+            r.extra.join(", ")
+        ));
+    }
+    if what.is_empty() {
+        what.push("the scheduler is not ready".to_string());
+    }
+    format!("{}: {}", what.join("; "), r.detail)
 }
 
 /// The inventory of a cluster: every node whose kind has `<kind>_groups`, reached at its

@@ -1,7 +1,9 @@
 //! Honest readiness: after provisioning, ask the scheduler on the frontend whether it sees
-//! every worker (`sinfo` for Slurm, `qhost` for GridEngine) and say which are missing. A
-//! Slurm cluster with slurmdbd accounting (the playbooks' default) is ready only once
-//! `sacctmgr` lists the cluster, so `sacct` works from the first job.
+//! every worker (`sinfo` for Slurm, `qhost` for GridEngine) and no node that is not one of
+//! the cluster's (a node that left but is still listed), and say which are missing or extra.
+//! A node drained by an unfinished removal (`remove-node` refused or cut short) counts as
+//! present. A Slurm cluster with slurmdbd accounting (the playbooks' default) is ready only
+//! once `sacctmgr` lists the cluster, so `sacct` works from the first job.
 //!
 //! The check runs OpenSSH with the cluster's known_hosts and `StrictHostKeyChecking=yes`;
 //! it never disables host-key checking and never changes anything on the cluster.
@@ -19,11 +21,15 @@ pub enum Scheduler {
     GridEngine,
 }
 
+/// Reason Slurm shows for nodes drained before they leave.
+pub const DRAIN_REASON: &str = "elasticluster: removing";
+
 impl Scheduler {
-    /// The command run on the frontend.
+    /// The command run on the frontend (Slurm: node, state, then the reason, which may
+    /// hold spaces).
     pub fn command(self) -> &'static str {
         match self {
-            Scheduler::Slurm => "sinfo -h -N -o '%N %T'",
+            Scheduler::Slurm => "sinfo -h -N -o '%N %T %E'",
             Scheduler::GridEngine => "qhost",
         }
     }
@@ -38,6 +44,8 @@ pub struct Readiness {
     pub ready: bool,
     /// Workers the scheduler does not list or lists as down/unreachable.
     pub missing: Vec<String>,
+    /// Nodes the scheduler lists that are not workers of the cluster (e.g. one that left).
+    pub extra: Vec<String>,
     /// Human-readable summary (e.g. `compute002: down*`).
     pub detail: String,
 }
@@ -117,6 +125,15 @@ fn short(name: &str) -> &str {
 fn verdict(expected: &[String], problems: Vec<(String, String)>, seen: &[String]) -> Readiness {
     let mut missing = Vec::new();
     let mut details = Vec::new();
+    let mut extra: Vec<String> = Vec::new();
+    for node in seen {
+        if !expected.iter().any(|w| short(w) == short(node)) && !extra.contains(node) {
+            extra.push(node.clone());
+            details.push(format!(
+                "{node}: listed by the scheduler but not a node of the cluster"
+            ));
+        }
+    }
     for worker in expected {
         if let Some((_, why)) = problems.iter().find(|(n, _)| short(n) == short(worker)) {
             missing.push(worker.clone());
@@ -126,20 +143,23 @@ fn verdict(expected: &[String], problems: Vec<(String, String)>, seen: &[String]
             details.push(format!("{worker}: not known to the scheduler"));
         }
     }
-    let detail = if missing.is_empty() {
+    let detail = if missing.is_empty() && extra.is_empty() {
         format!("all {} worker(s) up", expected.len())
     } else {
         details.join("; ")
     };
     Readiness {
-        ready: missing.is_empty(),
+        ready: missing.is_empty() && extra.is_empty(),
         missing,
+        extra,
         detail,
     }
 }
 
-/// Parses `sinfo -h -N -o '%N %T'`. A node counts as up when its state is idle, mixed,
-/// allocated or completing without a `*` (not responding) or other flag suffix.
+/// Parses `sinfo -h -N -o '%N %T %E'`. A node counts as up when its state is idle, mixed,
+/// allocated or completing without a `*` (not responding) or other flag suffix, or when it
+/// answers but is drained with [`DRAIN_REASON`] (a removal that was refused or cut short:
+/// the next `remove-node` finishes it).
 pub fn parse_sinfo(output: &str, expected: &[String]) -> Readiness {
     let mut seen = Vec::new();
     let mut problems = Vec::new();
@@ -148,10 +168,13 @@ pub fn parse_sinfo(output: &str, expected: &[String]) -> Readiness {
         let (Some(node), Some(state)) = (words.next(), words.next()) else {
             continue;
         };
+        let reason = words.collect::<Vec<_>>().join(" ");
         let state_l = state.to_ascii_lowercase();
         let up = ["idle", "mixed", "allocated", "completing"]
             .iter()
-            .any(|s| state_l == *s);
+            .any(|s| state_l == *s)
+            || (["drained", "draining", "drain"].contains(&state_l.as_str())
+                && reason == DRAIN_REASON);
         seen.push(node.to_string());
         if !up {
             problems.push((node.to_string(), state.to_string()));
@@ -207,6 +230,7 @@ pub fn parse_sacctmgr_clusters(output: &str, cluster: &str) -> Readiness {
     Readiness {
         ready,
         missing: Vec::new(),
+        extra: Vec::new(),
         detail,
     }
 }
@@ -249,6 +273,7 @@ pub fn readiness(inventory: &Inventory, known_hosts: &Path) -> Result<Readiness,
         return Ok(Readiness {
             ready: true,
             missing: Vec::new(),
+            extra: Vec::new(),
             detail: "no scheduler to check".into(),
         });
     };
@@ -288,6 +313,7 @@ fn run_on_frontend(
         return Ok(Err(Readiness {
             ready: false,
             missing: t.workers.clone(),
+            extra: Vec::new(),
             detail: format!(
                 "`{command}` on {} failed: {}",
                 t.frontend.name,
@@ -419,7 +445,40 @@ compute002              -               -    -    -    -     -       -       -  
 ";
         let r = parse_qhost(out, &names(&["compute001", "compute002"]));
         assert_eq!(r.missing, names(&["compute002"]));
+        // compute002 is not a node of the cluster (any more): still listed, not ready
         let r = parse_qhost(out, &names(&["compute001"]));
-        assert!(r.ready);
+        assert!(!r.ready);
+        assert_eq!(r.extra, names(&["compute002"]));
+        assert!(r
+            .detail
+            .contains("compute002: listed by the scheduler but not a node"));
+    }
+
+    #[test]
+    fn sinfo_extra_nodes_and_our_drain() {
+        let expected = names(&["compute001", "compute003"]);
+        // a node that left but slurmctld still lists: not ready, named
+        let r = parse_sinfo(
+            "compute001 idle none\ncompute002 idle none\ncompute003 mixed none\n",
+            &expected,
+        );
+        assert!(!r.ready);
+        assert_eq!(r.extra, names(&["compute002"]));
+        assert!(r.missing.is_empty());
+        // drained by an unfinished removal: present; drained for another reason: not
+        let ours =
+            format!("compute001 drained {DRAIN_REASON}\ncompute003 draining {DRAIN_REASON}\n");
+        assert!(parse_sinfo(&ours, &expected).ready);
+        let r = parse_sinfo(
+            "compute001 drained Low RealMemory\ncompute003 idle none\n",
+            &expected,
+        );
+        assert_eq!(r.missing, names(&["compute001"]));
+        // ours but not responding: not ready
+        let r = parse_sinfo(
+            &format!("compute001 drained* {DRAIN_REASON}\ncompute003 idle none\n"),
+            &expected,
+        );
+        assert_eq!(r.missing, names(&["compute001"]));
     }
 }

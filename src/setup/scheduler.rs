@@ -11,14 +11,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
 
+pub use super::readiness::DRAIN_REASON;
 use super::readiness::{self, Scheduler};
 use super::{Host, Inventory};
 
 /// Groups whose host runs a scheduler's master (the readiness check looks for the same).
 pub const MASTER_GROUPS: [&str; 2] = ["slurm_master", "gridengine_master"];
-
-/// Reason Slurm shows for nodes drained before they leave.
-pub const DRAIN_REASON: &str = "elasticluster: removing";
 
 /// How the scheduler sees one node it knows.
 #[derive(Debug, Clone, PartialEq, Eq)]
