@@ -5,6 +5,8 @@
 //! lines, `qhost`), a second setup changes nothing, nodes join and leave (a busy node is
 //! drained and kept until `--force`, an idle one leaves first, the scheduler never lists a
 //! node that is gone, jobs survive the reconfigurations; see `e2e_sandbox/membership.rs`),
+//! membership changes killed with SIGKILL are finished by the next command with no ghost
+//! node in Slurm (`e2e_sandbox/cut_short.rs`),
 //! the GridEngine cluster is exported and stopped from a second storage directory, and
 //! `stop` deletes every cloud resource and stops the emulator.
 //!
@@ -18,8 +20,11 @@ use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 
+#[path = "e2e_sandbox/cut_short.rs"]
+mod cut_short;
 #[path = "e2e_sandbox/membership.rs"]
 mod membership;
+use cut_short::slurm_cut_short;
 use membership::{check_export_import_stop, gridengine_membership, slurm_membership};
 
 struct Sandbox {
@@ -434,7 +439,8 @@ fn slurm_sandbox_end_to_end() {
     // The re-run kept the database, its records and the password.
     assert_eq!(completed_jobs(&sb), jobs, "the job record changed");
     assert_eq!(check_slurmdbd_secret(&sb), password, "the password changed");
-    slurm_membership(&sb);
+    let (busy, queued) = slurm_membership(&sb);
+    slurm_cut_short(&sb, &busy, &queued);
     check_clean_stop(&sb);
 }
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use super::{check_clean_stop, check_sandbox_empty, text, Sandbox};
 
 /// The lines of `out`, trimmed, without empty ones, sorted.
-fn sorted_lines(out: &str) -> Vec<String> {
+pub(super) fn sorted_lines(out: &str) -> Vec<String> {
     let mut v: Vec<String> = out
         .lines()
         .map(|l| l.trim().to_string())
@@ -23,7 +23,12 @@ fn sorted_lines(out: &str) -> Vec<String> {
 }
 
 /// Poll `probe` (a command on the frontend) until `done(its output)`, for up to 2 minutes.
-fn wait_for(sb: &Sandbox, probe: &str, what: &str, done: impl Fn(&str) -> bool) -> String {
+pub(super) fn wait_for(
+    sb: &Sandbox,
+    probe: &str,
+    what: &str,
+    done: impl Fn(&str) -> bool,
+) -> String {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let out = sb.ssh(&["--", probe]);
@@ -36,7 +41,7 @@ fn wait_for(sb: &Sandbox, probe: &str, what: &str, done: impl Fn(&str) -> bool) 
 }
 
 /// Slurm job id → state (`RUNNING`, `PENDING`, …) and node list, from squeue.
-fn slurm_jobs(sb: &Sandbox) -> Vec<(String, String, String)> {
+pub(super) fn slurm_jobs(sb: &Sandbox) -> Vec<(String, String, String)> {
     sb.ssh(&["--", "squeue -h -o '%i %T %N'"])
         .lines()
         .filter_map(|l| {
@@ -50,20 +55,20 @@ fn slurm_jobs(sb: &Sandbox) -> Vec<(String, String, String)> {
         .collect()
 }
 
-fn slurm_state(sb: &Sandbox, job: &str) -> Option<String> {
+pub(super) fn slurm_state(sb: &Sandbox, job: &str) -> Option<String> {
     slurm_jobs(sb)
         .into_iter()
         .find(|(id, _, _)| id == job)
         .map(|(_, st, _)| st)
 }
 
-fn slurm_nodes(sb: &Sandbox) -> Vec<String> {
+pub(super) fn slurm_nodes(sb: &Sandbox) -> Vec<String> {
     let mut v = sorted_lines(&sb.ssh(&["--", "sinfo -h -N -o %N"]));
     v.dedup();
     v
 }
 
-fn state_has_node(sb: &Sandbox, node: &str) -> bool {
+pub(super) fn state_has_node(sb: &Sandbox, node: &str) -> bool {
     std::fs::read_to_string(sb.storage.join(format!("{}.toml", sb.cluster)))
         .unwrap_or_default()
         .contains(&format!("name = \"{node}\""))
@@ -73,8 +78,9 @@ fn state_has_node(sb: &Sandbox, node: &str) -> bool {
 /// running job is drained and kept (exit 1 naming the job and its owner) until `--force`
 /// kills the job; `resize -r` takes the idle node, not the last one; after each command
 /// `sinfo` lists exactly the nodes that exist and the jobs elsewhere, running or queued,
-/// are still there.
-pub(super) fn slurm_membership(sb: &Sandbox) {
+/// are still there. Returns the ids of the job left running on compute003 and of the job
+/// left queued.
+pub(super) fn slurm_membership(sb: &Sandbox) -> (String, String) {
     let c = sb.cluster;
     let submit = |what: &str| {
         sb.ssh(&["--", &format!("cd ~ && sbatch --parsable {what}")])
@@ -168,6 +174,7 @@ pub(super) fn slurm_membership(sb: &Sandbox) {
     assert_eq!(slurm_nodes(sb), ["compute003"]);
     assert_eq!(slurm_state(sb, &busy).as_deref(), Some("RUNNING"));
     assert_eq!(slurm_state(sb, &queued).as_deref(), Some("PENDING"));
+    (busy, queued)
 }
 
 /// GridEngine hosts in `qhost` (no `global`).
