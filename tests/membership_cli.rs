@@ -2,8 +2,8 @@
 //! in-process emulator (API-only backend, time scale 0.01, so no scheduler answers):
 //! `remove-node` refuses to delete a node the scheduler cannot be asked about unless
 //! `--force`; `resize -a` fills the existing cloud services; `resize -r` removes; and kill -9
-//! of `resize` or `remove-node` at several points leaves a state that the next `resize` or
-//! `stop` completes or cleans up, with nothing leaked in the cloud.
+//! of `resize` or `remove-node` at several points leaves a state that the next `resize`,
+//! `remove-node` or `stop` completes or cleans up, with nothing leaked in the cloud.
 //!
 //! The scheduler side (draining, waiting, idle nodes first, no ghost node after the
 //! reconfiguration) needs real hosts: see `e2e_sandbox.rs`.
@@ -369,4 +369,32 @@ async fn kill_resize_remove_during_delete_then_stop() {
         false,
     )
     .await;
+}
+
+/// `remove-node` killed once compute002 is marked as leaving, then the same `remove-node`
+/// again (without --force: no scheduler answers here): it finishes that removal, with no
+/// second drain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_remove_node_once_marked_then_remove_it_again() {
+    let base = "krm4";
+    let creds = Creds::new();
+    let st = tempfile::tempdir().unwrap();
+    let emu = emulator(&creds, st.path(), 0.01, 1).await;
+    let env = setup(creds, &emu, base, 2);
+    ec_ok(&env, &["start", "c", "--no-setup"]).await;
+    kill_when(&env, &REMOVE, marked_leaving("compute002"), base).await;
+    let out = ec_ok(
+        &env,
+        &["remove-node", "c", "compute002", "--yes", "--no-setup"],
+    )
+    .await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Finishing the removal of compute002"), "{err}");
+    assert_eq!(state_nodes(&env), ["frontend001", "compute001"]);
+    assert_eq!(
+        roles(&emu).await,
+        [format!("{base}-compute001"), format!("{base}-frontend001")]
+    );
+    stop_leaves_nothing(&env, &emu).await;
+    emu.shutdown().await;
 }
