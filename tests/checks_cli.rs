@@ -335,6 +335,8 @@ async fn json_events_keep_stdout_machine_readable() {
             "compute002",
             "--yes",
             "--no-setup",
+            // no scheduler answers on the API-only backend: nothing to drain
+            "--force",
             "--json-events",
         ],
     )
