@@ -398,3 +398,34 @@ async fn kill_remove_node_once_marked_then_remove_it_again() {
     stop_leaves_nothing(&env, &emu).await;
     emu.shutdown().await;
 }
+
+/// `remove-node` killed once compute002 is marked as leaving, then `start`: the removal is
+/// finished and, the template asking for 2 compute nodes, a new one (never the same name)
+/// is made in its place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_remove_node_once_marked_then_start() {
+    let base = "krm5";
+    let creds = Creds::new();
+    let st = tempfile::tempdir().unwrap();
+    let emu = emulator(&creds, st.path(), 0.01, 1).await;
+    let env = setup(creds, &emu, base, 2);
+    ec_ok(&env, &["start", "c", "--no-setup"]).await;
+    kill_when(&env, &REMOVE, marked_leaving("compute002"), base).await;
+    let out = ec_ok(&env, &["start", "c", "--no-setup"]).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Finishing the removal of compute002"), "{err}");
+    assert_eq!(
+        state_nodes(&env),
+        ["frontend001", "compute001", "compute003"]
+    );
+    assert_eq!(
+        roles(&emu).await,
+        [
+            format!("{base}-compute001"),
+            format!("{base}-compute003"),
+            format!("{base}-frontend001")
+        ]
+    );
+    stop_leaves_nothing(&env, &emu).await;
+    emu.shutdown().await;
+}

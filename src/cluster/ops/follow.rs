@@ -110,8 +110,13 @@ pub(super) fn follow_config(
             }
         }
     }
+    // A node an interrupted removal left `deleting` is going: the next step deletes it
+    // (`finish_removals`), so it does not count, and a replacement is planned if needed.
     for (kind, k) in template.kinds_in_order() {
-        let have = kept.iter().filter(|n| n.kind == kind).count();
+        let have = kept
+            .iter()
+            .filter(|n| n.status != NodeStatus::Deleting && n.kind == kind)
+            .count();
         if have > k.count as usize {
             conflicts.push(format!(
                 "{have} `{kind}` nodes exist, the configuration now asks for {} — remove {} with `elasticluster resize {name} -r {}:{kind}`, or stop the cluster",
@@ -143,7 +148,10 @@ pub(super) fn follow_config(
     let mut namer = state.namer_besides(kept.iter().map(|n| n.name.as_str()));
     let mut nodes = kept.clone();
     for (kind, k) in template.kinds_in_order() {
-        let have = kept.iter().filter(|n| n.kind == kind).count();
+        let have = kept
+            .iter()
+            .filter(|n| n.status != NodeStatus::Deleting && n.kind == kind)
+            .count();
         for _ in have..k.count as usize {
             nodes.push(NodeRecord {
                 name: namer.next(kind),
