@@ -12,7 +12,7 @@ use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use super::membership::{slurm_jobs, slurm_nodes, slurm_state, sorted_lines, state_has_node};
+use super::membership::{assert_job, slurm_jobs, slurm_nodes, sorted_lines, state_has_node};
 use super::{text, Sandbox};
 
 /// The state file's text.
@@ -143,8 +143,8 @@ fn kill_at_line(sb: &Sandbox, args: &[&str], line: &str) {
 pub(super) fn slurm_cut_short(sb: &Sandbox, busy: &str, queued: &str) {
     let c = sb.cluster;
     let jobs_go_on = || {
-        assert_eq!(slurm_state(sb, busy).as_deref(), Some("RUNNING"));
-        assert_eq!(slurm_state(sb, queued).as_deref(), Some("PENDING"));
+        assert_job(sb, busy, "RUNNING");
+        assert_job(sb, queued, "PENDING");
     };
 
     // 1. `resize -a` killed while the new VM is being created; `setup` brings it up and

@@ -55,7 +55,7 @@ pub(super) fn slurm_jobs(sb: &Sandbox) -> Vec<(String, String, String)> {
         .collect()
 }
 
-pub(super) fn slurm_state(sb: &Sandbox, job: &str) -> Option<String> {
+fn slurm_state(sb: &Sandbox, job: &str) -> Option<String> {
     slurm_jobs(sb)
         .into_iter()
         .find(|(id, _, _)| id == job)
@@ -74,12 +74,28 @@ pub(super) fn state_has_node(sb: &Sandbox, node: &str) -> bool {
         .contains(&format!("name = \"{node}\""))
 }
 
-/// Nodes join and leave a Slurm 1+2 cluster: the new node gets work at once; a node with a
-/// running job is drained and kept (exit 1 naming the job and its owner) until `--force`
-/// kills the job; `resize -r` takes the idle node, not the last one; after each command
-/// `sinfo` lists exactly the nodes that exist and the jobs elsewhere, running or queued,
-/// are still there. Returns the ids of the job left running on compute003 and of the job
-/// left queued.
+/// Asserts that Slurm shows `job` in `want` (`RUNNING`, `PENDING`); otherwise fails with
+/// what the accounting and slurmctld's log say about it.
+pub(super) fn assert_job(sb: &Sandbox, job: &str, want: &str) {
+    let got = slurm_state(sb, job);
+    if got.as_deref() != Some(want) {
+        let why = sb.ssh(&[
+            "--",
+            &format!(
+                "sacct -X -j {job} -o JobID,State,ExitCode,Reason,NodeList,End; \
+                 sudo -n grep -E 'JobId={job}[^0-9]|job_id={job}[^0-9]' /var/log/slurm/slurmctld.log | tail -n 20"
+            ),
+        ]);
+        panic!("job {job}: want {want}, Slurm shows {got:?}\n{why}");
+    }
+}
+
+/// Nodes join and leave a Slurm 1+2 cluster: the new node gets work at once (`srun -N3`);
+/// a node with a running job is drained and kept (exit 1 naming the job and its owner)
+/// until `--force` kills the job; `resize -r` takes the idle node, not the last one; after
+/// each command `sinfo` lists exactly the nodes that exist and the jobs elsewhere, running
+/// or queued, are still there. Returns the ids of the job left running on compute003 and
+/// of the job left queued.
 pub(super) fn slurm_membership(sb: &Sandbox) -> (String, String) {
     let c = sb.cluster;
     let submit = |what: &str| {
@@ -87,12 +103,8 @@ pub(super) fn slurm_membership(sb: &Sandbox) -> (String, String) {
             .trim()
             .to_string()
     };
-    let running = submit("-w compute002 --wrap 'sleep 600'");
-    let queued = submit("--begin=now+3600 --wrap true");
-    wait_for(sb, "squeue -h -o '%i %T'", "job running", |o| {
-        o.contains(&format!("{running} RUNNING"))
-    });
-
+    // (Before any long job: the sandbox's nodes have one CPU each, so a job on a node
+    // would hold `srun -N3` back.)
     let (_, took) = sb.run_ok(&["resize", c, "-a", "1:compute", "--yes"]);
     eprintln!(
         "e2e timing: slurm resize -a 1:compute (1+2 -> 1+3): {:.1} s",
@@ -104,8 +116,12 @@ pub(super) fn slurm_membership(sb: &Sandbox) -> (String, String) {
         ["compute001", "compute002", "compute003"],
         "{out}"
     );
-    assert_eq!(slurm_state(sb, &running).as_deref(), Some("RUNNING"));
-    assert_eq!(slurm_state(sb, &queued).as_deref(), Some("PENDING"));
+
+    let running = submit("-w compute002 --wrap 'sleep 600'");
+    let queued = submit("--begin=now+3600 --wrap true");
+    wait_for(sb, "squeue -h -o '%i %T'", "job running", |o| {
+        o.contains(&format!("{running} RUNNING"))
+    });
 
     // Busy: drained, kept, exit 1 naming the job and its owner.
     let t = Instant::now();
@@ -136,7 +152,7 @@ pub(super) fn slurm_membership(sb: &Sandbox) -> (String, String) {
         st.trim().starts_with("drain"),
         "compute002 is drained: {st}"
     );
-    assert_eq!(slurm_state(sb, &running).as_deref(), Some("RUNNING"));
+    assert_job(sb, &running, "RUNNING");
 
     // --force: the job is killed (and said so), the node leaves Slurm and the cloud.
     let (out, took) = sb.run_ok(&["remove-node", c, "compute002", "--yes", "--force"]);
@@ -157,7 +173,7 @@ pub(super) fn slurm_membership(sb: &Sandbox) -> (String, String) {
             .all(|(id, _, nodes)| id != &running && !nodes.contains("compute002")),
         "{jobs:?}"
     );
-    assert_eq!(slurm_state(sb, &queued).as_deref(), Some("PENDING"));
+    assert_job(sb, &queued, "PENDING");
 
     // resize -r takes the idle compute001, not the last (busy) compute003.
     let busy = submit("-w compute003 --wrap 'sleep 600'");
@@ -172,8 +188,8 @@ pub(super) fn slurm_membership(sb: &Sandbox) -> (String, String) {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("Removed nodes compute001"), "{err}");
     assert_eq!(slurm_nodes(sb), ["compute003"]);
-    assert_eq!(slurm_state(sb, &busy).as_deref(), Some("RUNNING"));
-    assert_eq!(slurm_state(sb, &queued).as_deref(), Some("PENDING"));
+    assert_job(sb, &busy, "RUNNING");
+    assert_job(sb, &queued, "PENDING");
     (busy, queued)
 }
 
