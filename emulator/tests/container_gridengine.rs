@@ -35,6 +35,8 @@ fn spec(name: &str, pubkey: &str) -> VmSpec {
         wants_public_ip: false,
         role_size: "Small".into(),
         fail_provisioning: false,
+        subnet_address: None,
+        public_address: None,
     }
 }
 

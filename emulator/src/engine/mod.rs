@@ -4,6 +4,8 @@
 //! the effect each operation has when it completes. It never parses or renders a wire
 //! format; the faces (`classic`, `admin`) do that around it.
 
+pub mod addresses;
+pub mod arm_effects;
 pub mod effects;
 pub mod operations;
 pub mod role_status;

@@ -1,8 +1,10 @@
 //! The Azure-visible state of every subscription (hosted services, deployments, roles,
-//! certificates, storage accounts, disks, network configuration, operations, locks) as
-//! plain serialisable data, persisted as one JSON file. It never talks to the network or
-//! to a VM backend; the API layer does both around it.
+//! certificates, storage accounts, disks, network configuration, operations, locks; and
+//! the Resource Manager groups and resources, `arm.rs`) as plain serialisable data,
+//! persisted as one JSON file. It never talks to the network or to a VM backend; the API
+//! layer does both around it.
 
+pub mod arm;
 pub mod catalog;
 pub mod faults;
 pub mod latency;
@@ -50,6 +52,9 @@ pub struct Subscription {
     /// Operation holding the subscription's network configuration.
     pub network_lock: Option<String>,
     pub operations: BTreeMap<String, Operation>,
+    /// Azure Resource Manager groups and resources.
+    #[serde(default)]
+    pub arm: arm::ArmSubscription,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -333,6 +338,8 @@ pub enum Pending {
     },
     /// Nothing to apply (the operation was decided Failed up front, e.g. duplicate ports).
     Nothing,
+    /// An Azure Resource Manager operation.
+    Arm(arm::ArmPending),
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

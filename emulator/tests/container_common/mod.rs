@@ -209,6 +209,8 @@ pub fn ssh_vm_spec(
         wants_public_ip: false,
         role_size: "Small".to_string(),
         fail_provisioning: false,
+        subnet_address: None,
+        public_address: None,
     }
 }
 
