@@ -51,6 +51,7 @@ async fn eight_vms_boot_at_once_and_answer_ssh() {
             fail_provisioning: false,
             subnet_address: None,
             public_address: None,
+            custom_data: None,
         })
         .collect();
 

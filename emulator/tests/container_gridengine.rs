@@ -37,6 +37,7 @@ fn spec(name: &str, pubkey: &str) -> VmSpec {
         fail_provisioning: false,
         subnet_address: None,
         public_address: None,
+        custom_data: None,
     }
 }
 

@@ -1,6 +1,8 @@
 //! Shared test/benchmark helpers: credentials, an in-process emulator, provider settings.
 #![allow(dead_code)]
 
+pub mod arm;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;

@@ -28,25 +28,25 @@ fn resource_mut<'a>(
         .and_then(|g| g.resources.get_mut(key))
 }
 
+/// The resource, if operation `op_id` is still the one working on it (a later delete
+/// supersedes a create or update still running).
+fn owned_by<'a>(
+    sub: &'a mut Subscription,
+    group: &str,
+    key: &str,
+    op_id: &str,
+) -> Option<&'a mut ArmResource> {
+    resource_mut(sub, group, key).filter(|r| r.operation.as_deref() == Some(op_id))
+}
+
 fn delete_vm_action(r: &ArmResource, actions: &mut Vec<HostAction>) {
     if let Some(vm) = &r.vm {
         actions.push(HostAction::DeleteVm(vm.spec.id.clone()));
     }
 }
 
-/// Whether a reference in `list` (objects with `id` and `properties.deleteOption`) to `id`
-/// says `Delete`.
-fn deletes_with(list: &serde_json::Value, id: &str) -> bool {
-    list.as_array().is_some_and(|a| {
-        a.iter().any(|x| {
-            x["id"].as_str().is_some_and(|i| i.eq_ignore_ascii_case(id))
-                && x["properties"]["deleteOption"] == "Delete"
-        })
-    })
-}
-
 /// Remove resource `key` of `group` and what goes with it: a VM's OS disk and NICs whose
-/// `deleteOption` is `Delete` (the others are detached).
+/// `deleteOption` is `Delete` (the others stay, detached).
 fn remove(sub: &mut Subscription, group: &str, key: &str, actions: &mut Vec<HostAction>) {
     let Some(g) = sub.arm.groups.get_mut(group) else {
         return;
@@ -54,55 +54,48 @@ fn remove(sub: &mut Subscription, group: &str, key: &str, actions: &mut Vec<Host
     let Some(r) = g.resources.remove(key) else {
         return;
     };
-    let id = r.id().to_string();
-    match r.kind {
-        ResourceKind::VirtualMachine => {
-            delete_vm_action(&r, actions);
-            let props = &r.body["properties"];
-            let disk = &props["storageProfile"]["osDisk"];
-            let disk_name = disk["name"].as_str().unwrap_or_default();
-            let disk_key = ResourceKind::Disk.key(disk_name);
-            if disk["deleteOption"] == "Delete" {
-                g.resources.remove(&disk_key);
-            } else if let Some(d) = g.resources.get_mut(&disk_key) {
-                if let Some(o) = d.body.as_object_mut() {
-                    o.remove("managedBy");
-                }
-                d.body["properties"]["diskState"] = "Unattached".into();
-            }
-            let nics = &props["networkProfile"]["networkInterfaces"];
-            let keys: Vec<String> = g
-                .resources
-                .iter()
-                .filter(|(_, n)| n.kind == ResourceKind::NetworkInterface)
-                .filter(|(_, n)| n.body["properties"]["virtualMachine"]["id"] == id.as_str())
-                .map(|(k, _)| k.clone())
-                .collect();
-            for k in keys {
-                let nic_id = g.resources.get(&k).map(|n| n.id().to_string());
-                if nic_id.is_some_and(|n| deletes_with(nics, &n)) {
-                    g.resources.remove(&k);
-                } else if let Some(n) = g.resources.get_mut(&k) {
-                    if let Some(p) = n.body["properties"].as_object_mut() {
-                        p.remove("virtualMachine");
-                    }
+    if r.kind != ResourceKind::VirtualMachine {
+        return;
+    }
+    delete_vm_action(&r, actions);
+    let props = &r.body["properties"];
+    let disk = &props["storageProfile"]["osDisk"];
+    if disk["deleteOption"] == "Delete" {
+        if let Some(name) = disk["name"].as_str() {
+            g.resources.remove(&ResourceKind::Disk.key(name));
+        }
+    }
+    for n in props["networkProfile"]["networkInterfaces"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        if n["properties"]["deleteOption"] != "Delete" {
+            continue;
+        }
+        let name = n["id"].as_str().and_then(|id| id.rsplit('/').next());
+        let same_group = n["id"].as_str().is_some_and(|id| {
+            id.to_ascii_lowercase()
+                .contains(&format!("/resourcegroups/{group}/"))
+        });
+        if let (Some(name), true) = (name, same_group) {
+            g.resources
+                .remove(&ResourceKind::NetworkInterface.key(name));
+        }
+    }
+}
+
+/// Mark a resource and its nested items (subnets, rules, IP configurations) `state`.
+fn settle(r: &mut ArmResource, state: &str) {
+    r.set_provisioning_state(state);
+    for list in ["subnets", "securityRules", "ipConfigurations"] {
+        if let Some(items) = r.body["properties"][list].as_array_mut() {
+            for i in items {
+                if let Some(p) = i.get_mut("properties").and_then(|p| p.as_object_mut()) {
+                    p.insert("provisioningState".into(), state.into());
                 }
             }
         }
-        ResourceKind::NetworkInterface => {
-            for p in g.resources.values_mut() {
-                if p.kind == ResourceKind::PublicIp
-                    && p.body["properties"]["ipConfiguration"]["id"]
-                        .as_str()
-                        .is_some_and(|c| c.starts_with(&format!("{id}/")))
-                {
-                    if let Some(props) = p.body["properties"].as_object_mut() {
-                        props.remove("ipConfiguration");
-                    }
-                }
-            }
-        }
-        _ => {}
     }
 }
 
@@ -114,13 +107,13 @@ pub fn apply(
 ) {
     match pending {
         ArmPending::Provision { group, key } => {
-            if let Some(r) = resource_mut(sub, group, key) {
-                r.set_provisioning_state("Succeeded");
+            if let Some(r) = owned_by(sub, group, key, op_id) {
+                settle(r, "Succeeded");
                 r.operation = None;
             }
         }
         ArmPending::CreateVm { group, key } => {
-            if let Some(r) = resource_mut(sub, group, key) {
+            if let Some(r) = owned_by(sub, group, key, op_id) {
                 r.set_provisioning_state("Succeeded");
                 r.operation = None;
                 if let Some(vm) = r.vm.as_mut() {
@@ -168,16 +161,16 @@ pub fn apply(
 
 /// Undo what accepting the operation changed; a failed create leaves its resource
 /// `Failed` (as Azure does), a failed delete leaves it in place.
-pub fn roll_back(sub: &mut Subscription, pending: &ArmPending, error: &OpError) {
+pub fn roll_back(sub: &mut Subscription, pending: &ArmPending, op_id: &str, error: &OpError) {
     match pending {
         ArmPending::Provision { group, key } => {
-            if let Some(r) = resource_mut(sub, group, key) {
-                r.set_provisioning_state("Failed");
+            if let Some(r) = owned_by(sub, group, key, op_id) {
+                settle(r, "Failed");
                 r.operation = None;
             }
         }
         ArmPending::CreateVm { group, key } => {
-            if let Some(r) = resource_mut(sub, group, key) {
+            if let Some(r) = owned_by(sub, group, key, op_id) {
                 r.set_provisioning_state("Failed");
                 r.operation = None;
                 if let Some(vm) = r.vm.as_mut() {
@@ -264,16 +257,30 @@ pub async fn create_vm(emu: &Arc<Emulator>, sub_id: &str, op_id: &str) {
     let Some(spec) = spec else { return };
     match emu.backend.create(&spec).await {
         Ok(info) => {
-            let mut st = emu.lock();
-            if let Some(vm) = st
-                .subscriptions
-                .get_mut(sub_id)
-                .and_then(|s| resource_mut(s, &group, &key))
-                .and_then(|r| r.vm.as_mut())
-            {
-                vm.info = Some(info);
+            let kept = {
+                let mut st = emu.lock();
+                let vm = st
+                    .subscriptions
+                    .get_mut(sub_id)
+                    .and_then(|s| resource_mut(s, &group, &key))
+                    .and_then(|r| r.vm.as_mut())
+                    .filter(|v| v.spec.id == spec.id);
+                let kept = match vm {
+                    Some(vm) => {
+                        vm.info = Some(info);
+                        true
+                    }
+                    None => false,
+                };
+                emu.persist(&st);
+                kept
+            };
+            if !kept {
+                // Deleted while it was being created: it goes now.
+                if let Err(e) = emu.backend.delete(&spec.id).await {
+                    tracing::warn!("backend could not delete VM {}: {e}", spec.id);
+                }
             }
-            emu.persist(&st);
         }
         Err(e) => {
             tracing::error!("backend could not create VM {}: {e}", spec.id);

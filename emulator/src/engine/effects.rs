@@ -174,6 +174,7 @@ pub fn apply(
 pub fn roll_back(
     sub: &mut Subscription,
     pending: &Pending,
+    op_id: &str,
     error: &OpError,
     actions: &mut Vec<HostAction>,
 ) {
@@ -226,7 +227,7 @@ pub fn roll_back(
         | Pending::SetNetwork { .. }
         | Pending::PowerRole { .. }
         | Pending::Nothing => {}
-        Pending::Arm(p) => super::arm_effects::roll_back(sub, p, error),
+        Pending::Arm(p) => super::arm_effects::roll_back(sub, p, op_id, error),
     }
 }
 

@@ -136,7 +136,7 @@ impl Emulator {
         let mut actions = Vec::new();
         let outcome = match (&op.fail_with, op.pending.as_ref()) {
             (Some(e), Some(p)) => {
-                effects::roll_back(sub, p, e, &mut actions);
+                effects::roll_back(sub, p, id, e, &mut actions);
                 Err(e.clone())
             }
             (None, Some(p)) => {

@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod faults;
 pub mod latency;
 pub mod network;
+pub mod vm_sizes;
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;

@@ -65,6 +65,10 @@ pub struct VmSpec {
     /// as [`VmInfo::public_ip`]; `endpoints` on it say which ports reach the VM.
     #[serde(default)]
     pub public_address: Option<Ipv4Addr>,
+    /// Custom data (base64, as sent): written where Azure's Linux agent puts it,
+    /// `/var/lib/waagent/CustomData`, before the first boot.
+    #[serde(default)]
+    pub custom_data: Option<String>,
 }
 
 /// An address in a subnet the user defined, as a face allocated it (Azure: `.4` upwards).

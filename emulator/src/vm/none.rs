@@ -142,6 +142,7 @@ mod tests {
             fail_provisioning: false,
             subnet_address: subnet.map(|ip| SubnetAddress { ip, prefix: 24 }),
             public_address: None,
+            custom_data: None,
         }
     }
 

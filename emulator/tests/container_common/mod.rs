@@ -211,6 +211,7 @@ pub fn ssh_vm_spec(
         fail_provisioning: false,
         subnet_address: None,
         public_address: None,
+        custom_data: None,
     }
 }
 

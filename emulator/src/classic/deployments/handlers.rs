@@ -112,6 +112,7 @@ fn prepare_role(
         fail_provisioning,
         subnet_address: addresses.subnet,
         public_address: addresses.public,
+        custom_data: None,
     });
     role
 }
