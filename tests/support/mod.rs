@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod arm;
+pub mod replay;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
