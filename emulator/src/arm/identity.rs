@@ -179,6 +179,7 @@ fn metadata(face: &ArmFace, base: &str, tenant: &str, v2: bool) -> HttpResponse 
             "frontchannel_logout_supported": true,
             "end_session_endpoint": format!("{t}/oauth2/v2.0/logout"),
             "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "acr", "nonce", "name", "tid", "ver"],
+            "kerberos_endpoint": format!("{t}/kerberos"),
             "tenant_region_scope": "WW",
             "cloud_instance_name": host,
             "cloud_graph_host_name": host,
@@ -298,12 +299,22 @@ async fn token(
         },
     };
     let now = chrono::Utc::now().timestamp();
-    let life = face.token_lifetime;
+    // A client announcing continuous access evaluation (`xms_cc` CP1, as MSAL does) gets a
+    // day-long token with `refresh_in`, as Azure AD answered it (REC-VM).
+    let cae = f
+        .get("claims")
+        .is_some_and(|c| c.contains("xms_cc") && c.contains("CP1"));
+    let life = if cae { 86399 } else { face.token_lifetime };
     let claims = Claims::new(tenant, &client, &audience, now, life);
     let access = issue(&face.key(), &claims);
     face.count_token();
     let body: Value = if v2 {
-        json!({"token_type": "Bearer", "expires_in": life, "ext_expires_in": life, "access_token": access})
+        let mut b = json!({"token_type": "Bearer", "expires_in": life, "ext_expires_in": life});
+        if cae {
+            b["refresh_in"] = json!(life / 2);
+        }
+        b["access_token"] = json!(access);
+        b
     } else {
         json!({
             "token_type": "Bearer",

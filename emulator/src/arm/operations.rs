@@ -206,7 +206,15 @@ fn result(face: &ArmFace, ctx: &ArmRequest, op: &Operation, done: u16) -> ArmRes
 /// `GET …/providers/Microsoft.Network/locations/{loc}/operationResults/{id}`.
 pub fn network_result(face: &ArmFace, emu: &Emulator, ctx: &ArmRequest, id: &str) -> ArmResult {
     let op = find(emu, ctx, id)?;
-    result(face, ctx, &op, 204)
+    let mut r = result(face, ctx, &op, 204)?;
+    if op.status == OpStatus::Succeeded {
+        // As recorded: the final answer names the operation again.
+        let own = ctx.url(&ctx.path_and_query());
+        let status = own.replacen("/operationResults/", "/operations/", 1);
+        r.headers.push(("Azure-AsyncOperation".into(), status));
+        r.headers.push(("Location".into(), own));
+    }
+    Ok(r)
 }
 
 /// `GET /subscriptions/{sub}/operationresults/{token}` of a group delete.

@@ -27,6 +27,10 @@ pub fn build(pc: &PutContext<'_>, request: &Value) -> Result<Built, ArmError> {
     let mut first_address = None;
     let mut taken_here = Vec::new();
     let any_primary = configs.iter().any(|c| c["properties"]["primary"] == true);
+    // A configuration without a subnet is in the first one's (as Azure puts secondary ones).
+    let first_subnet = configs
+        .iter()
+        .find_map(|c| c["properties"]["subnet"]["id"].as_str());
     for (i, c) in configs.iter().enumerate() {
         let name = c["name"].as_str().unwrap_or("ipconfig1");
         if !valid_name(name) {
@@ -34,7 +38,7 @@ pub fn build(pc: &PutContext<'_>, request: &Value) -> Result<Built, ArmError> {
         }
         let cid = format!("{}/ipConfigurations/{name}", pc.id);
         let p = &c["properties"];
-        let Some(subnet_id) = p["subnet"]["id"].as_str() else {
+        let Some(subnet_id) = p["subnet"]["id"].as_str().or(first_subnet) else {
             return Err(ArmError::new(
                 400,
                 "InvalidRequestFormat",
