@@ -82,7 +82,9 @@ async fn the_token_endpoint_answers_as_azure_ad_does() {
         200
     );
     // AADSTS errors: status, `error`, the code first in the description and in error_codes
-    let cases: Vec<(&str, Vec<(&str, &str)>, u16, &str, u64)> = vec![
+    /// (tenant, form, status, `error`, AADSTS code)
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, u16, &'a str, u64);
+    let cases: Vec<Case> = vec![
         (
             "contoso.example",
             ok("https://management.azure.com/.default"),
