@@ -223,7 +223,7 @@ impl RunningEmulator {
         }
         self.emu.backend.shutdown().await;
         let st = self.emu.lock();
-        self.emu.persist(&st);
+        self.emu.save_now(&st);
     }
 }
 
@@ -389,7 +389,9 @@ pub async fn start(opts: EmulatorOptions) -> Result<RunningEmulator, Error> {
             max_storage_accounts: opts.max_storage_accounts,
         },
         tasks: Mutex::new(Vec::new()),
+        persister: Default::default(),
     });
+    engine::persist::start_writer(&emu);
     {
         let st = emu.lock();
         st.save(&emu.state_path)?;

@@ -56,6 +56,9 @@ async fn connection(
     emu: Arc<Emulator>,
     arm: Option<Arc<ArmFace>>,
 ) {
+    // Answers are written as several TLS records; without this the last one waits for the
+    // client's delayed ACK (40 ms on Linux) whenever a body is larger than a segment.
+    let _ = tcp.set_nodelay(true);
     let Ok(ssl) = Ssl::new(acceptor.context()) else {
         return;
     };

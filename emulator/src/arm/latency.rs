@@ -140,7 +140,10 @@ impl ArmLatency {
     /// Wall-clock seconds (at this time scale) of the shortest possible start of `nodes`
     /// VMs, `public_ips` of them with a public IP, as the provider creates a cluster: token,
     /// group, then in parallel the security group → virtual network and each node's public
-    /// IP; then per node NIC → VM until `Succeeded` (nodes in parallel).
+    /// IP; then per node NIC → VM until `Succeeded` (nodes in parallel). No client can beat
+    /// ARM's write budget either (`throttle.rs`: 200 at once, then 10 per second): the last
+    /// of the cluster's writes — group, security group, network, a public IP, NIC and VM
+    /// per node — cannot be sent before the budget allows it, and a VM PUT is last.
     pub fn start_critical_path(&self, nodes: usize, public_ips: usize) -> f64 {
         if nodes == 0 {
             return (self.token + self.group_put) * self.time_scale;
@@ -151,8 +154,11 @@ impl ArmLatency {
         } else {
             0.0
         };
-        let s = self.token + self.group_put + network.max(pip) + self.nic_put + self.vm_create;
-        s * self.time_scale
+        let path = self.token + self.group_put + network.max(pip) + self.nic_put + self.vm_create;
+        let writes = (3 + 2 * nodes + public_ips.min(nodes)) as f64;
+        let (burst, rate) = super::throttle::WRITE_BUDGET;
+        let paced = self.token + ((writes - burst).max(0.0) / rate) + self.vm_create;
+        path.max(paced) * self.time_scale
     }
 
     /// Wall-clock seconds of the shortest possible stop: one forced group delete (the

@@ -8,6 +8,9 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
+/// The write bucket: size and refill per second at scale 1.
+pub const WRITE_BUDGET: (f64, f64) = (200.0, 10.0);
+
 /// The three request types ARM counts separately.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kind {
@@ -29,7 +32,7 @@ impl Kind {
     fn limits(self) -> (f64, f64) {
         match self {
             Kind::Reads => (250.0, 25.0),
-            Kind::Writes | Kind::Deletes => (200.0, 10.0),
+            Kind::Writes | Kind::Deletes => WRITE_BUDGET,
         }
     }
 

@@ -183,7 +183,7 @@ mod tests {
             ("s", "rg", "n1")
         );
         assert_eq!(kind, ResourceKind::NetworkInterface);
-        assert_eq!(rest, ["ipconfigurations", "ipconfig1"]);
+        assert_eq!(rest, ["ipConfigurations", "ipconfig1"]);
         assert_eq!(
             operation_of_job(&group_job("rg", "eastus", "op1")).as_deref(),
             Some("op1")

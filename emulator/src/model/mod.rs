@@ -383,15 +383,23 @@ impl State {
     }
 
     pub fn save(&self, path: &Path) -> Result<(), StateError> {
-        let err = |e: String| StateError::Io {
+        let data = serde_json::to_vec(self).map_err(|e| StateError::Io {
             path: path.display().to_string(),
-            msg: e,
-        };
-        let data = serde_json::to_vec(self).map_err(|e| err(e.to_string()))?;
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, data).map_err(|e| err(e.to_string()))?;
-        std::fs::rename(&tmp, path).map_err(|e| err(e.to_string()))
+            msg: e.to_string(),
+        })?;
+        write_atomically(path, &data)
     }
+}
+
+/// Write `data` to `path` through a temporary file renamed over it.
+pub fn write_atomically(path: &Path, data: &[u8]) -> Result<(), StateError> {
+    let err = |e: std::io::Error| StateError::Io {
+        path: path.display().to_string(),
+        msg: e.to_string(),
+    };
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, data).map_err(err)?;
+    std::fs::rename(&tmp, path).map_err(err)
 }
 
 impl Subscription {

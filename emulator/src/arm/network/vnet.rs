@@ -197,7 +197,10 @@ pub fn subnet_of<'a>(
     subnet_id: &str,
 ) -> Option<(&'a ArmResource, &'a Value, Prefix)> {
     let (_, _, kind, _, rest) = crate::arm::urls::parse_id(subnet_id)?;
-    if kind != ResourceKind::VirtualNetwork || rest.len() != 2 || rest[0] != "subnets" {
+    if kind != ResourceKind::VirtualNetwork
+        || rest.len() != 2
+        || !rest[0].eq_ignore_ascii_case("subnets")
+    {
         return None;
     }
     let vnet = find(sub, subnet_id)?;
