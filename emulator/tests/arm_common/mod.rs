@@ -258,6 +258,18 @@ impl Arm {
     }
 }
 
+/// `Retry-After` of an answer: whole seconds, at least 1.
+pub fn retry_after(a: &Answer) -> u64 {
+    let v = a
+        .header("retry-after")
+        .unwrap_or_else(|| panic!("no Retry-After: {}", a.text));
+    let n: u64 = v
+        .parse()
+        .unwrap_or_else(|_| panic!("Retry-After `{v}` is not whole seconds"));
+    assert!(n >= 1, "Retry-After {n}");
+    n
+}
+
 async fn answer(r: reqwest::Response) -> Answer {
     let status = r.status().as_u16();
     let headers = r.headers().clone();

@@ -6,6 +6,7 @@
 //! are the shared ones in `resources.rs`.
 
 mod create;
+mod plumbing;
 
 use std::sync::Arc;
 use std::time::Duration;
