@@ -17,9 +17,11 @@ use serde::{Deserialize, Serialize};
 use super::super::{VmError, VmInfo, VmSpec, VmStatus};
 use super::boot::{self, VmPaths};
 use super::forward::Forwarder;
+use super::lxcfs::Lxcfs;
 use super::net::{self, SubnetLease, VmNet};
 use super::provision;
 use super::segment::{self, Segments};
+use super::size;
 use super::sys;
 
 /// How long a VM may take from launch to an SSH banner before it is reported Failed.
@@ -100,6 +102,8 @@ pub(super) struct BackendState {
     /// address (and so the same MAC) waits until the old one is off its segment.
     pub(super) releasing: Mutex<Vec<(String, Ipv4Addr)>>,
     pub(super) shut_down: AtomicBool,
+    /// Shows each VM its own size in /proc and /sys.
+    pub(super) lxcfs: Lxcfs,
 }
 
 pub(super) fn vm_key(id: &str) -> String {
@@ -234,7 +238,15 @@ impl BackendState {
             }
             self.wait_released(&vm.spec.network, vm.net.addr);
             vm.net.create(&self.bridge)?;
-            boot::launch(&vm.paths, &vm.net, &vm.spec.hostname, home.as_deref())
+            let vm_size = size::for_role(&vm.spec.role_size, vm.slot)?;
+            boot::launch(
+                &vm.paths,
+                &vm.net,
+                &vm.spec.hostname,
+                home.as_deref(),
+                &vm_size,
+                &self.lxcfs.nspawn_binds(),
+            )
         })();
         let launched = match r {
             Ok(l) => l,
@@ -376,6 +388,7 @@ impl BackendState {
             }
         });
         lock(&self.segments).remove_all();
+        self.lxcfs.stop();
         net::delete_bridge(&self.bridge);
         if let Some(mut lease) = lock(&self.lease).take() {
             lease.release();
