@@ -34,6 +34,15 @@ fn lower(v: &Value) -> Option<String> {
 }
 
 impl Refs {
+    /// What rendering a resource of `kind` needs: nothing for a VM (its own record says
+    /// everything), so a VM GET, poll or list does not index the whole subscription.
+    pub fn for_rendering(sub: &Subscription, kind: ResourceKind) -> Refs {
+        match kind {
+            ResourceKind::VirtualMachine => Refs::default(),
+            _ => Refs::build(sub),
+        }
+    }
+
     pub fn build(sub: &Subscription) -> Refs {
         let mut r = Refs::default();
         for g in sub.arm.groups.values() {

@@ -84,7 +84,7 @@ pub fn get(
     let expand = ctx
         .query("$expand")
         .is_some_and(|e| e.eq_ignore_ascii_case("instanceView"));
-    let refs = Refs::build(sub);
+    let refs = Refs::for_rendering(sub, r.kind);
     let mut resp = json(200, &render::resource(r, &refs, expand));
     if let Some(e) = r.body["etag"].as_str() {
         resp.headers.push(("ETag".into(), e.to_string()));
@@ -105,7 +105,7 @@ pub fn list(emu: &Emulator, ctx: &ArmRequest, rg: &str, kind: ResourceKind) -> A
             .groups
             .get(&rg.to_ascii_lowercase())
             .ok_or_else(|| ArmError::group_not_found(rg))?;
-        let refs = Refs::build(sub);
+        let refs = Refs::for_rendering(sub, kind);
         g.resources
             .values()
             .filter(|r| r.kind == kind)

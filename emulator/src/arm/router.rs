@@ -160,7 +160,7 @@ fn patch_tags(
         }
     }
     let r = r.clone();
-    let refs = render::Refs::build(sub);
+    let refs = render::Refs::for_rendering(sub, r.kind);
     let shown = render::resource(&r, &refs, false);
     emu.persist(&st);
     Ok(json(200, &shown))
@@ -190,7 +190,7 @@ fn everywhere(emu: &Emulator, ctx: &ArmRequest, kind: ResourceKind) -> ArmResult
             .subscriptions
             .get(&ctx.subscription)
             .ok_or_else(|| ArmError::subscription_not_found(&ctx.subscription))?;
-        let refs = render::Refs::build(sub);
+        let refs = render::Refs::for_rendering(sub, kind);
         sub.arm
             .groups
             .values()

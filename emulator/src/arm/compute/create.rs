@@ -118,7 +118,7 @@ pub async fn put(
             existing.body["tags"] = t.clone();
         }
         let e = existing.clone();
-        let refs = Refs::build(sub);
+        let refs = Refs::for_rendering(sub, e.kind);
         let shown = render::resource(&e, &refs, false);
         let running = e
             .operation
@@ -438,7 +438,7 @@ pub async fn put(
     face.counters
         .vms_created
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let refs = Refs::build(sub);
+    let refs = Refs::for_rendering(sub, vm.kind);
     let shown = render::resource(&vm, &refs, false);
     emu.persist(&st);
     Ok(operations::announce(
