@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::super::{VmError, VmInfo, VmSpec, VmStatus};
+use super::aptcache::AptCache;
 use super::boot::{self, VmPaths};
 use super::forward::Forwarder;
 use super::lxcfs::Lxcfs;
@@ -91,6 +92,8 @@ pub(super) struct BackendState {
     pub(super) shut_down: AtomicBool,
     /// Shows each VM its own size in /proc and /sys.
     pub(super) lxcfs: Lxcfs,
+    /// The package cache the VMs' apt uses.
+    pub(super) apt_cache: AptCache,
 }
 
 pub(super) fn vm_key(id: &str) -> String {
@@ -207,6 +210,8 @@ impl BackendState {
                 provision::provision(&vm.paths.merged(), &vm.spec, &vm.net, home.as_deref())?;
                 fs::write(&marker, "").map_err(|e| sys::io_err("cannot write", &marker, e))?;
             }
+            // At every boot: the cache's port may differ after an emulator restart.
+            provision::write_apt_proxy(&vm.paths.merged(), &self.apt_cache.proxy_config())?;
             vm.net.create(&self.bridge)?;
             let vm_size = size::for_role(&vm.spec.role_size, vm.host)?;
             boot::launch(
@@ -346,6 +351,7 @@ impl BackendState {
                 });
             }
         });
+        self.apt_cache.stop();
         self.lxcfs.stop();
         net::delete_bridge(&self.bridge);
         if let Some(mut lease) = lock(&self.lease).take() {
