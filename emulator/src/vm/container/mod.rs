@@ -11,8 +11,11 @@
 //! Layout under `<state_dir>/container/`: `network.json` (the subnet and bridge this state
 //! dir owns, re-taken after a restart), `vms/<role>-<hash>/` per VM (`vm.json`, overlay
 //! `upper`/`work`/`merged`, `console.log`, `nspawn.pid`), `homes/<network>/` (shared /home),
-//! `lxcfs/` (lxcfs's mount point; `lxcfs.pid`, `lxcfs.log`).
+//! `lxcfs/` (lxcfs's mount point; `lxcfs.pid`, `lxcfs.log`), `apt-cacher-ng/` (the
+//! package cache's configuration, pid and logs; the VMs' apt goes through it).
 
+mod apt_sources;
+mod aptcache;
 mod boot;
 mod forward;
 pub mod image;
@@ -34,6 +37,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 
 use super::{ImageInfo, VmBackend, VmError, VmInfo, VmSpec, VmStatus};
+use aptcache::AptCache;
 use lxcfs::Lxcfs;
 use vms::{
     blocking, lock, read_json, start_forwarders, vm_key, write_json, BackendState, NetworkRecord,
@@ -58,7 +62,9 @@ impl ContainerBackend {
         sys::require_tool("ip", "iproute2")?;
         sys::require_tool("useradd", "passwd")?;
         sys::require_tool("lxcfs", "lxcfs")?;
+        sys::require_tool("apt-cacher-ng", "apt-cacher-ng")?;
         image::image_root(&opts.image_dir, DEFAULT_IMAGE)?;
+        let archives = apt_sources::host_archives()?;
         let root = opts.state_dir.join("container");
         let vms_dir = root.join("vms");
         fs::create_dir_all(&vms_dir).map_err(|e| sys::io_err("cannot create", &vms_dir, e))?;
@@ -83,11 +89,22 @@ impl ContainerBackend {
             lease.release();
             return Err(e);
         }
+        let shared_cache = aptcache::shared_cache_dir(&opts.image_dir);
+        let apt_cache = match AptCache::start(&root, lease.gateway(), &shared_cache, &archives) {
+            Ok(c) => c,
+            Err(e) => {
+                lxcfs.stop();
+                net::delete_bridge(&lease.bridge);
+                lease.release();
+                return Err(e);
+            }
+        };
         let record = NetworkRecord {
             subnet: lease.index,
             bridge: lease.bridge.clone(),
         };
         if let Err(e) = write_json(&net_file, &record) {
+            apt_cache.stop();
             lxcfs.stop();
             net::delete_bridge(&lease.bridge);
             lease.release();
@@ -106,6 +123,7 @@ impl ContainerBackend {
                 releasing: Mutex::new(Vec::new()),
                 shut_down: AtomicBool::new(false),
                 lxcfs,
+                apt_cache,
             }),
         })
     }
@@ -127,6 +145,11 @@ impl ContainerBackend {
             format!("10.200.{}.0/24", self.inner.index),
             self.inner.bridge.clone(),
         )
+    }
+
+    /// Where the VMs' apt reaches the emulator's package cache (bridge address, port).
+    pub fn package_cache(&self) -> std::net::SocketAddrV4 {
+        self.inner.apt_cache.addr()
     }
 
     /// Proportional memory (PSS, bytes) used by one VM's processes, if it runs.

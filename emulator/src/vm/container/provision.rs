@@ -63,6 +63,14 @@ fn lookup_user(merged: &Path, user: &str) -> Option<(u32, u32)> {
     })
 }
 
+/// Point the VM's apt at the emulator's package cache (rewritten at every boot).
+pub fn write_apt_proxy(merged: &Path, config: &str) -> Result<(), VmError> {
+    let dir = safe_join(merged, "/etc/apt/apt.conf.d")?;
+    fs::create_dir_all(&dir).map_err(|e| sys::io_err("cannot create", &dir, e))?;
+    let file = safe_join(merged, "/etc/apt/apt.conf.d/00azure-emulator-proxy")?;
+    write_file(&file, config, 0o644)
+}
+
 pub fn validate_spec(spec: &VmSpec) -> Result<(), VmError> {
     let h = &spec.hostname;
     if h.is_empty()

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::super::{VmError, VmInfo, VmSpec, VmStatus};
+use super::aptcache::AptCache;
 use super::boot::{self, VmPaths};
 use super::forward::Forwarder;
 use super::lxcfs::Lxcfs;
@@ -104,6 +105,8 @@ pub(super) struct BackendState {
     pub(super) shut_down: AtomicBool,
     /// Shows each VM its own size in /proc and /sys.
     pub(super) lxcfs: Lxcfs,
+    /// The package cache the VMs' apt uses.
+    pub(super) apt_cache: AptCache,
 }
 
 pub(super) fn vm_key(id: &str) -> String {
@@ -237,6 +240,8 @@ impl BackendState {
                 lock(&self.segments).ensure(&vm.spec.network, vm.net.gateway, vm.net.prefix)?;
             }
             self.wait_released(&vm.spec.network, vm.net.addr);
+            // At every boot: the cache's port may differ after an emulator restart.
+            provision::write_apt_proxy(&vm.paths.merged(), &self.apt_cache.proxy_config())?;
             vm.net.create(&self.bridge)?;
             let vm_size = size::for_role(&vm.spec.role_size, vm.slot)?;
             boot::launch(
@@ -388,6 +393,7 @@ impl BackendState {
             }
         });
         lock(&self.segments).remove_all();
+        self.apt_cache.stop();
         self.lxcfs.stop();
         net::delete_bridge(&self.bridge);
         if let Some(mut lease) = lock(&self.lease).take() {
