@@ -175,7 +175,7 @@ fn check_job_on_both_workers(sb: &Sandbox) {
 }
 
 /// The image had no Slurm: the playbook installed it (apt's history says so) through the
-/// emulator's package cache (the VM's apt proxy points at the emulator host).
+/// emulator's package cache (the VM's apt proxy is its default gateway).
 fn check_installed_through_cache(sb: &Sandbox) {
     for node in ["compute001", "frontend001"] {
         let history = sb.ssh(Some(node), "cat /var/log/apt/history.log");
@@ -185,10 +185,18 @@ fn check_installed_through_cache(sb: &Sandbox) {
                 && l.contains("slurm")),
             "{node}: apt installed no Slurm/MUNGE packages: {history}"
         );
+        // The cache answers on the VM's default gateway: the emulator's bridge, or the
+        // relay on the subnet gateway of the VM's isolated virtual network segment.
         let proxy = sb.ssh(Some(node), "apt-config dump Acquire::http::Proxy");
+        let route = sb.ssh(Some(node), "ip -4 route show default");
+        let gateway = route
+            .split_whitespace()
+            .skip_while(|w| *w != "via")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{node}: no default gateway: {route}"));
         assert!(
-            proxy.contains("Acquire::http::Proxy \"http://10.200."),
-            "{node}: apt does not use the emulator's package cache: {proxy}"
+            proxy.contains(&format!("Acquire::http::Proxy \"http://{gateway}:")),
+            "{node}: apt does not use the emulator's package cache at its gateway {gateway}: {proxy}"
         );
     }
     let history = sb.ssh(Some("frontend001"), "cat /var/log/apt/history.log");

@@ -129,13 +129,14 @@ impl AptCache {
         self.addr
     }
 
-    /// The apt configuration a VM gets (`/etc/apt/apt.conf.d/00azure-emulator-proxy`).
-    pub fn proxy_config(&self) -> String {
+    /// The apt configuration a VM gets (`/etc/apt/apt.conf.d/00azure-emulator-proxy`),
+    /// reaching the cache at `addr` (the cache itself, or a segment's relay to it).
+    pub fn proxy_config(addr: SocketAddrV4) -> String {
         format!(
             "// Written by the Azure emulator at every boot: packages come through the\n\
              // emulator's package cache, as Azure's images use a mirror inside Azure.\n\
              Acquire::http::Proxy \"http://{}/\";\n",
-            self.addr
+            addr
         )
     }
 

@@ -17,6 +17,7 @@
 mod apt_sources;
 mod aptcache;
 mod boot;
+mod cache_relay;
 mod forward;
 pub mod image;
 mod lxcfs;

@@ -10,12 +10,13 @@
 //! emulator's bridge name), and never leave a pooled thread in another namespace.
 
 use std::collections::{BTreeSet, HashMap};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::super::VmError;
+use super::cache_relay::CacheRelay;
 use super::net::interface_exists;
 use super::sys;
 
@@ -35,6 +36,8 @@ pub struct Segments {
     prefix: String,
     names: HashMap<String, String>,
     gateways: HashMap<String, BTreeSet<(Ipv4Addr, u8)>>,
+    /// Per segment, the package cache relays on its gateways.
+    relays: HashMap<String, Vec<CacheRelay>>,
     next: u32,
 }
 
@@ -44,6 +47,7 @@ impl Segments {
             prefix: format!("{bridge}-s"),
             names: HashMap::new(),
             gateways: HashMap::new(),
+            relays: HashMap::new(),
             next: 0,
         }
     }
@@ -59,17 +63,21 @@ impl Segments {
         name
     }
 
-    /// Create `network`'s segment if it does not exist, and put `gateway/prefix` on its bridge.
+    /// Create `network`'s segment if it does not exist, put `gateway/prefix` on its bridge,
+    /// and relay `gateway:<cache port>` to the package `cache` on the host. Returns where
+    /// the segment's VMs behind that gateway reach the cache.
     pub fn ensure(
         &mut self,
         network: &str,
         gateway: Ipv4Addr,
         prefix: u8,
-    ) -> Result<String, VmError> {
+        cache: SocketAddrV4,
+    ) -> Result<SocketAddrV4, VmError> {
         let name = self.name_of(network);
         if !netns_path(&name).exists() {
             create(&name)?;
             self.gateways.remove(&name);
+            self.relays.remove(&name);
         }
         let gws = self.gateways.entry(name.clone()).or_default();
         if !gws.contains(&(gateway, prefix)) {
@@ -88,19 +96,30 @@ impl Segments {
             )?;
             gws.insert((gateway, prefix));
         }
-        Ok(name)
+        let relay_addr = SocketAddrV4::new(gateway, cache.port());
+        let relays = self.relays.entry(name.clone()).or_default();
+        if !relays.iter().any(|r| r.addr() == relay_addr) {
+            relays.push(CacheRelay::start(
+                &netns_path(&name),
+                relay_addr,
+                SocketAddr::V4(cache),
+            )?);
+        }
+        Ok(relay_addr)
     }
 
     /// Remove `network`'s segment (its last VM is gone).
     pub fn remove(&mut self, network: &str) {
         if let Some(name) = self.names.remove(network) {
             self.gateways.remove(&name);
+            self.relays.remove(&name);
             delete(&name);
         }
     }
 
     /// Remove every segment of this backend, and any an earlier run left (same prefix).
     pub fn remove_all(&mut self) {
+        self.relays.clear();
         for (_, name) in self.names.drain() {
             delete(&name);
         }

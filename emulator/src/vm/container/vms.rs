@@ -236,12 +236,19 @@ impl BackendState {
                 provision::provision(&vm.paths.merged(), &vm.spec, &vm.net, home.as_deref())?;
                 fs::write(&marker, "").map_err(|e| sys::io_err("cannot write", &marker, e))?;
             }
-            if vm.net.segment.is_some() {
-                lock(&self.segments).ensure(&vm.spec.network, vm.net.gateway, vm.net.prefix)?;
-            }
+            // A VM on a segment reaches the package cache through its gateway's relay.
+            let cache = match vm.net.segment {
+                Some(_) => lock(&self.segments).ensure(
+                    &vm.spec.network,
+                    vm.net.gateway,
+                    vm.net.prefix,
+                    self.apt_cache.addr(),
+                )?,
+                None => self.apt_cache.addr(),
+            };
             self.wait_released(&vm.spec.network, vm.net.addr);
             // At every boot: the cache's port may differ after an emulator restart.
-            provision::write_apt_proxy(&vm.paths.merged(), &self.apt_cache.proxy_config())?;
+            provision::write_apt_proxy(&vm.paths.merged(), &AptCache::proxy_config(cache))?;
             vm.net.create(&self.bridge)?;
             let vm_size = size::for_role(&vm.spec.role_size, vm.slot)?;
             boot::launch(
