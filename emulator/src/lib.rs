@@ -31,6 +31,7 @@ use std::sync::{Arc, Mutex};
 
 use rand::Rng;
 
+pub use model::critical_path::{Bound, Bounds, Layout};
 pub use model::latency::{latency_model, LatencyModel};
 
 use engine::{Emulator, Quotas};
@@ -159,6 +160,11 @@ impl RunningEmulator {
     /// The same JSON written to `<state-dir>/endpoint.json`.
     pub fn endpoint_json(&self) -> String {
         endpoint_json(&self.url, &self.ca)
+    }
+    /// Start and stop critical paths of everything the emulator holds now (what
+    /// `GET /_emulator/bounds` returns): ask after a start, before its stop.
+    pub fn bounds(&self) -> Bounds {
+        admin::bounds(&self.emu)
     }
     /// Inventory JSON (what `GET /_emulator/inventory` returns).
     pub async fn inventory(&self) -> serde_json::Value {

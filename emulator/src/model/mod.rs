@@ -4,6 +4,7 @@
 //! to a VM backend; the API layer does both around it.
 
 pub mod catalog;
+pub mod critical_path;
 pub mod faults;
 pub mod latency;
 pub mod network;
