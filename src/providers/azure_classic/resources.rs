@@ -269,6 +269,11 @@ pub async fn delete_role(c: &AsmClient, cs: &str, role: &str) -> Result<(), AsmE
 
 /// Delete the deployment with every disk and VHD. Not found = done.
 pub async fn delete_deployment(c: &AsmClient, cs: &str) -> Result<(), AsmError> {
+    delete_deployment_if_any(c, cs).await.map(|_| ())
+}
+
+/// [`delete_deployment`], saying whether there was one to delete.
+pub async fn delete_deployment_if_any(c: &AsmClient, cs: &str) -> Result<bool, AsmError> {
     match c
         .delete(
             &format!("{}?comp=media", deployment_path(cs)),
@@ -276,8 +281,8 @@ pub async fn delete_deployment(c: &AsmClient, cs: &str) -> Result<(), AsmError> 
         )
         .await
     {
-        Ok(_) => Ok(()),
-        Err(e) if e.is_not_found() => Ok(()),
+        Ok(_) => Ok(true),
+        Err(e) if e.is_not_found() => Ok(false),
         Err(e) => Err(e),
     }
 }

@@ -76,11 +76,17 @@ impl AzureClassicProvider {
         let _ = opts;
         let left_alone = self.forget_what_is_not_ours(&ledger).await?;
         let res = ledger.resources();
+        let deployments: BTreeSet<(&str, &str)> = res
+            .iter()
+            .filter(|r| r.kind == K_VM)
+            .filter_map(|r| Some((r.scope.as_str(), r.attr("cloud_service")?)))
+            .collect();
         events(ProviderEvent::Planned {
             resources: res
                 .iter()
                 .filter(|r| AFTER_DEPLOYMENTS.iter().any(|c| c.kind == r.kind))
-                .count(),
+                .count()
+                + deployments.len(),
             vms: res.iter().filter(|r| r.kind == K_VM).count(),
         });
         let mut scopes: BTreeSet<String> = res.iter().map(|r| r.scope.clone()).collect();
@@ -210,18 +216,24 @@ async fn teardown_subscription(
 /// Every deployment at once, with its disks' media; forget the VMs of each that went.
 async fn delete_deployments(sub: &mut Subscription) -> Result<TeardownReport, ProviderError> {
     let mut report = TeardownReport::default();
-    let mut js: JoinSet<(String, Result<(), AsmError>)> = JoinSet::new();
+    let mut js: JoinSet<(String, Result<bool, AsmError>)> = JoinSet::new();
     for cs in sub.deployments.iter().cloned() {
         let c = sub.client.clone();
         js.spawn(async move {
-            let out = r::delete_deployment(&c, &cs).await;
+            let out = r::delete_deployment_if_any(&c, &cs).await;
             (cs, out)
         });
     }
     while let Some(j) = js.join_next().await {
         let (cs, out) = j.map_err(|e| ProviderError::other(e.to_string()))?;
         match out {
-            Ok(()) => {
+            Ok(existed) => {
+                if existed {
+                    (sub.events)(ProviderEvent::Deleted {
+                        kind: "deployment".into(),
+                        name: cs.clone(),
+                    });
+                }
                 let gone: Vec<Resource> = sub
                     .resources
                     .iter()
