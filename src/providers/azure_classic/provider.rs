@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 
@@ -50,6 +50,9 @@ pub(super) struct Inner {
     pub(super) s: AzureSettings,
     /// Subscription id → client.
     pub(super) clients: BTreeMap<String, AsmClient>,
+    /// The SSH service certificate once built (checking the RSA key is slow: once per
+    /// command, not once per step).
+    ssh_cert: OnceLock<SshServiceCert>,
 }
 
 #[derive(Clone)]
@@ -78,6 +81,7 @@ impl AzureClassicProvider {
             inner: Arc::new(Inner {
                 s: settings,
                 clients,
+                ssh_cert: OnceLock::new(),
             }),
         })
     }
@@ -92,11 +96,15 @@ impl AzureClassicProvider {
     }
 
     pub(super) fn ssh_cert(&self) -> Result<SshServiceCert, ProviderError> {
-        Ok(ssh_service_cert(
+        if let Some(c) = self.inner.ssh_cert.get() {
+            return Ok(c.clone());
+        }
+        let c = ssh_service_cert(
             &self.inner.s.user_key_public,
             &self.inner.s.user_key_private,
             &format!("elasticluster {}", self.inner.s.base_name),
-        )?)
+        )?;
+        Ok(self.inner.ssh_cert.get_or_init(|| c).clone())
     }
 
     pub(super) fn role_spec(&self, vm: &Resource, cert: &SshServiceCert) -> RoleSpec {
