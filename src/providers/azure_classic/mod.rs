@@ -15,6 +15,7 @@ pub mod kind;
 pub mod layout;
 pub mod ownership;
 mod plan;
+mod poll;
 mod preflight;
 pub mod provider;
 pub mod resources;
