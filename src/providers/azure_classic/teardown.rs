@@ -13,6 +13,7 @@ use tokio::task::JoinSet;
 use tracing::info;
 
 use super::error::AsmError;
+use super::ledger_writes::{forget_later, Pending};
 use super::ownership;
 use super::provider::{
     AzureClassicProvider, K_CERTIFICATE, K_CLOUD_SERVICE, K_STORAGE, K_VM, K_VNET,
@@ -59,6 +60,8 @@ struct Subscription {
     client: AsmClient,
     resources: Vec<Resource>,
     ledger: Arc<dyn Ledger>,
+    /// Forgetting what went (written while the next deletions run).
+    writes: Pending,
     events: Events,
     /// Cloud services whose deployment was (or may have been) there.
     deployments: BTreeSet<String>,
@@ -194,6 +197,7 @@ async fn teardown_subscription(
         client,
         resources,
         ledger,
+        writes: Pending::default(),
         events,
         deployments,
         failed_deployments: BTreeSet::new(),
@@ -210,6 +214,7 @@ async fn teardown_subscription(
         report.deleted.extend(part.deleted);
         report.remaining.extend(part.remaining);
     }
+    sub.writes.all_written().await?;
     Ok(report)
 }
 
@@ -240,7 +245,7 @@ async fn delete_deployments(sub: &mut Subscription) -> Result<TeardownReport, Pr
                     .filter(|v| v.kind == K_VM && v.attr("cloud_service") == Some(cs.as_str()))
                     .cloned()
                     .collect();
-                sub.ledger.forget_all(&gone)?;
+                sub.writes.push(forget_later(&sub.ledger, gone));
             }
             Err(e) => {
                 report
@@ -381,7 +386,7 @@ fn record_outcome(
         .cloned()
         .collect();
     gone.push(m.clone());
-    sub.ledger.forget_all(&gone)?;
+    sub.writes.push(forget_later(&sub.ledger, gone));
     (sub.events)(ProviderEvent::Deleted {
         kind: m.kind.clone(),
         name: m.name.clone(),
