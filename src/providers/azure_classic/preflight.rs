@@ -22,6 +22,7 @@ use super::xml;
 use crate::providers::{
     Ledger, NodeRequest, Preflight, PreflightProblem, ProviderError, ResourceState,
 };
+use futures_util::future::join_all;
 
 /// Azure's recorded timings (seconds) of the steps on a start's critical path — the same
 /// numbers the bundled emulator's latency model uses.
@@ -104,9 +105,17 @@ impl AzureClassicProvider {
         let s = &self.inner.s;
         let mut pf = Preflight::default();
         let mut reached = Vec::new();
+        // Every subscription at once, each read in one round of requests.
+        let mut reads = Vec::new();
         for a in &s.subscriptions {
             let c = self.client(&a.id)?;
-            let info = match r::get_subscription(c).await {
+            reads.push(async move {
+                let (info, catalog) = tokio::join!(r::get_subscription(c), Catalog::read(c));
+                (a, c, info, catalog)
+            });
+        }
+        for (a, c, info, catalog) in join_all(reads).await {
+            let info = match info {
                 Ok(i) => i,
                 Err(e) => {
                     pf.problems.push(subscription_problem(&a.id, e)?);
@@ -117,12 +126,11 @@ impl AzureClassicProvider {
                 "subscription {}: the management certificate is accepted",
                 a.id
             ));
-            let catalog = Catalog::read(c).await.map_err(ProviderError::from)?;
             reached.push(Reached {
                 id: a.id.clone(),
                 client: c,
                 info,
-                catalog,
+                catalog: catalog.map_err(ProviderError::from)?,
             });
         }
         if let Err(e) = self.ssh_cert() {

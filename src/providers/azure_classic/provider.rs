@@ -73,9 +73,28 @@ impl AzureClassicProvider {
         if settings.subscriptions.is_empty() {
             return Err(ProviderError::other("no Azure subscription configured"));
         }
+        // One HTTPS client per subscription, built side by side (each parses the system's
+        // CA bundle, tens of milliseconds).
+        let built: Vec<Result<AsmClient, _>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = settings
+                .subscriptions
+                .iter()
+                .map(|a| scope.spawn(|| AsmClient::new(a, settings.client.clone())))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(super::AsmError::Config(
+                            "building the HTTPS client failed".into(),
+                        ))
+                    })
+                })
+                .collect()
+        });
         let mut clients = BTreeMap::new();
-        for a in &settings.subscriptions {
-            clients.insert(a.id.clone(), AsmClient::new(a, settings.client.clone())?);
+        for (a, c) in settings.subscriptions.iter().zip(built) {
+            clients.insert(a.id.clone(), c?);
         }
         Ok(AzureClassicProvider {
             inner: Arc::new(Inner {
