@@ -89,6 +89,8 @@ impl AzureClassicProvider {
             tasks.spawn(async move {
                 let out: Result<(), String> = async {
                     let c = me.client(&p.scope).map_err(to_text)?;
+                    // Never asked for before: nothing of ours can be there, no need to look.
+                    let fresh = !p.may_exist();
                     // From here on the outcome may be unknown if we are killed: say so.
                     let p = p.clone().with(ATTR_REQUESTED, "1");
                     written(write_later(&ledger, vec![p.clone()])).await?;
@@ -96,10 +98,10 @@ impl AzureClassicProvider {
                     let mut marks = Vec::new();
                     match p.kind.as_str() {
                         K_CLOUD_SERVICE => {
-                            r::ensure_hosted_service(c, &p.name, loc, &mark).await.map_err(to_text)?;
+                            r::ensure_hosted_service(c, &p.name, loc, &mark, fresh).await.map_err(to_text)?;
                             for cr in &certs {
                                 if cr.attr("thumbprint") == Some(cert.thumbprint.as_str()) {
-                                    r::ensure_service_certificate(c, &p.name, &cert.thumbprint, &cert.data_base64())
+                                    r::ensure_service_certificate(c, &p.name, &cert.thumbprint, &cert.data_base64(), fresh)
                                         .await
                                         .map_err(to_text)?;
                                     let mut cr = cr.clone();
@@ -115,7 +117,7 @@ impl AzureClassicProvider {
                                 }
                             }
                         }
-                        K_STORAGE => r::ensure_storage_account(c, &p.name, loc, &mark).await.map_err(to_text)?,
+                        K_STORAGE => r::ensure_storage_account(c, &p.name, loc, &mark, fresh).await.map_err(to_text)?,
                         K_VNET => r::ensure_vnet(c, &p.name, p.attr("location").unwrap_or(loc)).await.map_err(to_text)?,
                         _ => {}
                     }

@@ -44,17 +44,22 @@ pub async fn role_size_cores(c: &AsmClient, size: &str) -> Result<Option<u32>, A
 }
 
 /// Create the cloud service with the cluster's marks; one that exists already is accepted
-/// only when it carries the cluster's owner id.
+/// only when it carries the cluster's owner id. `fresh`: no create request was ever sent
+/// for it, so it is created without looking first (one that exists anyway answers 409 and
+/// is checked then).
 pub async fn ensure_hosted_service(
     c: &AsmClient,
     cs: &str,
     location: &str,
     mark: &OwnerMark,
+    fresh: bool,
 ) -> Result<(), AsmError> {
     let what = format!("cloud service {cs}");
-    if let Some(h) = ownership::hosted_service(c, cs).await? {
-        debug!("hosted service {cs} already exists");
-        return ownership::require_ours(&what, h.owner(), &mark.owner_id);
+    if !fresh {
+        if let Some(h) = ownership::hosted_service(c, cs).await? {
+            debug!("hosted service {cs} already exists");
+            return ownership::require_ours(&what, h.owner(), &mark.owner_id);
+        }
     }
     let body = xml::create_hosted_service(cs, cs, &mark.description, location, &mark.properties);
     match c
@@ -79,14 +84,17 @@ pub async fn ensure_hosted_service(
     }
 }
 
+/// Add the SSH certificate to the cloud service; `fresh`: the service was just created by
+/// this run, so it cannot hold it yet.
 pub async fn ensure_service_certificate(
     c: &AsmClient,
     cs: &str,
     thumbprint: &str,
     data_b64: &str,
+    fresh: bool,
 ) -> Result<(), AsmError> {
     let path = format!("{}/certificates/sha1-{thumbprint}", hs_path(cs));
-    if get_opt(c, &path).await?.is_some() {
+    if !fresh && get_opt(c, &path).await?.is_some() {
         return Ok(());
     }
     let body = xml::certificate_file(data_b64, "cer", None);
@@ -111,16 +119,20 @@ pub async fn storage_account_exists(c: &AsmClient, sa: &str) -> Result<bool, Asm
 }
 
 /// Create the storage account with the cluster's marks; one that exists already is
-/// accepted only when it carries the cluster's owner id.
+/// accepted only when it carries the cluster's owner id. `fresh`: as for
+/// [`ensure_hosted_service`].
 pub async fn ensure_storage_account(
     c: &AsmClient,
     sa: &str,
     location: &str,
     mark: &OwnerMark,
+    fresh: bool,
 ) -> Result<(), AsmError> {
     let what = format!("storage account {sa}");
-    if let Some(s) = ownership::storage_account(c, sa).await? {
-        return ownership::require_ours(&what, s.owner(), &mark.owner_id);
+    if !fresh {
+        if let Some(s) = ownership::storage_account(c, sa).await? {
+            return ownership::require_ours(&what, s.owner(), &mark.owner_id);
+        }
     }
     let body = xml::create_storage_account(
         sa,
