@@ -190,8 +190,7 @@ impl RunningEmulator {
             t.abort();
         }
         self.emu.backend.shutdown().await;
-        let st = self.emu.lock();
-        self.emu.persist(&st);
+        self.emu.persist_final();
     }
 }
 
@@ -323,7 +322,10 @@ pub async fn start(opts: EmulatorOptions) -> Result<RunningEmulator, Error> {
             max_storage_accounts: opts.max_storage_accounts,
         },
         tasks: Mutex::new(Vec::new()),
+        persister: Default::default(),
     });
+    emu.persister
+        .start(Arc::downgrade(&emu), emu.state_path.clone());
     {
         let st = emu.lock();
         st.save(&emu.state_path)?;

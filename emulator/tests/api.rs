@@ -194,6 +194,38 @@ async fn full_create_poll_get_delete_sequence() {
     h.stop().await;
 }
 
+/// State is written off the request path, but written: a change reaches the state file
+/// while the emulator runs (a killed emulator keeps what it had a moment before).
+#[tokio::test]
+async fn a_change_reaches_the_state_file_without_a_shutdown() {
+    let h = Harness::start().await;
+    let file = h.opts.state_dir.join("state.json");
+    let before = std::fs::read_to_string(&file).unwrap();
+    assert!(!before.contains("persisted1"), "{before}");
+    let (s, _, body) = h
+        .req(
+            "POST",
+            "/services/hostedservices",
+            Some(&hosted_service_xml("persisted1")),
+        )
+        .await;
+    assert_eq!(s, 201, "{body}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let now = std::fs::read_to_string(&file).unwrap_or_default();
+        if now.contains("persisted1") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new hosted service never reached {}",
+            file.display()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    h.stop().await;
+}
+
 #[tokio::test]
 async fn restart_with_the_same_state_dir_keeps_everything() {
     let mut h = Harness::start().await;

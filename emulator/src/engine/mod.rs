@@ -6,6 +6,7 @@
 
 pub mod effects;
 pub mod operations;
+pub mod persist;
 pub mod role_status;
 
 use std::collections::HashMap;
@@ -37,6 +38,8 @@ pub struct Emulator {
     pub quotas: Quotas,
     /// Scheduled operation completions (aborted at shutdown).
     pub tasks: Mutex<Vec<tokio::task::AbortHandle>>,
+    /// Writes `state_path` off the request path.
+    pub persister: persist::Persister,
 }
 
 impl Emulator {
@@ -48,8 +51,16 @@ impl Emulator {
         self.faults.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Persist (called with the state lock held so writes are ordered).
-    pub fn persist(&self, st: &State) {
+    /// The state changed (called with the state lock held): the state writer writes it
+    /// within [`persist::WRITE_INTERVAL`].
+    pub fn persist(&self, _st: &State) {
+        self.persister.mark();
+    }
+
+    /// Stop the state writer, then write the state as it is now (shutdown).
+    pub fn persist_final(&self) {
+        self.persister.stop();
+        let st = self.lock();
         if let Err(e) = st.save(&self.state_path) {
             tracing::error!("cannot persist state: {e}");
         }

@@ -381,6 +381,15 @@ impl State {
             msg: e,
         };
         let data = serde_json::to_vec(self).map_err(|e| err(e.to_string()))?;
+        Self::write_encoded(path, &data)
+    }
+
+    /// Replace the state file at `path` with `data` (already encoded, see [`State::save`]).
+    pub fn write_encoded(path: &Path, data: &[u8]) -> Result<(), StateError> {
+        let err = |e: String| StateError::Io {
+            path: path.display().to_string(),
+            msg: e,
+        };
         let tmp = path.with_extension("json.tmp");
         std::fs::write(&tmp, data).map_err(|e| err(e.to_string()))?;
         std::fs::rename(&tmp, path).map_err(|e| err(e.to_string()))
