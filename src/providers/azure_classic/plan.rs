@@ -53,7 +53,10 @@ impl AzureClassicProvider {
         }
         // the largest flavor decides the cores check (conservative)
         let flavor = nodes[0].flavor.clone();
-        let (quotas, cores) = self.quotas(&flavor).await?;
+        // The service certificate is built while the quotas are read.
+        let (quotas, cert) = tokio::join!(self.quotas(&flavor), self.ssh_cert_aside());
+        let (quotas, cores) = quotas?;
+        let cert = cert?;
         let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
         let mut l = layout::plan(&PlanInput {
             base_name: &s.base_name,
@@ -66,7 +69,6 @@ impl AzureClassicProvider {
         for sub in &mut l.subscriptions {
             sub.vnet = ownership::vnet_name(&s.base_name, sub.index, &owner);
         }
-        let cert = self.ssh_cert()?;
         let mut rs = Vec::new();
         for sub in &l.subscriptions {
             for cs in &sub.cloud_services {

@@ -114,7 +114,9 @@ impl AzureClassicProvider {
                 (a, c, info, catalog)
             });
         }
-        for (a, c, info, catalog) in join_all(reads).await {
+        // The service certificate is built while the subscriptions are read.
+        let (read, cert) = tokio::join!(join_all(reads), self.ssh_cert_aside());
+        for (a, c, info, catalog) in read {
             let info = match info {
                 Ok(i) => i,
                 Err(e) => {
@@ -133,7 +135,7 @@ impl AzureClassicProvider {
                 catalog: catalog.map_err(ProviderError::from)?,
             });
         }
-        if let Err(e) = self.ssh_cert() {
+        if let Err(e) = cert {
             pf.problems.push(problem(
                 Some("user_key_public"),
                 e.to_string(),

@@ -126,6 +126,20 @@ impl AzureClassicProvider {
         Ok(self.inner.ssh_cert.get_or_init(|| c).clone())
     }
 
+    /// [`ssh_cert`](Self::ssh_cert) on a blocking thread, so that the RSA key check (tens
+    /// of milliseconds) overlaps the requests the caller waits for at the same time.
+    pub(super) async fn ssh_cert_aside(&self) -> Result<SshServiceCert, ProviderError> {
+        if let Some(c) = self.inner.ssh_cert.get() {
+            return Ok(c.clone());
+        }
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || me.ssh_cert())
+            .await
+            .map_err(|e| {
+                ProviderError::other(format!("building the SSH service certificate: {e}"))
+            })?
+    }
+
     pub(super) fn role_spec(&self, vm: &Resource, cert: &SshServiceCert) -> RoleSpec {
         let a = |k: &str| vm.attr(k).unwrap_or_default().to_string();
         let user = a("user");
