@@ -32,7 +32,7 @@ fn valid_template_is_fully_typed() {
     assert!(t.login.image_sudo);
     assert_eq!(t.login.user_key_private, fx.path("key"));
     assert_eq!(t.setup.ansible_command, vec!["ansible-playbook"]);
-    assert_eq!(t.setup.groups["compute"], vec!["slurm_worker"]);
+    assert_eq!(t.setup.groups["compute"], vec!["slurm_workers"]);
     let sub = first_subscription(&t);
     assert_eq!(
         sub["id"].as_str(),
@@ -55,7 +55,7 @@ fn continuation_comments_default_and_kind_sections() {
     let text = format!(
         "# leading comment\n[DEFAULT]\nlocation = West Europe\n\n{CLOUD}\n{LOGIN}\n\
          [setup/s]\nprovider = ansible ; inline comment\n; a comment line\n\
-         compute_groups = slurm_worker,\n    extra_group\nFrontend_Groups: slurm_master\n\n\
+         compute_groups = slurm_workers,\n    slurm_submit\nFrontend_Groups: slurm_master\n\n\
          {}\n[cluster/c/frontend]\nflavor = 'Medium'\n",
         CLUSTER.replace("location = East US\n", "")
     );
@@ -68,7 +68,7 @@ fn continuation_comments_default_and_kind_sections() {
     assert_eq!(t.setup.provider, "ansible");
     assert_eq!(
         t.setup.groups["compute"],
-        vec!["slurm_worker", "extra_group"]
+        vec!["slurm_workers", "slurm_submit"]
     );
     assert_eq!(
         t.setup.groups["frontend"],
@@ -157,8 +157,8 @@ fn setup_vars_precedence() {
     let fx = Fixture::new();
     let text = good()
         .replace(
-            "compute_groups = slurm_worker\n",
-            "compute_groups = slurm_worker\nglobal_var_x = setup-global\ncompute_var_x = setup-kind\ncompute_var_y = setup-kind\nglobal_var_z = setup-global\nansible_forks = 7\n",
+            "compute_groups = slurm_workers\n",
+            "compute_groups = slurm_workers\nglobal_var_x = setup-global\ncompute_var_x = setup-kind\ncompute_var_y = setup-kind\nglobal_var_z = setup-global\nansible_forks = 7\n",
         )
         .replace(
             "flavor = Small\n",
@@ -182,7 +182,7 @@ fn bundled_playbook_prefix_and_old_names() {
     let fx = Fixture::new();
     let text = good()
         .replace(
-            "compute_groups = slurm_worker\n",
+            "compute_groups = slurm_workers\n",
             "compute_groups = slurm_clients\nplaybook_path = %(ansible_pb_dir)s/site.yml\n",
         )
         .replace(
@@ -267,6 +267,15 @@ fn all_problems_are_reported_at_once_with_lines() {
 fn validation_messages() {
     let fx = Fixture::new();
     let cases: &[(&str, &str, &[&str])] = &[
+        (
+            "compute_groups = slurm_workers\n",
+            "compute_groups = slurm_worker\n",
+            &[
+                "[setup/s] compute_groups",
+                "group `slurm_worker` is not one the bundled playbooks configure",
+                "did you mean `slurm_workers`?",
+            ],
+        ),
         (
             "cloud = az\n",
             "cloud = nope\n",

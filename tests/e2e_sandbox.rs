@@ -1,8 +1,9 @@
 //! End to end, for real: the README's sandbox config (`examples/sandbox.conf`) through the
 //! `elasticluster` binary. The tool starts its own Azure-classic emulator with container VMs,
 //! the embedded playbooks install Slurm / GridEngine, jobs run (and, for Slurm, are in the
-//! slurmdbd accounting database), a second setup changes nothing, `stop` deletes every
-//! cloud resource and stops the emulator.
+//! slurmdbd accounting database), the nodes have the size of their flavor (Slurm's node
+//! lines, `qhost`), a second setup changes nothing, `stop` deletes every cloud resource and
+//! stops the emulator.
 //!
 //! Needs root, systemd-nspawn, ansible-playbook on PATH and the emulator's VM image (`.ci/run`
 //! provides all of them). Each test has its own storage dir, hence its own emulator, bridge,
@@ -140,6 +141,54 @@ fn start_ready(sb: &Sandbox, env: &[(&str, &str)]) -> String {
         text(&out)
     );
     text(&out)
+}
+
+/// The sandbox's compute nodes are Small VMs (`flavor = Small` in examples/sandbox.conf):
+/// Azure's Small is 1 core and 1792 MB, which is what the emulator's VMs must report.
+const SMALL_CORES: u32 = 1;
+const SMALL_MEMORY_MB: u32 = 1792;
+
+/// Slurm's node lines (from the nodes' facts) give every compute node a Small VM's size.
+fn check_slurm_node_sizes(sb: &Sandbox) {
+    let out = sb.ssh(&["--", "scontrol -o show node"]);
+    eprintln!("scontrol -o show node:\n{out}");
+    // What slurmd itself detects on a node (for the record; Slurm uses the configured size).
+    let detected = sb.ssh(&["-n", "compute001", "--", "/usr/sbin/slurmd -C | head -1"]);
+    eprintln!("slurmd -C on compute001: {detected}");
+    let nodes: Vec<&str> = out.lines().filter(|l| l.starts_with("NodeName=")).collect();
+    assert_eq!(nodes.len(), 2, "scontrol show node: {out}");
+    for n in nodes {
+        for want in [
+            format!(" CPUTot={SMALL_CORES} "),
+            format!(" RealMemory={SMALL_MEMORY_MB} "),
+        ] {
+            assert!(n.contains(&want), "{want:?} missing from {n}");
+        }
+    }
+}
+
+/// `qhost` shows every compute node with a Small VM's cores and memory.
+fn check_qhost_sizes(sb: &Sandbox) {
+    let out = sb.ssh(&["--", "qhost"]);
+    eprintln!("qhost:\n{out}");
+    let rows: Vec<Vec<&str>> = out
+        .lines()
+        .filter(|l| l.starts_with("compute"))
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows.len(), 2, "qhost: {out}");
+    for r in rows {
+        assert_eq!(r[2], SMALL_CORES.to_string(), "NCPU in {out}");
+        let gib: f64 = r[7]
+            .strip_suffix('G')
+            .and_then(|g| g.parse().ok())
+            .unwrap_or_else(|| panic!("MEMTOT in {out}"));
+        let want = f64::from(SMALL_MEMORY_MB) / 1024.0;
+        assert!(
+            (gib - want).abs() < 0.06,
+            "MEMTOT {gib}G, want {want}G: {out}"
+        );
+    }
 }
 
 /// The file a user writes in their home on the frontend is visible on a compute node.
@@ -317,6 +366,8 @@ fn slurm_sandbox_end_to_end() {
         "srun -N2 hostname printed: {out}"
     );
 
+    check_slurm_node_sizes(&sb);
+
     // Accounting (slurmdbd, the default): the job is recorded as COMPLETED.
     let jobs = completed_jobs(&sb);
     let lines: Vec<&str> = jobs.lines().filter(|l| !l.trim().is_empty()).collect();
@@ -364,6 +415,7 @@ fn gridengine_sandbox_end_to_end() {
         ran_on == "compute001" || ran_on == "compute002",
         "the job should run on a compute node, ran on {ran_on:?}: {out}"
     );
+    check_qhost_sizes(&sb);
 
     check_shared_home(&sb);
     check_idempotent_setup(&sb, &[]);

@@ -159,3 +159,31 @@ fn nfs_roles_in_check_mode_show_export_and_fstab_lines() {
     assert_eq!(std::fs::read("/etc/exports").ok(), exports_before);
     assert_eq!(std::fs::read("/etc/fstab").ok(), fstab_before);
 }
+
+/// The configuration refuses groups the bundled playbooks do not configure: its list must be
+/// exactly the groups `site.yml`'s plays name (besides `all` and the deprecated
+/// `slurm_clients`, which the configuration renames).
+#[test]
+fn configuration_knows_exactly_the_bundled_groups() {
+    let site = std::fs::read_to_string(repo_playbooks().join("site.yml")).unwrap();
+    let mut named: Vec<String> = site
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("hosts:"))
+        .flat_map(|h| {
+            h.trim()
+                .trim_matches('"')
+                .split(':')
+                .map(|g| g.trim_start_matches('!').to_string())
+                .collect::<Vec<_>>()
+        })
+        .filter(|g| g != "all" && g != "slurm_clients")
+        .collect();
+    named.sort();
+    named.dedup();
+    let mut known: Vec<String> = elasticluster::config::BUNDLED_GROUPS
+        .iter()
+        .map(|g| g.to_string())
+        .collect();
+    known.sort();
+    assert_eq!(named, known);
+}

@@ -169,10 +169,7 @@ async fn deployment_vms_are_reachable_with_the_service_certificate_key() {
     .await;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let left: Vec<String> = leftovers(&bridge, vmstate.path())
-            .into_iter()
-            .filter(|l| !l.starts_with("link") || !l.contains(&format!(" {bridge}:")))
-            .collect();
+        let left = vm_leftovers(&bridge, vmstate.path());
         let open = ips.iter().any(|(a, _)| {
             std::net::TcpStream::connect_timeout(a, Duration::from_millis(200)).is_ok()
         });

@@ -186,56 +186,19 @@ fn parse_cassette(text: &str) -> Vec<Interaction> {
     out
 }
 
-/// Ordered distinct element paths of a body (values ignored).
-fn paths(xml: &str) -> Vec<String> {
-    let doc = azure_emulator::xml::parse(xml).unwrap_or_else(|e| panic!("{e:?}: {xml}"));
-    let mut v = Vec::new();
-    fn go(n: &azure_emulator::xml::Node, prefix: &str, v: &mut Vec<String>) {
-        let p = format!("{prefix}/{}", n.name);
-        if !v.contains(&p) {
-            v.push(p.clone());
-        }
-        for c in &n.children {
-            go(c, &p, v);
-        }
-    }
-    go(&doc, "", &mut v);
-    v
-}
-
-/// Values replaced by `#` so only the byte shape remains.
-fn shape(xml: &str) -> String {
-    let mut out = String::new();
-    let mut in_tag = false;
-    let mut text = false;
-    for ch in xml.chars() {
-        match ch {
-            '<' => {
-                if text {
-                    out.push('#');
-                }
-                text = false;
-                in_tag = true;
-                out.push(ch);
-            }
-            '>' => {
-                in_tag = false;
-                out.push(ch);
-            }
-            _ if in_tag => out.push(ch),
-            _ => text = true,
-        }
-    }
-    out
-}
-
 fn header<'a>(h: &'a [(String, String)], k: &str) -> Option<&'a str> {
     h.iter().find(|(kk, _)| kk == k).map(|(_, v)| v.as_str())
 }
 
 /// Cassettes whose recorded list holds other resources of the real subscription: the
-/// emulator's structure must be a subset, in the same order.
+/// emulator's structure must be a subset, in the same order, and hold every recorded
+/// element except those only the other resources explain.
 const SUBSET: &[&str] = &["test_list_hosted_services"];
+
+/// Recorded elements of the SUBSET cassettes that only resources the replay cannot create
+/// carry (services in an affinity group).
+const ONLY_OTHER_RESOURCES: &[&str] =
+    &["/HostedServices/HostedService/HostedServiceProperties/AffinityGroup"];
 
 async fn replay(h: &Harness, file: &Path) -> usize {
     let name = file.file_name().unwrap().to_string_lossy().to_string();
@@ -325,6 +288,12 @@ async fn replay(h: &Harness, file: &Path) -> usize {
                         .unwrap_or_else(|| panic!("{ctx}: unexpected element {p}\n{body}"));
                     assert!(pos >= last, "{ctx}: element {p} out of order");
                     last = pos;
+                }
+                for p in &want {
+                    assert!(
+                        got.contains(p) || ONLY_OTHER_RESOURCES.contains(&p.as_str()),
+                        "{ctx}: element {p} missing\n{body}"
+                    );
                 }
             } else {
                 assert_eq!(
@@ -489,7 +458,10 @@ async fn deployment_and_hosted_service_match_libcloud_fixture_shapes() {
         shape(&want).len() > 3000
             && shape(&want).contains("<InstanceEndpoints><InstanceEndpoint><Name>#</Name>")
     );
-    // The fixture's guest agent was unresponsive; ours reports Ready. Same elements either way.
+    // The fixture's guest agent was unresponsive; ours reports Ready. Same elements either
+    // way, except the OS disk's IOType, which responses carried from 2015 on (this fixture
+    // is from 2014; conformance_recorded checks IOType against a 2015 recording).
+    let got = got.replace("<IOType>Standard</IOType>", "");
     assert_eq!(
         shape(&got),
         shape(&want),
@@ -499,7 +471,7 @@ async fn deployment_and_hosted_service_match_libcloud_fixture_shapes() {
         .get("/services/hostedservices/dcoddkinztest01?embed-detail=true")
         .await;
     assert_eq!(
-        shape(&hs),
+        shape(&hs.replace("<IOType>Standard</IOType>", "")),
         shape(&fixture("services_hostedservices_dcoddkinztest01"))
     );
     h.stop().await;

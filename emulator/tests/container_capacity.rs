@@ -66,7 +66,7 @@ async fn eight_vms_boot_at_once_and_answer_ssh() {
             match b.status(&s.id).await {
                 VmStatus::Ready => ready += 1,
                 VmStatus::Booting => {}
-                other => panic!("{}: {other:?}", s.id),
+                other => panic!("{}: {other:?}; {}", s.id, console_tail(&b, &s.id)),
             }
         }
         if ready == VMS {

@@ -183,14 +183,11 @@ async fn deployment_of_three_roles_is_three_real_hosts_behind_azure_style_endpoi
     )
     .await;
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !container_common::leftovers(&bridge, &state)
-        .iter()
-        .all(|l| l.starts_with("link") && l.contains(&format!(" {bridge}:")))
-    {
+    while !container_common::vm_leftovers(&bridge, &state).is_empty() {
         assert!(
             Instant::now() < deadline,
             "{:#?}",
-            container_common::leftovers(&bridge, &state)
+            container_common::vm_leftovers(&bridge, &state)
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

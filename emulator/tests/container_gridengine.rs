@@ -1,7 +1,8 @@
 //! The image is enough for a real GridEngine cluster without network access: the master's
 //! spool is initialised on the VM under its own name (as the package's postinst would on a
-//! real host), an execution host registers, and a job submitted on the master runs on it.
-//! Needs root and the image.
+//! real host), an execution host registers, and a job submitted on the master runs on it;
+//! `qhost` shows the execution host with the cores and memory of its role size (Medium).
+//! Needs root, lxcfs and the image.
 
 mod container_common;
 
@@ -13,7 +14,7 @@ use azure_emulator::vm::container::{ContainerBackend, ContainerOptions, DEFAULT_
 use azure_emulator::vm::{EndpointSpec, VmBackend, VmSpec, VmStatus};
 use container_common::*;
 
-fn spec(name: &str, pubkey: &str) -> VmSpec {
+fn spec(name: &str, pubkey: &str, role_size: &str) -> VmSpec {
     VmSpec {
         id: format!("sub/sge/dep/{name}"),
         hostname: name.to_string(),
@@ -33,7 +34,7 @@ fn spec(name: &str, pubkey: &str) -> VmSpec {
             local_port: 22,
         }],
         wants_public_ip: false,
-        role_size: "Small".into(),
+        role_size: role_size.into(),
         fail_provisioning: false,
     }
 }
@@ -61,8 +62,8 @@ async fn gridengine_job_runs_on_an_exec_host_with_preinstalled_packages_only() {
     })
     .unwrap_or_else(|e| panic!("backend: {e}"));
     let (_, bridge) = b.network();
-    let master = spec("gemaster", &pubkey);
-    let exec = spec("gecompute", &pubkey);
+    let master = spec("gemaster", &pubkey, "Small");
+    let exec = spec("gecompute", &pubkey, "Medium");
     let im = b
         .create(&master)
         .await
@@ -150,6 +151,24 @@ async fn gridengine_job_runs_on_an_exec_host_with_preinstalled_packages_only() {
     }
     let (rc, out, err) = on(&key, &kh, ee, "cat /tmp/ge-job.out").await;
     assert_eq!((rc, out.as_str()), (0, "gecompute"), "{err}");
+
+    // qhost: NCPU and MEMTOT of a Medium VM (2 cores capped at the host's, 3584 MB).
+    let (rc, out, err) = on(&key, &kh, em, &format!("{SGE} qhost -h gecompute")).await;
+    assert_eq!(rc, 0, "{err}");
+    eprintln!("qhost -h gecompute:\n{out}");
+    let host_cpus: usize = shell_stdout("nproc").trim().parse().expect("nproc");
+    let row: Vec<&str> = out
+        .lines()
+        .find(|l| l.starts_with("gecompute"))
+        .unwrap_or_else(|| panic!("qhost: {out}"))
+        .split_whitespace()
+        .collect();
+    assert_eq!(row[2], 2.min(host_cpus).to_string(), "NCPU in {out}");
+    let memtot: f64 = row[7]
+        .strip_suffix('G')
+        .and_then(|g| g.parse().ok())
+        .unwrap_or_else(|| panic!("MEMTOT in {out}"));
+    assert!((memtot - 3.5).abs() < 0.06, "MEMTOT {memtot}G in {out}");
     b.shutdown().await;
     let left = leftovers(&bridge, state.path());
     assert!(left.is_empty(), "{left:#?}");

@@ -165,10 +165,7 @@ async fn three_vms_are_isolated_hosts_reachable_through_their_endpoints() {
         );
     }
     b.delete(&specs[0].id).await.expect("delete is idempotent");
-    let left: Vec<String> = leftovers(&bridge, state.path())
-        .into_iter()
-        .filter(|l| !l.starts_with("link") || !l.contains(&format!(" {bridge}:")))
-        .collect();
+    let left = vm_leftovers(&bridge, state.path());
     assert!(left.is_empty(), "left behind after delete: {left:#?}");
     assert!(
         std::fs::read_dir(state.path().join("container/vms"))

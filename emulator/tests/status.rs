@@ -134,9 +134,8 @@ async fn ready_role_only_when_the_backend_says_so() {
         "no ReadyRole while the backend says Booting: {seen:?}"
     );
     let order = [
-        "CreatingVM/Starting",
-        "StartingVM/Starting",
         "RoleStateUnknown/Starting",
+        "RoleStateUnknown/Started",
         "Provisioning/Started",
         "ReadyRole/Started",
     ];
@@ -149,8 +148,13 @@ async fn ready_role_only_when_the_backend_says_so() {
         assert!(i >= last, "status went backwards: {seen:?}");
         last = i;
     }
+    assert_eq!(
+        seen.first().map(String::as_str),
+        Some("RoleStateUnknown/Starting"),
+        "{seen:?}"
+    );
     assert!(
-        seen.iter().any(|s| s == "RoleStateUnknown/Starting"),
+        seen.iter().any(|s| s == "RoleStateUnknown/Started"),
         "{seen:?}"
     );
 

@@ -25,7 +25,7 @@ pub use diag::{
 };
 pub use ini::{Entry, Origin, Section};
 pub use login::LOGIN_KEYS;
-pub use setup::SETUP_KEYS;
+pub use setup::{BUNDLED_GROUPS, SETUP_KEYS};
 pub use template::{CLUSTER_KEYS, KIND_SECTION_KEYS};
 pub use values::{check_key_file, expand_path, parse_bool};
 

@@ -5,10 +5,22 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::checker::{base_dir, KeyChecker};
+use super::diag::closest;
 use super::diag::shown;
 use super::ini::{Ini, Section};
 use super::values::{expand_path, is_executable};
 use super::{Setup, ANSIBLE_PB_DIR};
+
+/// The groups the bundled playbooks configure (`playbooks/site.yml`; tests/playbooks.rs
+/// keeps the two in step). With the bundled playbooks, a node kind in any other group
+/// would silently get no configuration at all.
+pub const BUNDLED_GROUPS: &[&str] = &[
+    "slurm_master",
+    "slurm_workers",
+    "slurm_submit",
+    "gridengine_master",
+    "gridengine_clients",
+];
 
 /// Fixed keys allowed in `[setup/X]` (besides `<kind>_groups`, `global_var_*`,
 /// `<kind>_var_*` and `ansible_*`).
@@ -133,12 +145,32 @@ pub(super) fn check_setup(
                     "gluster_client" => Some("glusterfs_client"),
                     _ => None,
                 };
-                if let Some(new) = renamed {
-                    tracing::warn!("{}: [{}] {k}: group `{g}` was renamed to `{new}`; please fix your configuration file", e.origin, s.name);
-                    list.push(new.to_string());
-                } else {
-                    list.push(g.to_string());
+                let group = match renamed {
+                    Some(new) => {
+                        tracing::warn!("{}: [{}] {k}: group `{g}` was renamed to `{new}`; please fix your configuration file", e.origin, s.name);
+                        new
+                    }
+                    None => g,
+                };
+                if playbook_path.is_none() && !BUNDLED_GROUPS.contains(&group) {
+                    let hint = match closest(group, BUNDLED_GROUPS.iter().copied()) {
+                        Some(c) => format!("did you mean `{c}`?"),
+                        None => format!(
+                            "the bundled playbooks know {} (or set playbook_path to your own playbook)",
+                            BUNDLED_GROUPS.join(", ")
+                        ),
+                    };
+                    check.push(
+                        &e.origin,
+                        &s.name,
+                        Some(k),
+                        format!(
+                            "group `{group}` is not one the bundled playbooks configure, so `{kind}` nodes would get no setup"
+                        ),
+                        hint,
+                    );
                 }
+                list.push(group.to_string());
             }
             groups.insert(kind.to_string(), list);
         }

@@ -66,7 +66,7 @@ pub const SETUP: &str = "\
 [setup/s]
 provider = ansible
 frontend_groups = slurm_master
-compute_groups = slurm_worker
+compute_groups = slurm_workers
 ";
 
 pub const CLUSTER: &str = "\

@@ -67,6 +67,10 @@ impl ApiError {
             "The HTTP verb specified was not recognized by the server.",
         )
     }
+    /// An operation this emulator does not model (`what` names it, plural: "Data disks").
+    pub fn unsupported(what: &str) -> Self {
+        Self::bad_request(format!("{what} are not supported by this emulator."))
+    }
     pub fn hosted_service_not_found() -> Self {
         Self::not_found("The hosted service does not exist.")
     }

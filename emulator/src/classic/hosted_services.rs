@@ -8,7 +8,7 @@ use super::deployments;
 use super::errors::{ApiError, ApiResult};
 use super::properties;
 use super::request::{decode_base64, RequestContext};
-use super::urls;
+use super::{subscription, urls};
 use crate::engine::operations::{deployment_lock, service_lock, NewOperation};
 use crate::engine::role_status::vm_statuses;
 use crate::engine::Emulator;
@@ -190,6 +190,7 @@ pub fn list(emu: &Arc<Emulator>, ctx: &RequestContext) -> ApiResult {
     for h in &hs {
         w.open("HostedService");
         write_service(&mut w, &ctx.subscription, h);
+        subscription::write_compute_capabilities(&mut w);
         w.close("HostedService");
     }
     Ok(HttpResponse::xml(w.finish("HostedServices")))

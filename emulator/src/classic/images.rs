@@ -1,4 +1,5 @@
-//! OS images: List OS Images and Get OS Image, from the images the VM backend can boot.
+//! OS images: List OS Images and Get OS Image, from the images the VM backend can boot;
+//! List VM Images, always empty (VM images cannot be captured or created here).
 
 use std::sync::Arc;
 
@@ -19,12 +20,15 @@ fn write_image(w: &mut XmlWriter, i: &ImageInfo) {
     w.leaf("Eula", "");
     w.leaf("Description", &i.description);
     w.leaf("ImageFamily", &i.label);
+    w.leaf("ShowInGui", "true");
     w.leaf("PublishedDate", "2024-01-01T00:00:00Z");
     w.leaf("IsPremium", "false");
+    w.leaf("IconUri", "Debian_100.png");
     w.leaf("PrivacyUri", "");
     w.leaf("RecommendedVMSize", "Small");
     w.leaf("PublisherName", "Azure classic emulator");
-    w.leaf("IOType", "Standard");
+    w.leaf("SmallIconUri", "Debian_45.png");
+    w.leaf("IOType", "Standard_LRS");
 }
 
 pub fn list(emu: &Arc<Emulator>) -> HttpResponse {
@@ -51,4 +55,9 @@ pub fn get(emu: &Arc<Emulator>, name: &str) -> ApiResult {
     let mut w = XmlWriter::with_root("OSImage");
     write_image(&mut w, &i);
     Ok(HttpResponse::xml(w.finish("OSImage")))
+}
+
+/// List VM Images: there are none (capturing or creating one is not supported).
+pub fn list_vm_images() -> HttpResponse {
+    HttpResponse::xml(XmlWriter::empty_document("VMImages"))
 }

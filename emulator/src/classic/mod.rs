@@ -12,6 +12,7 @@ pub mod errors;
 mod hosted_services;
 mod images;
 mod network;
+mod network_sites;
 mod operations;
 mod properties;
 pub mod request;

@@ -1,6 +1,7 @@
 //! Virtual network configuration: the whole-subscription `NetworkConfiguration` document
 //! (GET as text/plain the way .NET pretty-printed it, PUT async under the subscription's
-//! network lock) and List Virtual Network Sites.
+//! network lock; a site in an affinity group is refused, none can exist here). Listing
+//! the sites is `network_sites`.
 
 use std::sync::Arc;
 
@@ -9,10 +10,9 @@ use super::request::RequestContext;
 use crate::engine::operations::{NewOperation, NETWORK_LOCK};
 use crate::engine::Emulator;
 use crate::http::HttpResponse;
-use crate::ids::stable_guid;
 use crate::model::network::sites;
 use crate::model::{catalog, Pending};
-use crate::xml::{self, Node, XmlWriter};
+use crate::xml::{self, Node};
 
 fn valid_prefix(p: &str) -> bool {
     let Some((ip, len)) = p.split_once('/') else {
@@ -45,16 +45,22 @@ fn validate(doc: &Node) -> Result<(), ApiError> {
                     return Err(ApiError::bad_request(format!("The network configuration is not valid: the virtual network site {name} is declared twice.")));
                 }
                 seen.push(name.to_ascii_lowercase());
-                if let Some(l) = s.attr("Location") {
-                    if catalog::location(l).is_none() {
+                match (s.attr("Location"), s.attr("AffinityGroup")) {
+                    // No affinity group can exist here (creating one is not supported).
+                    (_, Some(a)) => {
+                        return Err(ApiError::bad_request(format!(
+                            "The affinity group {a} does not exist."
+                        )))
+                    }
+                    (Some(l), None) if catalog::location(l).is_none() => {
                         return Err(ApiError::bad_request(format!(
                             "The location {l} of virtual network {name} is not valid."
-                        )));
+                        )))
                     }
-                } else if s.attr("AffinityGroup").is_none() {
-                    return Err(ApiError::bad_request(format!(
-                        "The virtual network {name} must have a Location."
-                    )));
+                    (Some(_), None) => {}
+                    (None, None) => {
+                        return Err(ApiError::bad_request(format!("Neither Affinity Group nor Location elemet is specified in virtual network site '{name}'. Either Affinity Group or Location must be specified for every virtual network.")))
+                    }
                 }
                 let mut ew = s.walk();
                 let space = ew.req("AddressSpace")?;
@@ -142,45 +148,4 @@ pub fn set_configuration(emu: &Arc<Emulator>, ctx: &RequestContext) -> ApiResult
     );
     emu.persist(&st);
     Ok(HttpResponse::empty(202))
-}
-
-pub fn list_sites(emu: &Arc<Emulator>, ctx: &RequestContext) -> ApiResult {
-    let st = emu.lock();
-    let sub = ctx.subscription(&st)?;
-    let all = sub.network_sites();
-    if all.is_empty() {
-        return Ok(HttpResponse::xml(XmlWriter::empty_document(
-            "VirtualNetworkSites",
-        )));
-    }
-    let mut w = XmlWriter::with_root("VirtualNetworkSites");
-    for s in all {
-        w.open("VirtualNetworkSite");
-        w.leaf("Name", &s.name);
-        w.leaf(
-            "Id",
-            stable_guid(&format!("{}/{}", ctx.subscription, s.name)),
-        );
-        w.leaf("State", "Created");
-        w.open("AddressSpace").open("AddressPrefixes");
-        for p in &s.prefixes {
-            w.leaf("AddressPrefix", p);
-        }
-        w.close("AddressPrefixes").close("AddressSpace");
-        if s.subnets.is_empty() {
-            w.empty("Subnets");
-        } else {
-            w.open("Subnets");
-            for (n, p) in &s.subnets {
-                w.open("Subnet")
-                    .leaf("Name", n)
-                    .leaf("AddressPrefix", p)
-                    .close("Subnet");
-            }
-            w.close("Subnets");
-        }
-        w.leaf("Location", &s.location);
-        w.close("VirtualNetworkSite");
-    }
-    Ok(HttpResponse::xml(w.finish("VirtualNetworkSites")))
 }

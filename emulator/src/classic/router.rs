@@ -1,14 +1,15 @@
 //! The route table of the classic face: method and path (after the subscription) → the
-//! handler of one resource family. Known paths with an unknown verb get Azure's
-//! InvalidHttpVerb, anything else ResourceNotFound. It holds no logic of its own.
+//! handler of one resource family. Operations the emulator does not model (VM images,
+//! affinity groups, data disks) get a 400 saying so; known paths with an unknown verb get
+//! Azure's InvalidHttpVerb, anything else ResourceNotFound. It holds no logic of its own.
 
 use std::sync::Arc;
 
 use super::errors::{ApiError, ApiResult};
 use super::request::RequestContext;
 use super::{
-    certificates, deployments, disks, hosted_services, images, network, operations, storage,
-    subscription,
+    certificates, deployments, disks, hosted_services, images, network, network_sites, operations,
+    storage, subscription,
 };
 use crate::engine::Emulator;
 
@@ -21,6 +22,10 @@ pub async fn route(emu: &Arc<Emulator>, ctx: &RequestContext) -> ApiResult {
         ("GET", ["operations", id]) => operations::get(emu, ctx, id),
         ("GET", ["services", "images"]) => Ok(images::list(emu)),
         ("GET", ["services", "images", name]) => images::get(emu, name),
+        ("GET", ["services", "vmimages"]) => Ok(images::list_vm_images()),
+        (_, ["services", "vmimages", ..]) => Err(ApiError::unsupported("VM images")),
+        ("GET", ["affinitygroups"]) => Ok(subscription::list_affinity_groups()),
+        (_, ["affinitygroups", ..]) => Err(ApiError::unsupported("Affinity groups")),
         ("GET", ["services", "hostedservices"]) => hosted_services::list(emu, ctx),
         ("POST", ["services", "hostedservices"]) => hosted_services::create(emu, ctx),
         ("GET", ["services", "hostedservices", "operations", "isavailable", name]) => {
@@ -65,6 +70,11 @@ pub async fn route(emu: &Arc<Emulator>, ctx: &RequestContext) -> ApiResult {
         ("DELETE", ["services", "hostedservices", svc, "deployments", dep, "roles", role]) => {
             deployments::delete_role(emu, ctx, svc, dep, role)
         }
+        (_, ["services", "hostedservices", _, "deployments", _, "roles", _, disks, ..])
+            if disks.eq_ignore_ascii_case("datadisks") =>
+        {
+            Err(ApiError::unsupported("Data disks"))
+        }
         (
             "POST",
             ["services", "hostedservices", svc, "deployments", dep, "roleinstances", role, op],
@@ -89,7 +99,7 @@ pub async fn route(emu: &Arc<Emulator>, ctx: &RequestContext) -> ApiResult {
         }
         ("GET", ["services", "networking", "media"]) => network::get_configuration(emu, ctx),
         ("PUT", ["services", "networking", "media"]) => network::set_configuration(emu, ctx),
-        ("GET", ["services", "networking", "virtualnetwork"]) => network::list_sites(emu, ctx),
+        ("GET", ["services", "networking", "virtualnetwork"]) => network_sites::list(emu, ctx),
         ("GET", ["services", "disks"]) => disks::list(emu, ctx),
         ("GET", ["services", "disks", name]) => disks::get(emu, ctx, name),
         ("DELETE", ["services", "disks", name]) => disks::delete(emu, ctx, name),

@@ -140,7 +140,8 @@ pub fn create(emu: &Arc<Emulator>, ctx: &RequestContext) -> ApiResult {
     ))
 }
 
-fn write_account(w: &mut XmlWriter, sub: &str, s: &StorageAccount) {
+/// One account's elements; Get Storage Account carries `<Capabilities>`, list items do not.
+fn write_account(w: &mut XmlWriter, sub: &str, s: &StorageAccount, capabilities: bool) {
     w.leaf("Url", urls::storage_account(sub, &s.name));
     w.leaf("ServiceName", &s.name);
     w.open("StorageServiceProperties");
@@ -172,9 +173,11 @@ fn write_account(w: &mut XmlWriter, sub: &str, s: &StorageAccount) {
     w.leaf("AccountType", &s.account_type);
     w.close("StorageServiceProperties");
     properties::write(w, &s.extended_properties);
-    w.open("Capabilities")
-        .leaf("Capability", "PersistentVMRole")
-        .close("Capabilities");
+    if capabilities {
+        w.open("Capabilities")
+            .leaf("Capability", "PersistentVMRole")
+            .close("Capabilities");
+    }
 }
 
 pub fn get(emu: &Arc<Emulator>, ctx: &RequestContext, name: &str) -> ApiResult {
@@ -185,7 +188,7 @@ pub fn get(emu: &Arc<Emulator>, ctx: &RequestContext, name: &str) -> ApiResult {
         .get(name)
         .ok_or_else(|| not_found(name))?;
     let mut w = XmlWriter::with_root("StorageService");
-    write_account(&mut w, &ctx.subscription, s);
+    write_account(&mut w, &ctx.subscription, s, true);
     Ok(HttpResponse::xml(w.finish("StorageService")))
 }
 
@@ -200,7 +203,7 @@ pub fn list(emu: &Arc<Emulator>, ctx: &RequestContext) -> ApiResult {
     let mut w = XmlWriter::with_root("StorageServices");
     for s in sub.storage_accounts.values() {
         w.open("StorageService");
-        write_account(&mut w, &ctx.subscription, s);
+        write_account(&mut w, &ctx.subscription, s, false);
         w.close("StorageService");
     }
     Ok(HttpResponse::xml(w.finish("StorageServices")))

@@ -1,5 +1,6 @@
-//! Subscription-level reads: Get Subscription (quotas and current usage), List Locations
-//! and List Role Sizes, from the catalogue Azure served in 2015. Nothing here changes state.
+//! Subscription-level reads: Get Subscription (quotas and current usage), List Locations,
+//! List Role Sizes (and the compute capabilities other lists carry), from the catalogue
+//! Azure served in 2015, and List Affinity Groups (always empty). Nothing here changes state.
 
 use std::sync::Arc;
 
@@ -72,6 +73,23 @@ pub fn list_role_sizes() -> HttpResponse {
     HttpResponse::xml(w.finish("RoleSizes"))
 }
 
+/// `<ComputeCapabilities>`: the role sizes web/worker roles and VMs may use (List
+/// Locations and every List Hosted Services item carry it).
+pub fn write_compute_capabilities(w: &mut XmlWriter) {
+    w.open("ComputeCapabilities");
+    w.open("WebWorkerRoleSizes");
+    for r in catalog::ROLE_SIZES.iter().filter(|r| r.3) {
+        w.leaf("RoleSize", r.0);
+    }
+    w.close("WebWorkerRoleSizes");
+    w.open("VirtualMachinesRoleSizes");
+    for r in catalog::ROLE_SIZES.iter().filter(|r| r.4) {
+        w.leaf("RoleSize", r.0);
+    }
+    w.close("VirtualMachinesRoleSizes");
+    w.close("ComputeCapabilities");
+}
+
 pub fn list_locations() -> HttpResponse {
     let mut w = XmlWriter::with_root("Locations");
     for l in catalog::LOCATIONS {
@@ -83,18 +101,7 @@ pub fn list_locations() -> HttpResponse {
             w.leaf("AvailableService", s);
         }
         w.close("AvailableServices");
-        w.open("ComputeCapabilities");
-        w.open("WebWorkerRoleSizes");
-        for r in catalog::ROLE_SIZES.iter().filter(|r| r.3) {
-            w.leaf("RoleSize", r.0);
-        }
-        w.close("WebWorkerRoleSizes");
-        w.open("VirtualMachinesRoleSizes");
-        for r in catalog::ROLE_SIZES.iter().filter(|r| r.4) {
-            w.leaf("RoleSize", r.0);
-        }
-        w.close("VirtualMachinesRoleSizes");
-        w.close("ComputeCapabilities");
+        write_compute_capabilities(&mut w);
         w.open("StorageCapabilities").open("StorageAccountTypes");
         for t in [
             "Standard_LRS",
@@ -108,4 +115,9 @@ pub fn list_locations() -> HttpResponse {
         w.close("Location");
     }
     HttpResponse::xml(w.finish("Locations"))
+}
+
+/// List Affinity Groups: there are none (creating one is not supported).
+pub fn list_affinity_groups() -> HttpResponse {
+    HttpResponse::xml(XmlWriter::empty_document("AffinityGroups"))
 }

@@ -149,15 +149,18 @@ pub fn apply(
             service,
             role,
             start,
+            deallocate,
         } => {
             if let Some(r) = find_role_mut(sub, service, role) {
                 if let Some(id) = vm_id(r) {
                     if *start {
                         r.phase = RolePhase::Running;
                         r.ready_from = Some(now);
+                        r.deallocated = false;
                         actions.push(HostAction::StartVm(id));
                     } else {
                         r.phase = RolePhase::Stopped;
+                        r.deallocated = *deallocate;
                         actions.push(HostAction::StopVm(id));
                     }
                 }

@@ -22,28 +22,27 @@ const fn state(instance_status: &'static str, power_state: &'static str) -> Inst
     }
 }
 
-/// Azure's (InstanceStatus, PowerState) for a role at `now`.
+/// Azure's (InstanceStatus, PowerState) for a role at `now`. Recorded progression: from
+/// acceptance until well after the operation succeeded `RoleStateUnknown/Starting`, then
+/// `RoleStateUnknown/Started`, `Provisioning/Started` and `ReadyRole/Started` (the modelled
+/// boot split in halves, ReadyRole only once the backend says the VM is ready).
 pub fn instance_state(emu: &Emulator, role: &Role, vm: &VmStatus, now: Millis) -> InstanceState {
     match role.phase {
-        RolePhase::Creating => {
-            if now < role.created + role.op_duration_ms / 2 {
-                state("CreatingVM", "Starting")
-            } else {
-                state("StartingVM", "Starting")
-            }
-        }
+        RolePhase::Creating => state("RoleStateUnknown", "Starting"),
         RolePhase::Deleting => state("StoppingVM", "Stopping"),
+        RolePhase::Stopped if role.deallocated => state("StoppedDeallocated", "Stopped"),
         RolePhase::Stopped => state("StoppedVM", "Stopped"),
         RolePhase::Running => {
             let boot = emu.latency.scaled(emu.latency.role_boot).as_millis() as i64;
             let elapsed = now - role.ready_from.unwrap_or(role.created);
             match vm {
                 VmStatus::Stopped => state("StoppedVM", "Stopped"),
-                _ if elapsed < boot / 3 => state("RoleStateUnknown", "Starting"),
-                VmStatus::Ready if elapsed >= boot => state("ReadyRole", "Started"),
-                VmStatus::Failed(_) if elapsed >= boot => state("ProvisioningFailed", "Started"),
-                VmStatus::Unknown if elapsed >= boot => state("RoleStateUnknown", "Unknown"),
-                _ => state("Provisioning", "Started"),
+                _ if elapsed < boot / 2 => state("RoleStateUnknown", "Starting"),
+                _ if elapsed < boot => state("RoleStateUnknown", "Started"),
+                VmStatus::Ready => state("ReadyRole", "Started"),
+                VmStatus::Failed(_) => state("ProvisioningFailed", "Started"),
+                VmStatus::Unknown => state("RoleStateUnknown", "Unknown"),
+                VmStatus::Booting => state("Provisioning", "Started"),
             }
         }
     }

@@ -21,8 +21,10 @@ pub struct LatencyModel {
     pub delete_deployment: f64,
     /// Delete Hosted Service with `comp=media` (deployments, disks, blobs).
     pub delete_hosted_service_media: f64,
-    /// Start/Shutdown/Restart role operations.
+    /// Shutdown/Restart role operations (and Reboot/Reimage Role Instance).
     pub role_power_operation: f64,
+    /// Start Role (recorded: still InProgress at 129 s, Succeeded at 161 s).
+    pub start_role: f64,
     /// From the create operation's success until the role can be ReadyRole (guest agent Ready).
     pub role_boot: f64,
     /// After a delete without `comp=media`: the disk stays attached this long…
@@ -47,6 +49,7 @@ impl LatencyModel {
             delete_deployment: 6.0,
             delete_hosted_service_media: 30.0,
             role_power_operation: 30.0,
+            start_role: 145.0,
             role_boot: 90.0,
             disk_detach: 60.0,
             disk_lease_release: 120.0,
@@ -83,6 +86,7 @@ impl LatencyModel {
                 self.delete_hosted_service_media,
             ),
             ("role_power_operation", self.role_power_operation),
+            ("start_role", self.start_role),
             ("role_boot", self.role_boot),
             ("disk_detach", self.disk_detach),
             ("disk_lease_release", self.disk_lease_release),

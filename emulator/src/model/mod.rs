@@ -186,8 +186,9 @@ pub struct Role {
     pub created: Millis,
     /// When the create operation finished (boot clock starts).
     pub ready_from: Option<Millis>,
-    /// How long the create operation was modelled to take (for the CreatingVM/StartingVM split).
-    pub op_duration_ms: i64,
+    /// Shut down with `StoppedDeallocated`: no size, address or VIP until started again.
+    #[serde(default)]
+    pub deallocated: bool,
     /// What was handed to the backend.
     pub vm_spec: Option<VmSpec>,
     /// What the backend answered (addresses).
@@ -331,6 +332,9 @@ pub enum Pending {
         service: String,
         role: String,
         start: bool,
+        /// Shutdown with `PostShutdownAction` `StoppedDeallocated`.
+        #[serde(default)]
+        deallocate: bool,
     },
     /// Nothing to apply (the operation was decided Failed up front, e.g. duplicate ports).
     Nothing,

@@ -292,3 +292,46 @@ pub fn all_between<'a>(s: &'a str, tag: &str) -> Vec<&'a str> {
     }
     v
 }
+
+/// Ordered distinct element paths of a body (values ignored).
+pub fn paths(xml: &str) -> Vec<String> {
+    let doc = azure_emulator::xml::parse(xml).unwrap_or_else(|e| panic!("{e:?}: {xml}"));
+    let mut v = Vec::new();
+    fn go(n: &azure_emulator::xml::Node, prefix: &str, v: &mut Vec<String>) {
+        let p = format!("{prefix}/{}", n.name);
+        if !v.contains(&p) {
+            v.push(p.clone());
+        }
+        for c in &n.children {
+            go(c, &p, v);
+        }
+    }
+    go(&doc, "", &mut v);
+    v
+}
+
+/// Values replaced by `#` so only the byte shape remains.
+pub fn shape(xml: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    let mut text = false;
+    for ch in xml.chars() {
+        match ch {
+            '<' => {
+                if text {
+                    out.push('#');
+                }
+                text = false;
+                in_tag = true;
+                out.push(ch);
+            }
+            '>' => {
+                in_tag = false;
+                out.push(ch);
+            }
+            _ if in_tag => out.push(ch),
+            _ => text = true,
+        }
+    }
+    out
+}

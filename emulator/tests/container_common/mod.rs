@@ -1,5 +1,5 @@
 //! Shared helpers for the container backend tests: the image (built once, cached), host
-//! leak checks (namespaces, mounts, veths, bridges, processes), SSH key generation and
+//! leak checks (namespaces, mounts, veths, bridges, cgroups, processes), SSH key generation and
 //! OpenSSH logins through the forwarders, a backend and VM specs driven the way the API
 //! layer drives them.
 #![allow(dead_code)]
@@ -65,8 +65,27 @@ pub fn leftovers(tag: &str, state_dir: &Path) -> Vec<String> {
             out.push(format!("mount {l}"));
         }
     }
-    for h in ["systemd", "unified", ""] {
-        let group = Path::new("/sys/fs/cgroup").join(h).join("azure-emulator");
+    // The VM's cgroups: nspawn's (hierarchy roots) and its size's (below this process's
+    // own cpuset and memory cgroups).
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let mut groups: Vec<PathBuf> = ["systemd", "unified", ""]
+        .iter()
+        .map(|h| Path::new("/sys/fs/cgroup").join(h).join("azure-emulator"))
+        .collect();
+    for c in ["cpuset", "memory"] {
+        if let Some(rel) = own
+            .lines()
+            .find_map(|l| l.split_once(&format!(":{c}:")).map(|(_, p)| p))
+        {
+            groups.push(
+                Path::new("/sys/fs/cgroup")
+                    .join(c)
+                    .join(rel.trim_start_matches('/'))
+                    .join("azure-emulator"),
+            );
+        }
+    }
+    for group in groups {
         for e in std::fs::read_dir(&group).into_iter().flatten().flatten() {
             if e.file_name()
                 .to_string_lossy()
@@ -77,11 +96,23 @@ pub fn leftovers(tag: &str, state_dir: &Path) -> Vec<String> {
         }
     }
     for l in shell_stdout("ps -eo pid=,args=").lines() {
-        if l.contains("systemd-nspawn") && (l.contains(tag) || l.contains(&sd)) {
+        if (l.contains("systemd-nspawn") && (l.contains(tag) || l.contains(&sd)))
+            || (l.contains("lxcfs") && l.contains(&sd))
+        {
             out.push(format!("process {l}"));
         }
     }
     out
+}
+
+/// `leftovers` less what the backend itself holds while it runs (its bridge, its lxcfs):
+/// what the VMs left once they are deleted.
+pub fn vm_leftovers(tag: &str, state_dir: &Path) -> Vec<String> {
+    leftovers(tag, state_dir)
+        .into_iter()
+        .filter(|l| !(l.starts_with("link") && l.contains(&format!(" {tag}:"))))
+        .filter(|l| !l.contains("/container/lxcfs"))
+        .collect()
 }
 
 /// Poll `f` until it returns Some or the deadline passes.
@@ -219,7 +250,7 @@ pub async fn wait_ready(b: &ContainerBackend, id: &str) {
         match b.status(id).await {
             VmStatus::Ready => return,
             VmStatus::Booting => {}
-            other => panic!("{id}: {other:?}; console: {:?}", b.console_log(id)),
+            other => panic!("{id}: {other:?}; {}", console_tail(b, id)),
         }
         assert!(
             std::time::Instant::now() < deadline,
@@ -240,4 +271,16 @@ pub async fn ssh_async(
     tokio::task::spawn_blocking(move || ssh(&key, &kh, "azureuser", addr, &cmd))
         .await
         .expect("ssh task")
+}
+
+/// The last lines of a VM's console log, for failure messages.
+pub fn console_tail(b: &ContainerBackend, id: &str) -> String {
+    let path = b.console_log(id);
+    let log = std::fs::read_to_string(&path).unwrap_or_default();
+    let tail: Vec<&str> = log.lines().rev().take(30).collect();
+    format!(
+        "console ({}), last lines:\n{}",
+        path.display(),
+        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+    )
 }

@@ -31,8 +31,6 @@ struct Placement<'a> {
     service: &'a HostedService,
     deployment: &'a str,
     virtual_network: Option<&'a str>,
-    /// The accepting operation's modelled duration (for the CreatingVM/StartingVM split).
-    op_duration_ms: i64,
 }
 
 /// Fill a new role's runtime fields, register its OS disk, build its `VmSpec`.
@@ -47,7 +45,6 @@ fn prepare_role(
     let now = now_ms();
     role.phase = RolePhase::Creating;
     role.created = now;
-    role.op_duration_ms = place.op_duration_ms;
     let mut salt = salt;
     role.os_disk.disk_name = os_disk_name(place.deployment, &role.name, now, salt);
     while sub.disks.contains_key(&role.os_disk.disk_name) {
@@ -140,7 +137,6 @@ pub fn create(emu: &Arc<Emulator>, ctx: &RequestContext, svc: &str) -> ApiResult
         service: &h,
         deployment: &name,
         virtual_network: virtual_network.as_deref(),
-        op_duration_ms: duration.as_millis() as i64,
     };
     let prepared: Vec<Role> = roles
         .into_iter()
@@ -222,7 +218,6 @@ pub fn add_role(emu: &Arc<Emulator>, ctx: &RequestContext, svc: &str, dep: &str)
         service: &h,
         deployment: &d.name,
         virtual_network: d.virtual_network.as_deref(),
-        op_duration_ms: duration.as_millis() as i64,
     };
     let salt = d.roles.len() as u32;
     let keys = keys.into_iter().next().unwrap_or_default();
@@ -279,9 +274,9 @@ pub fn delete_role(
         return Err(ApiError::service_busy());
     }
     if d.roles.len() == 1 {
-        return Err(ApiError::bad_request(
-            "The role cannot be deleted because it is the only role of the deployment. Delete the deployment instead.",
-        ));
+        return Err(ApiError::bad_request(format!(
+            "Role {role_name} is the only role present in the deployment and so cannot be removed. Please delete the deployment or add another role before removing this role."
+        )));
     }
     if let Some(r) = sub
         .hosted_services

@@ -1,6 +1,7 @@
-//! Role power operations: Start/Shutdown/Restart Role (`…/roleinstances/{role}/Operations`)
-//! and Reboot/Reimage Role Instance (`?comp=reboot|reimage`, libcloud's reboot), each an
-//! asynchronous operation holding the deployment.
+//! Role power operations: Start/Shutdown/Restart Role (`…/roleinstances/{role}/Operations`,
+//! Shutdown with `PostShutdownAction` Stopped or StoppedDeallocated) and Reboot/Reimage Role
+//! Instance (`?comp=reboot|reimage`, libcloud's reboot), each an asynchronous operation
+//! holding the deployment.
 
 use std::sync::Arc;
 
@@ -22,13 +23,24 @@ pub fn role_operation(
     let doc = ctx.body_xml()?;
     let mut w = doc.walk();
     let ty = w.req_text("OperationType")?;
-    let _ = w.opt("PostShutdownAction");
+    let post_shutdown = w.opt_text("PostShutdownAction");
     w.finish()?;
-    let start = match (doc.local(), ty.as_str()) {
-        ("StartRoleOperation", "StartRoleOperation") => true,
-        ("RestartRoleOperation", "RestartRoleOperation") => true,
-        ("ShutdownRoleOperation", "ShutdownRoleOperation") => false,
+    let lat = &emu.latency;
+    let (start, seconds) = match (doc.local(), ty.as_str()) {
+        ("StartRoleOperation", "StartRoleOperation") => (true, lat.start_role),
+        ("RestartRoleOperation", "RestartRoleOperation") => (true, lat.role_power_operation),
+        ("ShutdownRoleOperation", "ShutdownRoleOperation") => (false, lat.role_power_operation),
         _ => return Err(ApiError::bad_request("The operation type is not valid.")),
+    };
+    // Stopped (the default) keeps the VM provisioned; StoppedDeallocated releases it.
+    let deallocate = match post_shutdown.as_deref() {
+        None | Some("Stopped") => false,
+        Some("StoppedDeallocated") => !start,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "The value {other} of PostShutdownAction is not valid; use Stopped or StoppedDeallocated."
+            )))
+        }
     };
     let key = svc.to_ascii_lowercase();
     let mut st = emu.lock();
@@ -45,17 +57,17 @@ pub fn role_operation(
     if let Some(op) = &d.lock {
         return Err(ApiError::deployment_busy(op));
     }
-    let dur = emu.latency.scaled(emu.latency.role_power_operation);
     emu.begin_operation(
         sub,
         &ctx.request_id,
         NewOperation {
             kind: "RoleOperation",
-            duration: dur,
+            duration: emu.latency.scaled(seconds),
             pending: Pending::PowerRole {
                 service: key.clone(),
                 role: role_name,
                 start,
+                deallocate,
             },
             locks: vec![deployment_lock(&key)],
             fail_with: None,
@@ -106,6 +118,7 @@ pub fn reboot_instance(
                 service: key.clone(),
                 role: role_name,
                 start: true,
+                deallocate: false,
             },
             locks: vec![deployment_lock(&key)],
             fail_with: None,

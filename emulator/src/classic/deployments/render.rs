@@ -1,6 +1,7 @@
 //! Get Deployment and Get Role bodies in Azure's element order: role instances (status,
-//! addresses, endpoints, guest agent), roles as they were requested, and the deployment's
-//! fixed fields (VIP, DNS suffix, downtime window). Rendering only.
+//! addresses, endpoints, guest agent; a deallocated one only its name and state), roles as
+//! they were requested, and the deployment's fixed fields (VIP unless every role is
+//! deallocated, DNS suffix, downtime window). Rendering only.
 
 use std::collections::HashMap;
 
@@ -86,6 +87,7 @@ pub fn write_role_body(w: &mut XmlWriter, h: &HostedService, r: &Role) {
     w.leaf("MediaLink", &r.os_disk.media_link);
     w.leaf("SourceImageName", &r.os_disk.source_image);
     w.leaf("OS", &r.os_disk.os);
+    w.leaf("IOType", "Standard");
     w.close("OSVirtualHardDisk");
     w.leaf("RoleSize", &r.role_size);
     w.leaf(
@@ -136,11 +138,17 @@ pub fn write_deployment(
                 power_state: power,
             } = instance_state(emu, r, &vm, now);
             let ready = status == "ReadyRole";
-            let show_ip = r.vm.is_some() && status != "CreatingVM";
+            let show_ip = r.vm.is_some();
             w.open("RoleInstance");
             w.leaf("RoleName", &r.name);
             w.leaf("InstanceName", &r.name);
             w.leaf("InstanceStatus", status);
+            if status == "StoppedDeallocated" {
+                // Azure slims a deallocated instance to its name and state.
+                w.leaf("PowerState", power);
+                w.close("RoleInstance");
+                continue;
+            }
             w.leaf("InstanceUpgradeDomain", "0");
             w.leaf("InstanceFaultDomain", "0");
             w.leaf("InstanceSize", &r.role_size);
@@ -241,13 +249,22 @@ pub fn write_deployment(
         .leaf("EndTime", iso8601(d.created + 86_400_000))
         .leaf("Status", "PersistentVMUpdateCompleted")
         .close("PersistentVMDowntime");
-    w.open("VirtualIPs")
-        .open("VirtualIP")
-        .leaf("Address", h.vip.to_string())
-        .leaf("IsDnsProgrammed", "true")
-        .leaf("Name", format!("{}ContractContract", d.name))
-        .close("VirtualIP")
-        .close("VirtualIPs");
+    // The VIP is released once every role is deallocated.
+    let vip_released = !d.roles.is_empty()
+        && d.roles
+            .iter()
+            .all(|r| r.phase == RolePhase::Stopped && r.deallocated);
+    if vip_released {
+        w.empty("VirtualIPs");
+    } else {
+        w.open("VirtualIPs")
+            .open("VirtualIP")
+            .leaf("Address", h.vip.to_string())
+            .leaf("IsDnsProgrammed", "true")
+            .leaf("Name", format!("{}ContractContract", d.name))
+            .close("VirtualIP")
+            .close("VirtualIPs");
+    }
     w.leaf(
         "InternalDnsSuffix",
         format!("{}.e1.internal.cloudapp.net", h.name.to_ascii_lowercase()),

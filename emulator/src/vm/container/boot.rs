@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use super::super::VmError;
 use super::net::VmNet;
+use super::size::{self, VmSize};
 use super::sys;
 
 /// cgroup hierarchies nspawn's `--keep-unit` writes into (under the caller's cgroup).
@@ -45,18 +46,22 @@ impl VmPaths {
     pub fn pid_file(&self) -> PathBuf {
         self.dir.join("nspawn.pid")
     }
+    /// Every cgroup of the VM: where nspawn runs (`name=systemd` and `unified`) and, on a
+    /// cgroup v1 host, the cpuset and memory cgroups holding its size.
     pub fn cgroups(&self) -> Vec<PathBuf> {
         let root = Path::new("/sys/fs/cgroup");
-        if root.join("cgroup.controllers").exists() {
+        if size::unified_only() {
             // Pure cgroup v2 host (not this machine's hybrid layout; untested here).
             return vec![root.join(CGROUP_GROUP).join(&self.machine)];
         }
-        CGROUP_HIERARCHIES
+        let mut all: Vec<PathBuf> = CGROUP_HIERARCHIES
             .iter()
             .map(|h| Path::new("/sys/fs/cgroup").join(h))
             .filter(|h| h.is_dir())
             .map(|h| h.join(CGROUP_GROUP).join(&self.machine))
-            .collect()
+            .collect();
+        all.extend(size::limit_cgroups(CGROUP_GROUP, &self.machine));
+        all
     }
 }
 
@@ -131,19 +136,28 @@ fn systemd_nspawn() -> Result<PathBuf, VmError> {
     sys::require_tool("systemd-nspawn", "systemd-container")
 }
 
-/// Boot the VM: nspawn from its own cgroup (so concurrent containers do not collide),
-/// in the VM's netns, own process group (terminal signals go to the emulator only).
+/// Boot the VM: nspawn from its own cgroups (so concurrent containers do not collide,
+/// and limited to the VM's size), in the VM's netns, own process group (terminal signals
+/// go to the emulator only), with `binds` (lxcfs's files) bound read-only.
 pub fn launch(
     paths: &VmPaths,
     net: &VmNet,
     hostname: &str,
     bind_home: Option<&Path>,
+    vm_size: &VmSize,
+    binds: &[std::ffi::OsString],
 ) -> Result<Launched, VmError> {
     let nspawn = systemd_nspawn()?;
     let cgroups = paths.cgroups();
     for cg in &cgroups {
         fs::create_dir_all(cg).map_err(|e| sys::io_err("cannot create cgroup", cg, e))?;
     }
+    let unified = size::unified_only().then(|| cgroups.first()).flatten();
+    size::apply(
+        vm_size,
+        &size::limit_cgroups(CGROUP_GROUP, &paths.machine),
+        unified.map(PathBuf::as_path),
+    )?;
     let log = fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -179,6 +193,7 @@ pub fn launch(
             "--console=read-only",
         ])
         .args(["--resolv-conf=off", "--timezone=off", "--link-journal=no"]);
+    cmd.args(binds);
     if let Some(home) = bind_home {
         let mut arg = std::ffi::OsString::from("--bind=");
         arg.push(home);

@@ -3,15 +3,21 @@
 //! bridge, reachable through loopback forwarders that play Azure's load balancer.
 //! It must never change the host beyond what it records and removes again.
 //!
+//! Each VM is the size of its role size: cores as a cpuset, memory as a memory limit, and
+//! the emulator's own lxcfs shows the VM those figures in /proc and /sys.
+//!
 //! Layout under `<state_dir>/container/`: `network.json` (the subnet and bridge this state
 //! dir owns, re-taken after a restart), `vms/<role>-<hash>/` per VM (`vm.json`, overlay
-//! `upper`/`work`/`merged`, `console.log`, `nspawn.pid`), `homes/<network>/` (shared /home).
+//! `upper`/`work`/`merged`, `console.log`, `nspawn.pid`), `homes/<network>/` (shared /home),
+//! `lxcfs/` (lxcfs's mount point; `lxcfs.pid`, `lxcfs.log`).
 
 mod boot;
 mod forward;
 pub mod image;
+mod lxcfs;
 mod net;
 mod provision;
+mod size;
 mod sys;
 mod vms;
 
@@ -25,6 +31,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 
 use super::{ImageInfo, VmBackend, VmError, VmInfo, VmSpec, VmStatus};
+use lxcfs::Lxcfs;
 use vms::{
     blocking, lock, read_json, start_forwarders, vm_key, write_json, BackendState, NetworkRecord,
     VmRecord,
@@ -47,6 +54,7 @@ impl ContainerBackend {
         sys::require_tool("systemd-nspawn", "systemd-container")?;
         sys::require_tool("ip", "iproute2")?;
         sys::require_tool("useradd", "passwd")?;
+        sys::require_tool("lxcfs", "lxcfs")?;
         image::image_root(&opts.image_dir, DEFAULT_IMAGE)?;
         let root = opts.state_dir.join("container");
         let vms_dir = root.join("vms");
@@ -56,7 +64,15 @@ impl ContainerBackend {
         let preferred = read_json::<NetworkRecord>(&net_file).map(|r| (r.subnet, r.bridge));
         let mut lease = net::lease_subnet(preferred)?;
         let cleanup = Self::clean_stale(&vms_dir);
-        if let Err(e) = cleanup.and_then(|_| net::create_bridge(&lease)) {
+        let lxcfs = match cleanup.and_then(|_| Lxcfs::start(&root)) {
+            Ok(l) => l,
+            Err(e) => {
+                lease.release();
+                return Err(e);
+            }
+        };
+        if let Err(e) = net::create_bridge(&lease) {
+            lxcfs.stop();
             lease.release();
             return Err(e);
         }
@@ -65,6 +81,7 @@ impl ContainerBackend {
             bridge: lease.bridge.clone(),
         };
         if let Err(e) = write_json(&net_file, &record) {
+            lxcfs.stop();
             net::delete_bridge(&lease.bridge);
             lease.release();
             return Err(e);
@@ -79,6 +96,7 @@ impl ContainerBackend {
                 lease: Mutex::new(Some(lease)),
                 vms: Mutex::new(HashMap::new()),
                 shut_down: AtomicBool::new(false),
+                lxcfs,
             }),
         })
     }

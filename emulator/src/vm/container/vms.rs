@@ -17,8 +17,10 @@ use serde::{Deserialize, Serialize};
 use super::super::{VmError, VmInfo, VmSpec, VmStatus};
 use super::boot::{self, VmPaths};
 use super::forward::Forwarder;
+use super::lxcfs::Lxcfs;
 use super::net::{self, SubnetLease, VmNet};
 use super::provision;
+use super::size;
 use super::sys;
 
 /// How long a VM may take from launch to an SSH banner before it is reported Failed.
@@ -87,6 +89,8 @@ pub(super) struct BackendState {
     pub(super) lease: Mutex<Option<SubnetLease>>,
     pub(super) vms: Mutex<HashMap<String, Arc<Vm>>>,
     pub(super) shut_down: AtomicBool,
+    /// Shows each VM its own size in /proc and /sys.
+    pub(super) lxcfs: Lxcfs,
 }
 
 pub(super) fn vm_key(id: &str) -> String {
@@ -204,7 +208,15 @@ impl BackendState {
                 fs::write(&marker, "").map_err(|e| sys::io_err("cannot write", &marker, e))?;
             }
             vm.net.create(&self.bridge)?;
-            boot::launch(&vm.paths, &vm.net, &vm.spec.hostname, home.as_deref())
+            let vm_size = size::for_role(&vm.spec.role_size, vm.host)?;
+            boot::launch(
+                &vm.paths,
+                &vm.net,
+                &vm.spec.hostname,
+                home.as_deref(),
+                &vm_size,
+                &self.lxcfs.nspawn_binds(),
+            )
         })();
         let launched = match r {
             Ok(l) => l,
@@ -334,6 +346,7 @@ impl BackendState {
                 });
             }
         });
+        self.lxcfs.stop();
         net::delete_bridge(&self.bridge);
         if let Some(mut lease) = lock(&self.lease).take() {
             lease.release();
