@@ -58,6 +58,10 @@ impl AzureClassicProvider {
         });
         // One gate per preparation resource, opened when it exists.
         let mut gates: HashMap<(String, String), Gate> = HashMap::new();
+        // In each subscription the virtual network's change is sent before anything else:
+        // every VM waits for the network, the slowest to create, and among dozens of
+        // requests at once (each a TLS handshake) its own would otherwise wait its turn.
+        let mut network_sent: HashMap<String, watch::Receiver<bool>> = HashMap::new();
         let mut tasks: JoinSet<()> = JoinSet::new();
         for p in &prep {
             let (tx, _) = watch::channel(None);
@@ -79,6 +83,13 @@ impl AzureClassicProvider {
             let cert = cert.clone();
             let mark = mark.clone();
             let events = events.clone();
+            let (sent, after_network) = if p.kind == K_VNET {
+                let (tx, rx) = watch::channel(false);
+                network_sent.insert(p.scope.clone(), rx);
+                (Some(tx), None)
+            } else {
+                (None, network_sent.get(&p.scope).cloned())
+            };
             let certs: Vec<Resource> = res
                 .iter()
                 .filter(|c| {
@@ -87,6 +98,10 @@ impl AzureClassicProvider {
                 .cloned()
                 .collect();
             tasks.spawn(async move {
+                if let Some(mut rx) = after_network {
+                    // Err: the network's task ended without an answer; go anyway.
+                    let _ = rx.wait_for(|sent| *sent).await;
+                }
                 let out: Result<(), String> = async {
                     let c = me.client(&p.scope).map_err(to_text)?;
                     // Never asked for before: nothing of ours can be there, no need to look.
@@ -118,7 +133,16 @@ impl AzureClassicProvider {
                             }
                         }
                         K_STORAGE => r::ensure_storage_account(c, &p.name, loc, &mark, fresh).await.map_err(to_text)?,
-                        K_VNET => r::ensure_vnet(c, &p.name, p.attr("location").unwrap_or(loc)).await.map_err(to_text)?,
+                        K_VNET => {
+                            let accepted = move || {
+                                if let Some(tx) = sent {
+                                    tx.send_replace(true);
+                                }
+                            };
+                            r::ensure_vnet(c, &p.name, p.attr("location").unwrap_or(loc), accepted)
+                                .await
+                                .map_err(to_text)?
+                        }
                         _ => {}
                     }
                     // It exists: the VMs waiting for it may go while its mark is written

@@ -169,12 +169,18 @@ pub async fn get_network_config(c: &AsmClient) -> Result<Option<String>, AsmErro
     get_opt(c, "services/networking/media").await
 }
 
-async fn put_network_config(c: &AsmClient, doc: String, what: &str) -> Result<(), AsmError> {
-    c.mutate(
+async fn put_network_config(
+    c: &AsmClient,
+    doc: String,
+    what: &str,
+    accepted: impl FnOnce(),
+) -> Result<(), AsmError> {
+    c.mutate_then(
         Method::PUT,
         "services/networking/media",
         Some(("text/plain", doc)),
         what,
+        accepted,
     )
     .await
     .map(|_| ())
@@ -188,7 +194,13 @@ fn xml_err(what: &str, detail: String) -> AsmError {
 }
 
 /// Add our site to the subscription's network configuration, keeping every other site.
-pub async fn ensure_vnet(c: &AsmClient, name: &str, location: &str) -> Result<(), AsmError> {
+/// `accepted` is called once Azure has answered the change (or found nothing to change).
+pub async fn ensure_vnet(
+    c: &AsmClient,
+    name: &str,
+    location: &str,
+    accepted: impl FnOnce(),
+) -> Result<(), AsmError> {
     let what = format!("add virtual network {name}");
     let doc = get_network_config(c)
         .await?
@@ -201,8 +213,11 @@ pub async fn ensure_vnet(c: &AsmClient, name: &str, location: &str) -> Result<()
         "10.0.0.0/11",
     );
     match xml::netconfig_add_site(&doc, name, &site).map_err(|d| xml_err(&what, d))? {
-        None => Ok(()),
-        Some(new_doc) => put_network_config(c, new_doc, &what).await,
+        None => {
+            accepted();
+            Ok(())
+        }
+        Some(new_doc) => put_network_config(c, new_doc, &what, accepted).await,
     }
 }
 
@@ -214,7 +229,7 @@ pub async fn remove_vnet(c: &AsmClient, name: &str) -> Result<(), AsmError> {
     };
     match xml::netconfig_remove_site(&doc, name).map_err(|d| xml_err(&what, d))? {
         None => Ok(()),
-        Some(new_doc) => put_network_config(c, new_doc, &what).await,
+        Some(new_doc) => put_network_config(c, new_doc, &what, || {}).await,
     }
 }
 

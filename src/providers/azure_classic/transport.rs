@@ -372,9 +372,26 @@ impl AsmClient {
         body: Option<(&'static str, String)>,
         what: &str,
     ) -> Result<Reply, AsmError> {
+        self.mutate_then(method, path, body, what, || {}).await
+    }
+
+    /// [`mutate`](Self::mutate), calling `accepted` once Azure has answered the first
+    /// submission (before waiting for its operation); never called when no answer came.
+    pub async fn mutate_then(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(&'static str, String)>,
+        what: &str,
+        accepted: impl FnOnce(),
+    ) -> Result<Reply, AsmError> {
+        let mut accepted = Some(accepted);
         let mut attempt = 0u32;
         loop {
             let reply = self.send(method.clone(), path, body.clone()).await?;
+            if let Some(f) = accepted.take() {
+                f();
+            }
             if reply.status != 202 {
                 return Ok(reply);
             }
