@@ -432,16 +432,18 @@ impl AzureClassicProvider {
             ("storage account", &todo.storage_accounts),
         ] {
             let mut free = 0;
-            for (scope, name) in list {
-                let Some(sub) = reached.iter().find(|s| &s.id == scope) else {
-                    continue;
-                };
-                let c = sub.client;
+            // Every name at once (at 1,000 VMs, 125 checks one after another took most of
+            // a second); the results are read in the list's order.
+            let checks = list.iter().map(|(scope, name)| async move {
+                let c = reached.iter().find(|s| &s.id == scope)?.client;
                 let taken = if label == "cloud service" {
                     catalog::cloud_service_name_taken(c, name).await
                 } else {
                     catalog::storage_account_name_taken(c, name).await
                 };
+                Some((scope, name, c, taken))
+            });
+            for (scope, name, c, taken) in join_all(checks).await.into_iter().flatten() {
                 let reason = match taken {
                     Ok(None) => {
                         free += 1;
