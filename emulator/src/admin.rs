@@ -1,8 +1,9 @@
 //! The emulator's own admin face under `/_emulator/` (any registered client certificate,
-//! no `x-ms-version`): `GET inventory` (every resource of every subscription, the ground
-//! truth for leak checks), `GET|POST faults`, `GET latency`, `GET bounds` (the start and
-//! stop critical paths of what exists now, see `model::critical_path`). JSON in and out. It never
-//! changes Azure-visible resources and does not depend on the classic face.
+//! no `x-ms-version`): `GET inventory` (every resource of every subscription, classic and
+//! Resource Manager, the ground truth for leak checks), `GET|POST faults`, `GET latency`,
+//! `GET bounds` (the start and stop critical paths of the classic resources that exist now,
+//! see `model::critical_path`). JSON in and out. It never changes Azure-visible resources and
+//! depends on neither face.
 
 use serde_json::{json, Value};
 
@@ -165,6 +166,7 @@ pub async fn inventory(emu: &Emulator) -> Value {
         subs.insert(
             id.clone(),
             json!({
+                "resource_groups": resource_groups(&sub.arm),
                 "hosted_services": services,
                 "storage_accounts": storage,
                 "disks": disks,
@@ -180,4 +182,42 @@ pub async fn inventory(emu: &Emulator) -> Value {
         "time_scale": emu.latency.time_scale,
         "subscriptions": subs,
     })
+}
+
+/// The Resource Manager groups of a subscription and what is in them.
+fn resource_groups(arm: &crate::model::arm::ArmSubscription) -> Vec<Value> {
+    use base64::Engine;
+    arm.groups
+        .values()
+        .map(|g| {
+            let resources: Vec<Value> = g
+                .resources
+                .values()
+                .map(|r| {
+                    let vm = r.vm.as_ref();
+                    json!({
+                        "type": r.kind.full_type(),
+                        "name": r.name,
+                        "provisioning_state": r.provisioning_state(),
+                        "address": r.address.map(|a| a.to_string()),
+                        "power_state": vm.map(|v| v.power.code()),
+                        "vm_id": vm.map(|v| v.spec.id.clone()),
+                        "private_ip": vm.and_then(|v| v.info.as_ref()).map(|i| i.private_ip.to_string()),
+                        "public_ip": vm.and_then(|v| v.info.as_ref()).and_then(|i| i.public_ip).map(|i| i.to_string()),
+                        "custom_data_bytes": vm.and_then(|v| v.spec.custom_data.as_ref()).map(|c| {
+                            base64::engine::general_purpose::STANDARD.decode(c.trim()).map(|b| b.len()).unwrap_or(0)
+                        }),
+                        "fail_provisioning": vm.map(|v| v.spec.fail_provisioning),
+                    })
+                })
+                .collect();
+            json!({
+                "name": g.name,
+                "location": g.location,
+                "tags": g.tags,
+                "provisioning_state": if g.deleting { "Deleting" } else { "Succeeded" },
+                "resources": resources,
+            })
+        })
+        .collect()
 }

@@ -1,6 +1,9 @@
 //! Shared test/benchmark helpers: credentials, an in-process emulator, provider settings.
 #![allow(dead_code)]
 
+pub mod arm;
+pub mod replay;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;

@@ -4,6 +4,8 @@
 //! the effect each operation has when it completes. It never parses or renders a wire
 //! format; the faces (`classic`, `admin`) do that around it.
 
+pub mod addresses;
+pub mod arm_effects;
 pub mod effects;
 pub mod operations;
 pub mod persist;
@@ -38,7 +40,7 @@ pub struct Emulator {
     pub quotas: Quotas,
     /// Scheduled operation completions (aborted at shutdown).
     pub tasks: Mutex<Vec<tokio::task::AbortHandle>>,
-    /// Writes `state_path` off the request path.
+    /// Saves the state soon after it changes (`persist.rs`).
     pub persister: persist::Persister,
 }
 
@@ -51,17 +53,36 @@ impl Emulator {
         self.faults.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The state changed (called with the state lock held): the state writer writes it
-    /// within [`persist::WRITE_INTERVAL`].
+    /// The state changed (called with the state lock held): the writer saves it within
+    /// `persist::COALESCE`.
     pub fn persist(&self, _st: &State) {
         self.persister.mark();
     }
 
-    /// Stop the state writer, then write the state as it is now (shutdown).
-    pub fn persist_final(&self) {
+    /// Save now (shutdown), the writer stopped first.
+    pub fn save_now(&self, st: &State) {
         self.persister.stop();
-        let st = self.lock();
+        let _writing = self
+            .persister
+            .writing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         if let Err(e) = st.save(&self.state_path) {
+            tracing::error!("cannot persist state: {e}");
+        }
+    }
+
+    /// Write serialised state atomically (the writer thread).
+    pub fn write_state(&self, bytes: &[u8]) {
+        let _writing = self
+            .persister
+            .writing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if self.persister.is_stopped() {
+            return;
+        }
+        if let Err(e) = crate::model::write_atomically(&self.state_path, bytes) {
             tracing::error!("cannot persist state: {e}");
         }
     }

@@ -1,120 +1,90 @@
-//! Writes the emulator's state file off the request path: a change only marks the state
-//! dirty; one writer thread serialises the latest state and replaces the file, at most once
-//! per [`WRITE_INTERVAL`], so a burst of changes costs one write instead of one each (with
-//! 1,000 VMs the file is megabytes, and writing it per change made the emulator, not the
-//! modelled Azure, the slowest part of a start). Shutdown writes the final state itself.
-//! It never changes the state, and never writes after [`Persister::stop`].
+//! Writing the state to disk without holding up requests: a change marks the state dirty
+//! and a writer thread saves it at most every `COALESCE` (serialised under the state lock,
+//! written outside it), so a burst of hundreds of changes costs a few writes instead of
+//! hundreds; shutdown saves synchronously. A SIGKILL loses at most the last `COALESCE` of
+//! changes. It never changes the state.
 
-use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::Duration;
 
 use super::Emulator;
-use crate::model::{State, StateError};
 
-/// Changes within this window share one write (a crash loses at most this much).
-pub const WRITE_INTERVAL: Duration = Duration::from_millis(50);
+/// The longest a change waits before it is on disk.
+pub const COALESCE: Duration = Duration::from_millis(50);
 
-#[derive(Default)]
-struct Flags {
-    dirty: bool,
-    stopped: bool,
-}
-
-#[derive(Default)]
-struct Shared {
-    flags: Mutex<Flags>,
-    wake: Condvar,
-}
-
-impl Shared {
-    fn flags(&self) -> std::sync::MutexGuard<'_, Flags> {
-        self.flags.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-/// The state file's writer: [`mark`](Persister::mark) after a change,
-/// [`stop`](Persister::stop) before the final synchronous write.
-#[derive(Default)]
+/// The dirty flag and the writer's wake-up.
+#[derive(Debug, Default)]
 pub struct Persister {
-    shared: Arc<Shared>,
-    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    dirty: Mutex<bool>,
+    wake: Condvar,
+    stopped: AtomicBool,
+    /// Held while a file is written, so two writes never share the temporary file.
+    pub writing: Mutex<()>,
 }
 
 impl Persister {
-    /// Start the writer thread for `emu`'s state, written to `path`.
-    pub fn start(&self, emu: Weak<Emulator>, path: PathBuf) {
-        let shared = self.shared.clone();
-        let handle = std::thread::Builder::new()
-            .name("emulator-state-writer".into())
-            .spawn(move || write_loop(&shared, &emu, &path));
-        match handle {
-            Ok(h) => {
-                if let Ok(mut t) = self.thread.lock() {
-                    *t = Some(h);
+    /// The state changed: save it soon.
+    pub fn mark(&self) {
+        let mut d = self.dirty.lock().unwrap_or_else(|p| p.into_inner());
+        *d = true;
+        self.wake.notify_one();
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::SeqCst)
+    }
+
+    /// Stop the writer (the caller saves once more itself).
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
+    }
+
+    /// Wait (at most `limit`) for a change: `Some(true)` changed, `Some(false)` nothing yet,
+    /// `None` stopped.
+    fn wait(&self, limit: Duration) -> Option<bool> {
+        let d = self.dirty.lock().unwrap_or_else(|p| p.into_inner());
+        let (mut d, _) = self
+            .wake
+            .wait_timeout_while(d, limit, |d| !*d && !self.stopped.load(Ordering::SeqCst))
+            .unwrap_or_else(|p| p.into_inner());
+        if self.stopped.load(Ordering::SeqCst) {
+            return None;
+        }
+        let changed = *d;
+        *d = false;
+        Some(changed)
+    }
+}
+
+/// Start the writer thread of `emu` (it ends with the emulator or at `stop`).
+pub fn start_writer(emu: &Arc<Emulator>) {
+    let weak: Weak<Emulator> = Arc::downgrade(emu);
+    let spawned = std::thread::Builder::new()
+        .name("state-writer".into())
+        .spawn(move || loop {
+            {
+                let Some(emu) = weak.upgrade() else { return };
+                match emu.persister.wait(Duration::from_secs(1)) {
+                    None => return,
+                    Some(false) => continue,
+                    Some(true) => {}
                 }
             }
-            Err(e) => tracing::error!("cannot start the state writer: {e}"),
-        }
-    }
-
-    /// The state changed: it will be written within [`WRITE_INTERVAL`] (or by shutdown).
-    pub fn mark(&self) {
-        self.shared.flags().dirty = true;
-        self.shared.wake.notify_one();
-    }
-
-    /// Stop the writer and wait for its write in progress, if any; the caller writes the
-    /// final state.
-    pub fn stop(&self) {
-        self.shared.flags().stopped = true;
-        self.shared.wake.notify_one();
-        let handle = self.thread.lock().ok().and_then(|mut t| t.take());
-        if let Some(h) = handle {
-            let _ = h.join();
-        }
-    }
-}
-
-impl Drop for Persister {
-    /// The emulator was dropped without shutdown: let the thread end (never join here, the
-    /// writer thread itself may hold the last reference).
-    fn drop(&mut self) {
-        self.shared.flags().stopped = true;
-        self.shared.wake.notify_one();
-    }
-}
-
-fn write_loop(shared: &Shared, emu: &Weak<Emulator>, path: &std::path::Path) {
-    loop {
-        {
-            let mut f = shared.flags();
-            while !f.dirty && !f.stopped {
-                f = shared.wake.wait(f).unwrap_or_else(|p| p.into_inner());
+            // Let a burst of changes gather, then save them at once.
+            std::thread::sleep(COALESCE);
+            let Some(emu) = weak.upgrade() else { return };
+            let data = {
+                let st = emu.lock();
+                serde_json::to_vec(&*st)
+            };
+            match data {
+                Ok(bytes) => emu.write_state(&bytes),
+                Err(e) => tracing::error!("cannot serialise the state: {e}"),
             }
-            if f.stopped {
-                return;
-            }
-            f.dirty = false;
-        }
-        let Some(emu) = emu.upgrade() else { return };
-        // Encode under the lock (a consistent snapshot), write after releasing it.
-        let encoded = serde_json::to_vec(&*emu.lock());
-        drop(emu);
-        let written = match encoded {
-            Ok(data) => State::write_encoded(path, &data),
-            Err(e) => Err(StateError::Io {
-                path: path.display().to_string(),
-                msg: e.to_string(),
-            }),
-        };
-        if let Err(e) = written {
-            tracing::error!("cannot persist state: {e}");
-        }
-        // Let changes gather for the next write (shutdown cuts the wait short).
-        let f = shared.flags();
-        let _ = shared
-            .wake
-            .wait_timeout_while(f, WRITE_INTERVAL, |f| !f.stopped);
+        });
+    if let Err(e) = spawned {
+        tracing::error!("cannot start the state writer ({e}); state is saved at shutdown only");
     }
 }

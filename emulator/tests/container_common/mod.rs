@@ -240,6 +240,9 @@ pub fn ssh_vm_spec(
         wants_public_ip: false,
         role_size: "Small".to_string(),
         fail_provisioning: false,
+        subnet_address: None,
+        public_address: None,
+        custom_data: None,
     }
 }
 
