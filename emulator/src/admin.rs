@@ -1,13 +1,16 @@
 //! The emulator's own admin face under `/_emulator/` (any registered client certificate,
 //! no `x-ms-version`): `GET inventory` (every resource of every subscription, classic and
-//! Resource Manager, the ground truth for leak checks), `GET|POST faults`, `GET latency`.
-//! JSON in and out. It never changes Azure-visible resources and depends on neither face.
+//! Resource Manager, the ground truth for leak checks), `GET|POST faults`, `GET latency`,
+//! `GET bounds` (the start and stop critical paths of the classic resources that exist now,
+//! see `model::critical_path`). JSON in and out. It never changes Azure-visible resources and
+//! depends on neither face.
 
 use serde_json::{json, Value};
 
 use crate::engine::role_status::{instance_state, status_of, vm_statuses};
 use crate::engine::Emulator;
 use crate::http::{HttpRequest, HttpResponse};
+use crate::model::critical_path::{Bounds, Layout};
 use crate::model::faults::FaultRates;
 use crate::model::{iso8601, now_ms, OpStatus};
 use crate::xml;
@@ -19,6 +22,7 @@ pub async fn handle(emu: &Emulator, request: &HttpRequest, segments: &[String]) 
         ("GET", ["inventory"]) => HttpResponse::json(&inventory(emu).await),
         ("GET", ["faults"]) => HttpResponse::json(&faults_json(emu)),
         ("GET", ["latency"]) => HttpResponse::json(&json!(emu.latency)),
+        ("GET", ["bounds"]) => HttpResponse::json(&json!(bounds(emu))),
         ("POST", ["faults"]) | ("PUT", ["faults"]) => {
             let spec = String::from_utf8_lossy(&request.body);
             match FaultRates::parse(&spec) {
@@ -37,6 +41,15 @@ pub async fn handle(emu: &Emulator, request: &HttpRequest, segments: &[String]) 
             ),
         ),
     }
+}
+
+/// The critical paths of a start and a stop of everything the emulator holds now.
+pub fn bounds(emu: &Emulator) -> Bounds {
+    let layout = {
+        let st = emu.lock();
+        Layout::of_state(&st, now_ms(), emu.latency.time_scale)
+    };
+    emu.latency.bounds(&layout)
 }
 
 fn faults_json(emu: &Emulator) -> Value {

@@ -33,6 +33,7 @@ use std::sync::{Arc, Mutex};
 
 use rand::Rng;
 
+pub use model::critical_path::{Bound, Bounds, Layout};
 pub use model::latency::{latency_model, LatencyModel};
 
 use engine::{Emulator, Quotas};
@@ -197,6 +198,11 @@ impl RunningEmulator {
             Some(a) => a.revoke_tokens(),
             None => Ok(()),
         }
+    }
+    /// Start and stop critical paths of everything the emulator holds now (what
+    /// `GET /_emulator/bounds` returns): ask after a start, before its stop.
+    pub fn bounds(&self) -> Bounds {
+        admin::bounds(&self.emu)
     }
     /// Inventory JSON (what `GET /_emulator/inventory` returns).
     pub async fn inventory(&self) -> serde_json::Value {

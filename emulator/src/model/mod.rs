@@ -6,6 +6,7 @@
 
 pub mod arm;
 pub mod catalog;
+pub mod critical_path;
 pub mod faults;
 pub mod latency;
 pub mod network;
