@@ -6,10 +6,9 @@
 //!     cargo build --release --workspace
 //!     cargo run --release --example bench_arm [-- N ...]        (default N = 10 50 200)
 //!
-//! WAITS FOR THE EMULATOR'S ARM FACE (issue 10 item 3, ARM-EMULATOR-CONTRACT.md §5): it
-//! starts `azure-emulator serve` (or `azure-emulator`) from the target directory with
-//! the ARM flags and asks `GET /_emulator/arm/critical-path` for the bound; an emulator
-//! without the face stops it with a clear message.
+//! It starts `azure-emulator serve` from the target directory with the ARM flags and asks
+//! `GET /_emulator/arm/critical-path` for the bound (which includes ARM's write budget);
+//! an emulator without the face stops it with a clear message.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -56,10 +55,9 @@ fn program() -> PathBuf {
     let me = std::env::current_exe().expect("current exe");
     // target/release/examples/bench_arm → target/release/
     let dir = me.parent().and_then(Path::parent).expect("target dir");
-    for name in ["azure-emulator", "azure-emulator"] {
-        if dir.join(name).is_file() {
-            return dir.join(name);
-        }
+    let name = "azure-emulator";
+    if dir.join(name).is_file() {
+        return dir.join(name);
     }
     panic!(
         "no emulator in {}: run `cargo build --release --workspace` first",

@@ -1,21 +1,36 @@
-//! Benchmark (not a test): wall time of `start --no-setup` and `stop` against the in-process
-//! emulator (API-only backend) at time-scale 0.01, next to the emulator latency model's
-//! critical-path bound for the layout the planner chose, as a ratio.
+//! Benchmark (not a test): wall time of the lifecycle's start (`bring_up`, no SSH) and stop
+//! (`tear_down`) against the in-process emulator (API-only backend), next to the emulator's
+//! critical path for the exact layout that ran (`RunningEmulator::bounds`), as a ratio, at
+//! each time scale; per phase where the time went, and — over the 1.10 target — which phase
+//! loses it. Clusters over 200 VMs are spread over several subscriptions.
 //!
-//!     cargo run --release --example bench_start_stop [-- N ...]     (default N = 10 50 200)
+//!     cargo run --release --example bench_start_stop [-- N ... --scale 0.01,0.1]
+//!     (default N = 10 50 200 1000, scales 0.01 and 0.1)
 
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+#[path = "bench_common/mod.rs"]
+mod bench_common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bench_common::*;
 use elasticluster::cluster::{bring_up, tear_down};
 use elasticluster::progress::Progress;
+use elasticluster::providers::azure_classic::provider::AzureClassicProvider;
+use elasticluster::providers::azure_classic::transport::SubscriptionAccess;
 use elasticluster::providers::{Ledger, MemoryLedger};
+use elasticluster::report::Reporter;
 use support::*;
 
-const SCALE: f64 = 0.01;
+fn reporter(rec: &Recorder) -> Reporter {
+    let rec = rec.clone();
+    Reporter::default().with_sink(move |e| {
+        rec.push(&e.event, &e.status, e.resource.as_deref());
+    })
+}
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
@@ -26,79 +41,91 @@ async fn main() {
             .with_writer(std::io::stderr)
             .init();
     }
-    let ns: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
-    let ns = if ns.is_empty() { vec![10, 50, 200] } else { ns };
-    println!("time-scale {SCALE}, none backend, default quota (20 cloud services)");
-    println!(
-        "{:>5} {:>9} {:>10} {:>10} {:>7} {:>10} {:>10} {:>7}",
-        "N", "services", "start s", "bound s", "ratio", "stop s", "bound s", "ratio"
-    );
-    for n in ns {
-        let creds = Creds::new();
-        let st = tempfile::tempdir().expect("tempdir");
-        let emu = emulator(&creds, st.path(), SCALE, 20).await;
-        let p = provider(&creds, &emu, &format!("bench{n}"), SCALE);
-        let ledger: Arc<dyn Ledger> = Arc::new(MemoryLedger::default());
-        let req = start_request(
-            nodes(1, n - 1),
-            &creds,
-            st.path().join("b.kh"),
-            Duration::from_secs(3600),
-        );
-        let t = Instant::now();
-        let out = match bring_up::bring_up(&p, ledger.clone(), &req, &Progress::hidden()).await {
-            Ok(o) => o,
-            Err(e) => {
-                eprintln!("N={n}: start failed: {e}");
-                continue;
-            }
-        };
-        let start_s = t.elapsed().as_secs_f64();
-        let services: std::collections::BTreeSet<String> = ledger
-            .resources()
-            .iter()
-            .filter(|r| r.kind == "cloud_service")
-            .map(|r| r.name.clone())
-            .collect();
-        let lat = emu.latency().clone();
-        let start_bound = lat.start_critical_path(n, services.len()).as_secs_f64();
-        let t = Instant::now();
-        let res = tear_down::tear_down(
-            &p,
-            ledger.clone(),
-            &tear_down::StopRequest::default(),
-            &Progress::hidden(),
-        )
-        .await;
-        let stop_s = t.elapsed().as_secs_f64();
-        let stop_bound = lat.stop_critical_path().as_secs_f64();
-        if let Err(e) = &res {
-            eprintln!("N={n}: stop failed: {e}");
+    let args = args();
+    println!("in-process start/stop, none backend, {SERVICES_PER_SUBSCRIPTION} cloud services per subscription, target wall/bound ≤ {TARGET}");
+    for &scale in &args.scales {
+        header();
+        for &n in &args.ns {
+            run(n, scale).await;
         }
-        let left = leftovers(&emu, &[]).await;
-        println!(
-            "{:>5} {:>9} {:>10.2} {:>10.2} {:>7.2} {:>10.2} {:>10.2} {:>7.2}{}",
-            n,
-            services.len(),
-            start_s,
-            start_bound,
-            start_s / start_bound,
-            stop_s,
-            stop_bound,
-            stop_s / stop_bound,
-            if out.ready.len() == n && left.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    "  (ready {}/{n}, leftovers {})",
-                    out.ready.len(),
-                    left.len()
-                )
-            }
-        );
-        emu.shutdown().await;
     }
+}
+
+async fn run(n: usize, scale: f64) {
+    let creds = Creds::new();
+    let st = tempfile::tempdir().expect("tempdir");
+    let k = subscriptions_for(n);
+    let subs = subscriptions((SUB, creds.mgmt()), k, creds.dir.path());
+    let emu = emulator_for(st.path(), scale, &subs).await;
+    let mut settings = settings(&creds, &emu, &format!("bench{n}"), scale);
+    settings.subscriptions = subs
+        .iter()
+        .map(|s| SubscriptionAccess {
+            id: s.id.clone(),
+            certificate: s.cert.clone(),
+            key: None,
+            management_url: emu.url().to_string(),
+            ca_certificate: Some(emu.ca_pem_path().to_path_buf()),
+        })
+        .collect();
+    let p = AzureClassicProvider::new(settings).expect("provider");
+    let ledger: Arc<dyn Ledger> = Arc::new(MemoryLedger::default());
+    let load_at_start = load();
+
+    let t = Instant::now();
+    let rec = Recorder::new(t);
+    let mut req = start_request(
+        nodes(1, n - 1),
+        &creds,
+        st.path().join("b.kh"),
+        Duration::from_secs(3600),
+    );
+    req.report = reporter(&rec);
+    let out = bring_up::bring_up(&p, ledger.clone(), &req, &Progress::hidden()).await;
+    let start_s = t.elapsed().as_secs_f64();
+    let start_ev = rec.events();
+    let out = match out {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("N={n} scale {scale}: start failed: {e}");
+            emu.shutdown().await;
+            return;
+        }
+    };
+    let bounds = emu.bounds();
+
+    let t = Instant::now();
+    let rec = Recorder::new(t);
+    let stop_req = tear_down::StopRequest {
+        report: reporter(&rec),
+        ..Default::default()
+    };
+    let res = tear_down::tear_down(&p, ledger.clone(), &stop_req, &Progress::hidden()).await;
+    let stop_s = t.elapsed().as_secs_f64();
+    if let Err(e) = &res {
+        eprintln!("N={n} scale {scale}: stop failed: {e}");
+    }
+    let left = leftovers(&emu, &[]).await;
+    row(scale, n, k, &load_at_start, &bounds, start_s, stop_s);
+    let sp = start_phases(&start_ev, start_s, &bounds);
+    println!(
+        "      {}",
+        describe("start", &sp, start_s, bounds.start.seconds)
+    );
+    if let Some((cs, wall, bound)) = worst_queue(&start_ev, &bounds) {
+        println!("      slowest VM queue against its bound: {cs} {wall:.2}/{bound:.2}");
+    }
+    let tp = stop_phases(&rec.events(), stop_s, &bounds);
+    println!(
+        "      {}",
+        describe("stop", &tp, stop_s, bounds.stop.seconds)
+    );
+    if out.ready.len() != n || !left.is_empty() {
+        println!(
+            "      NOT CLEAN: ready {}/{n}, leftovers {}",
+            out.ready.len(),
+            left.len()
+        );
+    }
+    emu.shutdown().await;
 }

@@ -26,6 +26,8 @@ want ssh-keygen openssh-client
 want debootstrap debootstrap
 want systemd-nspawn systemd-container
 want ip iproute2
+want lxcfs lxcfs
+want apt-cacher-ng apt-cacher-ng
 want pkg-config pkg-config
 want cc gcc
 want python3 python3

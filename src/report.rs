@@ -42,12 +42,23 @@ pub struct Event {
     pub message: Option<String>,
 }
 
+/// Also given every event, whatever the mode (benchmarks and tests timing the phases).
+#[derive(Clone)]
+pub struct EventSink(Arc<dyn Fn(&Event) + Send + Sync>);
+
+impl std::fmt::Debug for EventSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EventSink")
+    }
+}
+
 /// The reporter of one command (cheap to clone; clones share the start time).
 #[derive(Clone, Debug)]
 pub struct Reporter {
     mode: ReportMode,
     cluster: Option<String>,
     started: Arc<Instant>,
+    sink: Option<EventSink>,
 }
 
 impl Default for Reporter {
@@ -62,6 +73,16 @@ impl Reporter {
             mode,
             cluster: None,
             started: Arc::new(Instant::now()),
+            sink: None,
+        }
+    }
+
+    /// The same reporter, every event also given to `sink` (as it would be written in JSON
+    /// mode, in any mode).
+    pub fn with_sink(self, sink: impl Fn(&Event) + Send + Sync + 'static) -> Self {
+        Reporter {
+            sink: Some(EventSink(Arc::new(sink))),
+            ..self
         }
     }
 
@@ -125,7 +146,7 @@ impl Reporter {
     /// An event: written in JSON mode only (`time`, `cluster` and `duration` are filled in
     /// when empty).
     pub fn event(&self, e: Event) {
-        if self.mode == ReportMode::Json {
+        if self.mode == ReportMode::Json || self.sink.is_some() {
             self.emit(e);
         }
     }
@@ -171,6 +192,12 @@ impl Reporter {
         }
         if e.duration.is_none() {
             e.duration = Some(self.elapsed());
+        }
+        if let Some(sink) = &self.sink {
+            (sink.0)(&e);
+        }
+        if self.mode != ReportMode::Json {
+            return;
         }
         if let Ok(line) = serde_json::to_string(&e) {
             let mut out = std::io::stdout().lock();

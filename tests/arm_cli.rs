@@ -1,33 +1,50 @@
-//! The built `elasticluster` binary on an ARM cloud section, against the ARM stand-in over
-//! HTTPS: `start --no-setup` → `list-nodes --json` (private nodes reached through the
-//! frontend) → `stop` leaves nothing; the state file never holds the secret, which every
-//! command reads again from the configuration; a wrong secret is one line and creates
-//! nothing; a secret that is gone says where it was looked for (and is not needed by
-//! commands that do not ask Azure); `kill -9` of a start at several points, then `start`
-//! again or `stop`, leaks nothing and creates no VM twice.
+//! The built `elasticluster` binary on an ARM cloud section, against the emulator's Azure
+//! Resource Manager face (in-process, API-only backend): `start --no-setup` → `list-nodes
+//! --json` (private nodes reached through the frontend) → `stop` leaves nothing; the state
+//! file never holds the secret, which every command reads again from the configuration; a
+//! wrong secret is one line and creates nothing; a secret that is gone says where it was
+//! looked for (and is not needed by commands that do not ask Azure); `kill -9` of a start at
+//! several points, then `start` again or `stop`, leaks nothing and creates no VM twice.
 
-mod arm_support;
+mod support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
-use arm_support::fake::{self, Config, FakeArm};
+use azure_emulator::RunningEmulator;
+use support::arm::{self as emu_arm, counter, IMAGE, SECRET};
+use support::Creds;
+
+/// The emulator's and the tool's time scale.
+const SCALE: &str = "0.01";
 
 struct Env {
-    fake: std::sync::Arc<FakeArm>,
-    _server: arm_support::Server,
+    emu: RunningEmulator,
+    rt: tokio::runtime::Runtime,
+    _creds: Creds,
+    _state: tempfile::TempDir,
     _dir: tempfile::TempDir,
     config: PathBuf,
     storage: PathBuf,
 }
 
-fn setup(secret: &str, public: bool) -> Env {
-    setup_with(secret, public, Config::default())
+impl Env {
+    fn leftovers(&self) -> Vec<String> {
+        self.rt.block_on(emu_arm::leftovers(&self.emu))
+    }
 }
 
-fn setup_with(secret: &str, public: bool, cfg: Config) -> Env {
-    let (fake, server) = FakeArm::start(cfg);
+fn setup(secret: &str, public: bool) -> Env {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let creds = Creds::new();
+    let state = tempfile::tempdir().unwrap();
+    let scale: f64 = SCALE.parse().unwrap();
+    let emu = rt.block_on(emu_arm::emulator(&creds, state.path(), scale, 100));
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("id");
     let st = Command::new("ssh-keygen")
@@ -42,17 +59,18 @@ fn setup_with(secret: &str, public: bool, cfg: Config) -> Env {
         &config,
         format!(
             "[cloud/arm]\nprovider = azure\nsubscription_id = {sub}\ntenant_id = {tenant}\nclient_id = {client}\nsecret = {secret}\n\
-             arm_endpoint = {base}\nauthority = {base}\nca_certificate = {ca}\n\n\
+             arm_endpoint = {base}\nauthority = {authority}\nca_certificate = {ca}\n\n\
              [login/l]\nimage_user = azureuser\nuser_key_private = {key}\nuser_key_public = {key}.pub\n\n\
              [setup/s]\nprovider = ansible\nfrontend_groups = slurm_master\ncompute_groups = slurm_workers\n\n\
              [cluster/c]\ncloud = arm\nlogin = l\nsetup = s\nlocation = eastus\nbase_name = clitest\nuse_public_ips = {public}\n\
-             frontend_nodes = 1\ncompute_nodes = 2\nimage_id = canonical/0001-com-ubuntu-server-jammy/22_04-lts-gen2/latest\n\
+             frontend_nodes = 1\ncompute_nodes = 2\nimage_id = {IMAGE}\n\
              flavor = Standard_B1s\nstartup_timeout = 60\nssh_to = frontend\n",
-            sub = fake::SUB,
-            tenant = fake::TENANT,
-            client = fake::CLIENT,
-            base = server.base,
-            ca = server.ca.display(),
+            sub = support::SUB,
+            tenant = emu_arm::TENANT,
+            client = emu_arm::CLIENT,
+            base = emu.arm_url().unwrap_or_default(),
+            authority = emu.authority_url().unwrap_or_default(),
+            ca = emu.ca_pem_path().display(),
             key = key.display(),
             public = if public { "yes" } else { "no" },
         ),
@@ -60,8 +78,10 @@ fn setup_with(secret: &str, public: bool, cfg: Config) -> Env {
     .unwrap();
     let storage = dir.path().join("storage");
     Env {
-        fake,
-        _server: server,
+        emu,
+        rt,
+        _creds: creds,
+        _state: state,
         _dir: dir,
         config,
         storage,
@@ -76,7 +96,7 @@ fn run(env: &Env, args: &[&str]) -> Output {
         .arg(&env.storage)
         .args(args)
         .env("ELASTICLUSTER_SKIP_SSH_WAIT", "1")
-        .env("ELASTICLUSTER_TIME_SCALE", "0.001")
+        .env("ELASTICLUSTER_TIME_SCALE", SCALE)
         .env_remove("AZURE_CLIENT_SECRET")
         .env_remove("SECRET")
         .stdin(Stdio::null())
@@ -95,12 +115,12 @@ fn text(o: &Output) -> String {
 
 #[test]
 fn start_list_stop_through_the_cli() {
-    let env = setup(fake::SECRET, false);
+    let env = setup(SECRET, false);
     let out = run(&env, &["start", "c", "--no-setup"]);
     assert!(out.status.success(), "{}", text(&out));
     let state = std::fs::read_to_string(env.storage.join("c.toml")).unwrap();
     assert!(
-        state.contains("azure_arm") && !state.contains(fake::SECRET),
+        state.contains("azure_arm") && !state.contains(SECRET),
         "{state}"
     );
     let out = run(&env, &["list-nodes", "c", "--json"]);
@@ -112,10 +132,7 @@ fn start_list_stop_through_the_cli() {
         let name = n["name"].as_str().unwrap();
         if name == "frontend001" {
             assert!(
-                n["preferred_ip"]
-                    .as_str()
-                    .unwrap()
-                    .starts_with("198.51.100."),
+                n["preferred_ip"].as_str().unwrap().starts_with("127."),
                 "{n}"
             );
             assert!(n["via"].is_null(), "{n}");
@@ -130,7 +147,7 @@ fn start_list_stop_through_the_cli() {
     let out = run(&env, &["stop", "c", "--yes"]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(!env.storage.join("c.toml").exists());
-    assert_eq!(env.fake.leftovers(), Vec::<String>::new());
+    assert_eq!(env.leftovers(), Vec::<String>::new());
 }
 
 #[test]
@@ -149,19 +166,19 @@ fn a_wrong_secret_is_one_line_and_creates_nothing() {
         "{err}"
     );
     assert!(!err.contains("not-the-secret"), "{err}");
-    assert_eq!(env.fake.leftovers(), Vec::<String>::new());
+    assert_eq!(env.leftovers(), Vec::<String>::new());
 }
 
 #[test]
 fn a_secret_that_is_gone_says_where_it_was_looked_for() {
-    let env = setup(fake::SECRET, true);
+    let env = setup(SECRET, true);
     let out = run(&env, &["start", "c", "--no-setup"]);
     assert!(out.status.success(), "{}", text(&out));
     // the secret leaves the configuration: stop says where it looked, and changes nothing
     let cfg = std::fs::read_to_string(&env.config).unwrap();
     std::fs::write(
         &env.config,
-        cfg.replace(&format!("secret = {}", fake::SECRET), "secret ="),
+        cfg.replace(&format!("secret = {SECRET}"), "secret ="),
     )
     .unwrap();
     // commands that do not ask Azure do not need it
@@ -182,26 +199,19 @@ fn a_secret_that_is_gone_says_where_it_was_looked_for() {
         .arg("-s")
         .arg(&env.storage)
         .args(["stop", "c", "--yes"])
-        .env("ELASTICLUSTER_TIME_SCALE", "0.001")
-        .env("AZURE_CLIENT_SECRET", fake::SECRET)
+        .env("ELASTICLUSTER_TIME_SCALE", SCALE)
+        .env("AZURE_CLIENT_SECRET", SECRET)
         .stdin(Stdio::null())
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(env.fake.leftovers(), Vec::<String>::new());
+    assert_eq!(env.leftovers(), Vec::<String>::new());
 }
 
 /// Start, SIGKILL it once `cond(state file)` holds, then `start` again (optionally) and
 /// `stop`: nothing is left, and no VM was created twice.
 fn kill_then_clean(what: &str, cond: fn(&str) -> bool, resume: bool) {
-    let env = setup_with(
-        fake::SECRET,
-        false,
-        Config {
-            put_delay: std::time::Duration::from_millis(150),
-            ..Config::default()
-        },
-    );
+    let env = setup(SECRET, false);
     let mut child = Command::new(env!("CARGO_BIN_EXE_elasticluster"))
         .arg("-c")
         .arg(&env.config)
@@ -209,7 +219,7 @@ fn kill_then_clean(what: &str, cond: fn(&str) -> bool, resume: bool) {
         .arg(&env.storage)
         .args(["start", "c", "--no-setup"])
         .env("ELASTICLUSTER_SKIP_SSH_WAIT", "1")
-        .env("ELASTICLUSTER_TIME_SCALE", "0.001")
+        .env("ELASTICLUSTER_TIME_SCALE", SCALE)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -241,11 +251,15 @@ fn kill_then_clean(what: &str, cond: fn(&str) -> bool, resume: bool) {
     if resume {
         let out = run(&env, &["start", "c", "--no-setup"]);
         assert!(out.status.success(), "{what}: resume: {}", text(&out));
-        assert_eq!(env.fake.vm_creates(), 3, "{what}: a VM was created twice");
+        assert_eq!(
+            counter(&env.emu, "vms_created"),
+            3,
+            "{what}: a VM was created twice"
+        );
     }
     let out = run(&env, &["stop", "c", "--yes"]);
     assert!(out.status.success(), "{what}: stop: {}", text(&out));
-    assert_eq!(env.fake.leftovers(), Vec::<String>::new(), "{what}");
+    assert_eq!(env.leftovers(), Vec::<String>::new(), "{what}");
     assert!(!env.storage.join("c.toml").exists());
 }
 

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use elasticluster::config::{ClusterTemplate, Config, Diagnostics};
 use elasticluster::providers::azure_arm::secret::SecretSource;
 use elasticluster::providers::azure_arm::snapshot::ArmSnapshot;
-use elasticluster::providers::Registry;
+use elasticluster::providers::{Registry, StoredSettings};
 
 struct Fixture {
     dir: tempfile::TempDir,

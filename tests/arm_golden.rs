@@ -5,12 +5,11 @@
 //! traffic replayed by an HTTPS server drives the token exchange and the long-running
 //! operation poller exactly through the recorded sequence.
 
-mod arm_support;
+mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use arm_support::{fixture_json, recorded, replay, Response, Server};
 use elasticluster::providers::azure_arm::model::{
     self, ImageVersion, InstanceView, Nic, PublicIp, Vm, VmSize, VmSpec,
 };
@@ -19,6 +18,7 @@ use elasticluster::providers::azure_arm::secret::Secret;
 use elasticluster::providers::azure_arm::token::Credentials;
 use elasticluster::providers::azure_arm::{ArmOptions, ArmProvider, ArmSettings};
 use serde_json::Value;
+use support::replay::{fixture_json, recorded, replay, Handler, Response, Server};
 
 const ZERO: &str = "00000000-0000-0000-0000-000000000000";
 
@@ -340,7 +340,7 @@ async fn resource_group_delete_follows_location_until_200() {
         .replace("https://management.azure.com", "{BASE}");
     let polls = Arc::new(std::sync::Mutex::new(0));
     let (l2, p2) = (loc.clone(), polls.clone());
-    let handler: arm_support::Handler = Arc::new(move |req, _base| {
+    let handler: Handler = Arc::new(move |req, _base| {
         if req.path().ends_with("/oauth2/v2.0/token") {
             return Response::json(
                 200,

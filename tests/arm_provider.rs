@@ -1,76 +1,61 @@
-//! The ARM provider and the lifecycle against a stateful stand-in for ARM and the identity
-//! platform (`arm_support::fake`, over HTTPS): start → list → stop leaves nothing; private
-//! nodes are reported as reached through the frontend; preflight refuses bad sizes, images,
-//! locations and quota with one line and records nothing; a wrong secret is one AADSTS line;
-//! throttling and expired tokens are ridden out; per-node PUT and provisioning failures are
-//! dropped with Azure's reason; a crash at *every* ledger write resumes without creating
-//! anything twice, or tears down to nothing; resize, remove, `--force` and a second cluster
-//! with the same `base_name`.
+//! The ARM provider and the lifecycle against the emulator's Azure Resource Manager face
+//! (in-process, API-only backend, over HTTPS with its own token endpoint): start → list →
+//! stop leaves nothing; private nodes are reported as reached through the frontend;
+//! preflight refuses bad sizes, images, locations and quota with one line and records
+//! nothing; a wrong secret, client or tenant is one AADSTS line; throttling (the emulator's
+//! seeded 429s) and revoked tokens are ridden out; a VM PUT refused by Azure and a VM whose
+//! provisioning fails are dropped with Azure's reason; a crash at *every* ledger write
+//! resumes without creating anything twice, or tears down to nothing; resize, remove,
+//! `--force` and a second cluster with the same `base_name`.
 
-mod arm_support;
+mod support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use arm_support::fake::{self, Config, FakeArm};
-use arm_support::Server;
+use azure_emulator::model::faults::{FaultRates, Faults};
+use azure_emulator::RunningEmulator;
 use elasticluster::cluster::bring_up::{bring_up, StartRequest};
 use elasticluster::cluster::tear_down::{tear_down, StopRequest};
 use elasticluster::progress::Progress;
 use elasticluster::providers::azure_arm::secret::Secret;
-use elasticluster::providers::azure_arm::token::Credentials;
-use elasticluster::providers::azure_arm::{ArmOptions, ArmProvider, ArmSettings};
+use elasticluster::providers::azure_arm::{ArmProvider, ArmSettings};
 use elasticluster::providers::{
     no_events, CloudProvider, ErrorKind, Ledger, LedgerError, MemoryLedger, NodePhase, NodeRequest,
     Resource, TeardownOptions,
 };
+use support::arm::{self as emu_arm, counter, leftovers, IMAGE};
+use support::{Creds, SUB};
 
-const IMAGE: &str = "canonical/0001-com-ubuntu-server-jammy/22_04-lts-gen2/latest";
+/// The emulator's and the client's time scale.
+const SCALE: f64 = 0.002;
+const OWNER: &str = "0123456789abcdef";
 
 struct Env {
-    fake: Arc<FakeArm>,
-    server: Server,
-    dir: tempfile::TempDir,
+    emu: RunningEmulator,
+    creds: Creds,
+    _state: tempfile::TempDir,
 }
 
-fn env(cfg: Config) -> Env {
-    let (fake, server) = FakeArm::start(cfg);
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("id.pub"),
-        "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 test@host\n",
-    )
-    .unwrap();
-    Env { fake, server, dir }
+async fn env() -> Env {
+    env_with(100).await
+}
+
+async fn env_with(max_cores: u32) -> Env {
+    let creds = Creds::new();
+    let state = tempfile::tempdir().unwrap();
+    let emu = emu_arm::emulator(&creds, state.path(), SCALE, max_cores).await;
+    Env {
+        emu,
+        creds,
+        _state: state,
+    }
 }
 
 impl Env {
     fn settings(&self, public: bool) -> ArmSettings {
-        ArmSettings {
-            subscription_id: fake::SUB.into(),
-            credentials: Credentials {
-                authority: self.server.base.clone(),
-                tenant: fake::TENANT.into(),
-                client_id: fake::CLIENT.into(),
-                secret: Secret::new(fake::SECRET).into(),
-                scope: format!("{}/.default", self.server.base),
-            },
-            arm_endpoint: self.server.base.clone(),
-            ca_certificate: Some(self.server.ca.clone()),
-            location: "eastus".into(),
-            base_name: "tst".into(),
-            use_public_ips: public,
-            user_key_public: self.dir.path().join("id.pub"),
-            identity: elasticluster::providers::ClusterIdentity {
-                name: "c".into(),
-                owner_id: Some("0123456789abcdef".into()),
-            },
-            options: ArmOptions {
-                time_scale: 0.001,
-                ..ArmOptions::default()
-            },
-        }
+        emu_arm::settings(&self.emu, &self.creds, "tst", public, SCALE, OWNER)
     }
     fn provider(&self, public: bool) -> ArmProvider {
         ArmProvider::new(self.settings(public)).unwrap()
@@ -80,8 +65,8 @@ impl Env {
             nodes,
             min_nodes: Default::default(),
             ssh_user: "azureuser".into(),
-            ssh_private_key: self.dir.path().join("id"),
-            known_hosts: self.dir.path().join("kh"),
+            ssh_private_key: self.creds.ssh_key(),
+            known_hosts: self.creds.dir.path().join("kh"),
             startup_timeout: Duration::from_secs(30),
             probe_ssh: false,
             poll_interval: Duration::from_millis(10),
@@ -121,7 +106,7 @@ async fn stop(p: &ArmProvider, ledger: Arc<dyn Ledger>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_list_stop_leaves_nothing() {
-    let e = env(Config::default());
+    let e = env().await;
     let p = e.provider(true);
     let ledger: Arc<dyn Ledger> = Arc::new(MemoryLedger::default());
     let out = bring_up(
@@ -136,10 +121,9 @@ async fn start_list_stop_leaves_nothing() {
     let infos = p.nodes(ledger.clone()).await.unwrap();
     for i in &infos {
         assert_eq!(i.phase, NodePhase::Running, "{i:?}");
+        // public IPs are loopback addresses of the emulator's block
         assert!(
-            i.ssh_host
-                .as_deref()
-                .is_some_and(|h| h.starts_with("198.51.100.")),
+            i.ssh_host.as_deref().is_some_and(|h| h.starts_with("127.")),
             "{i:?}"
         );
         assert!(
@@ -151,41 +135,20 @@ async fn start_list_stop_leaves_nothing() {
         assert_eq!(i.via, None);
         assert_eq!(i.ssh_port, Some(22));
     }
-    assert_eq!(e.fake.groups(), ["tst"]);
-    // the VM PUT carried the user data, base64
-    let puts: Vec<_> = e
-        .server
-        .requests()
-        .into_iter()
-        .filter(|r| r.method == "PUT" && r.path().contains("virtualMachines/frontend001"))
-        .collect();
-    assert!(
-        puts[0]
-            .body
-            .contains("\"customData\":\"I2Nsb3VkLWNvbmZpZwo=\""),
-        "{}",
-        puts[0].body
-    );
+    let left = leftovers(&e.emu).await;
+    assert!(left.contains(&"resourceGroup tst".to_string()), "{left:?}");
+    // the VM PUT carried the user data (`#cloud-config\n`, 14 bytes) to the VM
+    let fe = emu_arm::resource(&e.emu, "frontend001").await.unwrap();
+    assert_eq!(fe["custom_data_bytes"], 14, "{fe}");
+    let c1 = emu_arm::resource(&e.emu, "compute001").await.unwrap();
+    assert!(c1["custom_data_bytes"].is_null(), "{c1}");
     stop(&p, ledger).await;
-    assert_eq!(e.fake.leftovers(), Vec::<String>::new());
-    // every ARM request named its api-version; the secret was only sent to the token endpoint
-    for r in e.server.requests() {
-        if r.path().ends_with("/token") {
-            continue;
-        }
-        assert!(
-            r.query("api-version").is_some(),
-            "{} {}",
-            r.method,
-            r.target
-        );
-        assert!(!r.body.contains(fake::SECRET) && !r.target.contains(fake::SECRET));
-    }
+    assert_eq!(leftovers(&e.emu).await, Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn private_nodes_are_reached_through_the_frontend() {
-    let e = env(Config::default());
+    let e = env().await;
     let p = e.provider(false);
     let ledger: Arc<dyn Ledger> = Arc::new(MemoryLedger::default());
     let out = bring_up(
@@ -199,24 +162,20 @@ async fn private_nodes_are_reached_through_the_frontend() {
     assert_eq!(out.ready.len(), 3);
     let infos = p.nodes(ledger.clone()).await.unwrap();
     let f = infos.iter().find(|i| i.name == "frontend001").unwrap();
-    assert!(
-        f.ssh_host.as_deref().unwrap().starts_with("198.51.100."),
-        "{f:?}"
-    );
+    assert!(f.ssh_host.as_deref().unwrap().starts_with("127."), "{f:?}");
     assert_eq!(f.via, None);
     for c in infos.iter().filter(|i| i.name.starts_with("compute")) {
         assert_eq!(c.via.as_deref(), Some("frontend001"), "{c:?}");
         assert_eq!(c.ssh_host, c.private_ip, "{c:?}");
     }
-    let pips = e
-        .fake
-        .leftovers()
+    let left = leftovers(&e.emu).await;
+    let pips = left
         .iter()
         .filter(|l| l.starts_with("publicIPAddresses"))
         .count();
-    assert_eq!(pips, 1, "{:?}", e.fake.leftovers());
+    assert_eq!(pips, 1, "{left:?}");
     stop(&p, ledger).await;
-    assert_eq!(e.fake.leftovers(), Vec::<String>::new());
+    assert_eq!(leftovers(&e.emu).await, Vec::<String>::new());
 }
 
 /// Start fails before anything is recorded or created; the message is one line.
@@ -231,13 +190,13 @@ async fn refused(e: &Env, reqs: Vec<NodeRequest>, expect: &[&str], kind: ErrorKi
     assert!(!msg.contains('\n'), "{msg}");
     assert_eq!(err.kind, kind, "{msg}");
     assert!(ledger.resources().is_empty());
-    assert_eq!(e.fake.leftovers(), Vec::<String>::new());
-    assert_eq!(e.fake.vm_creates(), 0);
+    assert_eq!(leftovers(&e.emu).await, Vec::<String>::new());
+    assert_eq!(counter(&e.emu, "vms_created"), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn preflight_refuses_sizes_images_locations_and_quota() {
-    let e = env(Config::default());
+    let e = env().await;
     refused(
         &e,
         nodes(1, "Standard_Huge"),
@@ -287,7 +246,7 @@ async fn preflight_refuses_sizes_images_locations_and_quota() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_secret_tenant_or_client_is_one_aadsts_line() {
-    let e = env(Config::default());
+    let e = env().await;
     for (field, code, key) in [
         ("secret", "AADSTS7000215", "`secret`"),
         ("client", "AADSTS700016", "`client_id`"),
@@ -295,7 +254,7 @@ async fn wrong_secret_tenant_or_client_is_one_aadsts_line() {
     ] {
         let mut s = e.settings(true);
         match field {
-            "secret" => s.credentials.secret = Secret::new("wrong").into(),
+            "secret" => s.credentials.secret = Secret::new("not-the-secret-x9").into(),
             "client" => s.credentials.client_id = "33333333-0000-4000-8000-000000000000".into(),
             _ => s.credentials.tenant = "contoso.example".into(),
         }
@@ -311,19 +270,18 @@ async fn wrong_secret_tenant_or_client_is_one_aadsts_line() {
             "{msg}"
         );
         assert!(
-            !msg.contains(fake::SECRET) && !msg.contains("wrong"),
+            !msg.contains(emu_arm::SECRET) && !msg.contains("not-the-secret-x9"),
             "{msg}"
         );
     }
-    assert_eq!(e.fake.leftovers(), Vec::<String>::new());
+    assert_eq!(leftovers(&e.emu).await, Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttling_and_expired_tokens_are_ridden_out() {
-    let e = env(Config {
-        throttle_next: 6,
-        ..Config::default()
-    });
+    let e = env().await;
+    // one request in five is answered 429 SubscriptionRequestsThrottled + Retry-After
+    e.emu.set_faults("throttle=0.2,seed=11").unwrap();
     let p = e.provider(true);
     let ledger: Arc<dyn Ledger> = Arc::new(MemoryLedger::default());
     let out = bring_up(
@@ -335,28 +293,45 @@ async fn throttling_and_expired_tokens_are_ridden_out() {
     .await
     .unwrap();
     assert_eq!(out.ready.len(), 2);
-    assert_eq!(
-        e.fake.cfg.lock().unwrap().throttle_next,
-        0,
-        "the 429s were met"
-    );
-    let before = e.fake.token_requests();
-    e.fake.revoke_tokens();
+    assert!(counter(&e.emu, "throttled") > 0, "the 429s were met");
+    e.emu.set_faults("none").unwrap();
+    // every token issued so far stops working: ARM answers 401, the provider renews
+    let before = counter(&e.emu, "tokens_issued");
+    e.emu.revoke_arm_tokens().unwrap();
     let infos = p.nodes(ledger.clone()).await.unwrap();
     assert!(infos.iter().all(|i| i.phase == NodePhase::Running));
-    assert!(e.fake.token_requests() > before, "a new token was fetched");
+    assert!(
+        counter(&e.emu, "tokens_issued") > before,
+        "a new token was fetched"
+    );
     stop(&p, ledger).await;
+}
+
+/// A seed under which, of `vms`, exactly `sku` is refused for capacity and exactly
+/// `provisioning` fails its provisioning (the emulator decides both per VM and seed).
+fn seed_for(vms: &[&str], sku: &str, provisioning: &str) -> u64 {
+    let (rates, _) = FaultRates::parse("skufail=0.3,vmfail=0.3").unwrap();
+    let id = |vm: &str| format!("{SUB}/tst/{vm}").to_ascii_lowercase();
+    (0..10_000u64)
+        .find(|seed| {
+            let mut f = Faults::new(rates.clone(), *seed);
+            vms.iter().all(|vm| {
+                let refused = f.sku_fails(&id(vm));
+                let failed = !refused && f.vm_fails(&id(vm));
+                refused == (*vm == sku) && failed == (*vm == provisioning)
+            })
+        })
+        .expect("a seed")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_vms_are_dropped_with_azures_reason() {
-    let mut cfg = Config::default();
-    cfg.fail_vm_put.insert(
-        "compute002".into(),
-        (409, "OperationNotAllowed".into(), "Operation could not be completed as it results in exceeding approved standardBSFamily Cores quota. Current Limit: 4.".into()),
-    );
-    cfg.fail_provisioning.insert("compute003".into());
-    let e = env(cfg);
+    let e = env().await;
+    let vms = ["frontend001", "compute001", "compute002", "compute003"];
+    let seed = seed_for(&vms, "compute002", "compute003");
+    e.emu
+        .set_faults(&format!("skufail=0.3,vmfail=0.3,seed={seed}"))
+        .unwrap();
     let p = e.provider(true);
     let ledger: Arc<dyn Ledger> = Arc::new(MemoryLedger::default());
     let mut req = e.request(nodes(3, "Standard_B1s"));
@@ -373,7 +348,8 @@ async fn failed_vms_are_dropped_with_azures_reason() {
             .unwrap_or_default()
     };
     assert!(
-        why("compute002").contains("OperationNotAllowed") && why("compute002").contains("quota"),
+        why("compute002").contains("SkuNotAvailable")
+            && why("compute002").contains("not available"),
         "{:?}",
         out.dropped
     );
@@ -383,7 +359,7 @@ async fn failed_vms_are_dropped_with_azures_reason() {
         out.dropped
     );
     // the dropped nodes' VM, NIC and public IP are gone; the others are there
-    let left = e.fake.leftovers();
+    let left = leftovers(&e.emu).await;
     assert!(
         !left
             .iter()
@@ -395,7 +371,7 @@ async fn failed_vms_are_dropped_with_azures_reason() {
         "{left:?}"
     );
     stop(&p, ledger).await;
-    assert_eq!(e.fake.leftovers(), Vec::<String>::new());
+    assert_eq!(leftovers(&e.emu).await, Vec::<String>::new());
 }
 
 /// A ledger that stops working after `allowed` writes, like a process killed right then;
@@ -438,12 +414,21 @@ impl Ledger for Crashing {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_at_any_ledger_write_resumes_or_tears_down_cleanly() {
-    // frontend (public) + one private compute node: 17 ledger writes in a full start
+    // frontend (public) + one private compute node: 17 ledger writes in a full start; one
+    // emulator, a cluster (resource group) of its own per crash point
+    let e = env().await;
     let mut k = 0;
     loop {
         for resume in [true, false] {
-            let e = env(Config::default());
-            let p = e.provider(false);
+            let base = format!("crash{k}{}", if resume { "r" } else { "s" });
+            let provider = || {
+                ArmProvider::new(emu_arm::settings(
+                    &e.emu, &e.creds, &base, false, SCALE, OWNER,
+                ))
+                .unwrap()
+            };
+            let created_before = counter(&e.emu, "vms_created");
+            let p = provider();
             let crashing = Arc::new(Crashing {
                 inner: MemoryLedger::default(),
                 allowed: k,
@@ -456,7 +441,7 @@ async fn a_crash_at_any_ledger_write_resumes_or_tears_down_cleanly() {
             let after = Arc::new(MemoryLedger::default());
             after.record(&crashing.resources()).unwrap();
             let ledger: Arc<dyn Ledger> = after;
-            let p = e.provider(false);
+            let p = provider();
             if resume {
                 let out = bring_up(
                     &p,
@@ -468,7 +453,7 @@ async fn a_crash_at_any_ledger_write_resumes_or_tears_down_cleanly() {
                 .unwrap_or_else(|err| panic!("crash at write {k}: resume failed: {err}"));
                 assert_eq!(out.ready.len(), 2, "crash at write {k}: {:?}", out.dropped);
                 assert_eq!(
-                    e.fake.vm_creates(),
+                    counter(&e.emu, "vms_created") - created_before,
                     2,
                     "crash at write {k}: a VM was created twice"
                 );
@@ -487,7 +472,7 @@ async fn a_crash_at_any_ledger_write_resumes_or_tears_down_cleanly() {
                 out.report.remaining
             );
             assert_eq!(
-                e.fake.leftovers(),
+                leftovers(&e.emu).await,
                 Vec::<String>::new(),
                 "crash at write {k} (resume {resume})"
             );
@@ -501,7 +486,7 @@ async fn a_crash_at_any_ledger_write_resumes_or_tears_down_cleanly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resize_remove_force_and_a_second_cluster() {
-    let e = env(Config::default());
+    let e = env().await;
     let p = e.provider(false);
     let ledger: Arc<dyn Ledger> = Arc::new(MemoryLedger::default());
     bring_up(
@@ -525,16 +510,15 @@ async fn resize_remove_force_and_a_second_cluster() {
     let infos = p.nodes(ledger.clone()).await.unwrap();
     let c3 = infos.iter().find(|i| i.name == "compute003").unwrap();
     assert_eq!(c3.via.as_deref(), Some("frontend001"));
-    assert_eq!(e.fake.groups(), ["tst"]);
+    assert!(leftovers(&e.emu)
+        .await
+        .contains(&"resourceGroup tst".to_string()));
     // remove-node: its VM and NIC go, the ledger forgets them
     p.delete_nodes(&["compute003".to_string()], ledger.clone())
         .await
         .unwrap();
-    assert!(
-        !e.fake.leftovers().iter().any(|l| l.contains("compute003")),
-        "{:?}",
-        e.fake.leftovers()
-    );
+    let left = leftovers(&e.emu).await;
+    assert!(!left.iter().any(|l| l.contains("compute003")), "{left:?}");
     assert!(!ledger
         .resources()
         .iter()
@@ -566,6 +550,6 @@ async fn resize_remove_force_and_a_second_cluster() {
         .await
         .unwrap();
     assert!(rep.remaining.is_empty(), "{:?}", rep.remaining);
-    assert_eq!(e.fake.leftovers(), Vec::<String>::new());
+    assert_eq!(leftovers(&e.emu).await, Vec::<String>::new());
     assert!(lost.resources().is_empty());
 }

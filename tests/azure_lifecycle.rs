@@ -25,7 +25,7 @@ async fn small_cluster_start_list_stop_leaves_nothing_and_keeps_other_vnets() {
     let emu = emulator(&creds, st.path(), SCALE, 20).await;
     // someone else's vnet, created before us
     let c = AsmClient::new(&access(&creds, &emu), Default::default()).unwrap();
-    resources::ensure_vnet(&c, "othernet", "West Europe")
+    resources::ensure_vnet(&c, "othernet", "West Europe", || {})
         .await
         .unwrap();
 

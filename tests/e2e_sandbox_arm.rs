@@ -7,11 +7,7 @@
 //! through the frontend, `stop` deletes the group and stops the emulator; the emulator,
 //! restarted on the same state, lists no resource group over ARM.
 //!
-//! WAITS FOR THE EMULATOR'S ARM FACE (issue 10, item 3; see ARM-EMULATOR-CONTRACT.md):
-//! until the emulator has it, `start sandbox-arm` stops at once with "has no Azure Resource
-//! Manager face", so this test is `#[ignore]`d. Run it with `cargo test --test
-//! e2e_sandbox_arm -- --ignored` (root, systemd-nspawn, ansible-playbook on PATH) and remove
-//! the `#[ignore]` once it passes.
+//! Needs root, systemd-nspawn and ansible-playbook on PATH (`bash .ci/run` provides them).
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -124,6 +120,15 @@ fn text(o: &Output) -> String {
 /// Resource groups the sandbox's emulator still has, asked over ARM with the sandbox's own
 /// service principal (the emulator is restarted on the stopped sandbox's state, then stopped).
 fn groups_left(env: &Env) -> Vec<String> {
+    // This test process is not installed next to the emulator as the tool is: find it on
+    // PATH, in the directory of the `elasticluster` binary under test (target/…/).
+    let tool = assert_cmd::cargo::cargo_bin("elasticluster");
+    let bin_dir = tool.parent().expect("target directory").to_path_buf();
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut dirs = vec![bin_dir];
+    dirs.extend(std::env::split_paths(&path));
+    // The only test of this binary: no other thread reads PATH meanwhile.
+    std::env::set_var("PATH", std::env::join_paths(dirs).expect("PATH"));
     let sandbox = Sandbox::new(env.storage.join("sandbox"));
     let ep = sandbox
         .ensure_running(&mut |_| {})
@@ -165,7 +170,6 @@ fn groups_left(env: &Env) -> Vec<String> {
 }
 
 #[test]
-#[ignore = "waits for the emulator's ARM face (issue 10 item 3, ARM-EMULATOR-CONTRACT.md)"]
 fn slurm_on_arm_sandbox_end_to_end() {
     let env = Env::new();
     let out = env.run(&["start", CLUSTER]);

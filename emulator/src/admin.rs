@@ -1,13 +1,16 @@
 //! The emulator's own admin face under `/_emulator/` (any registered client certificate,
-//! no `x-ms-version`): `GET inventory` (every resource of every subscription, the ground
-//! truth for leak checks), `GET|POST faults`, `GET latency`. JSON in and out. It never
-//! changes Azure-visible resources and does not depend on the classic face.
+//! no `x-ms-version`): `GET inventory` (every resource of every subscription, classic and
+//! Resource Manager, the ground truth for leak checks), `GET|POST faults`, `GET latency`,
+//! `GET bounds` (the start and stop critical paths of the classic resources that exist now,
+//! see `model::critical_path`). JSON in and out. It never changes Azure-visible resources and
+//! depends on neither face.
 
 use serde_json::{json, Value};
 
 use crate::engine::role_status::{instance_state, status_of, vm_statuses};
 use crate::engine::Emulator;
 use crate::http::{HttpRequest, HttpResponse};
+use crate::model::critical_path::{Bounds, Layout};
 use crate::model::faults::FaultRates;
 use crate::model::{iso8601, now_ms, OpStatus};
 use crate::xml;
@@ -19,6 +22,7 @@ pub async fn handle(emu: &Emulator, request: &HttpRequest, segments: &[String]) 
         ("GET", ["inventory"]) => HttpResponse::json(&inventory(emu).await),
         ("GET", ["faults"]) => HttpResponse::json(&faults_json(emu)),
         ("GET", ["latency"]) => HttpResponse::json(&json!(emu.latency)),
+        ("GET", ["bounds"]) => HttpResponse::json(&json!(bounds(emu))),
         ("POST", ["faults"]) | ("PUT", ["faults"]) => {
             let spec = String::from_utf8_lossy(&request.body);
             match FaultRates::parse(&spec) {
@@ -37,6 +41,15 @@ pub async fn handle(emu: &Emulator, request: &HttpRequest, segments: &[String]) 
             ),
         ),
     }
+}
+
+/// The critical paths of a start and a stop of everything the emulator holds now.
+pub fn bounds(emu: &Emulator) -> Bounds {
+    let layout = {
+        let st = emu.lock();
+        Layout::of_state(&st, now_ms(), emu.latency.time_scale)
+    };
+    emu.latency.bounds(&layout)
 }
 
 fn faults_json(emu: &Emulator) -> Value {
@@ -153,6 +166,7 @@ pub async fn inventory(emu: &Emulator) -> Value {
         subs.insert(
             id.clone(),
             json!({
+                "resource_groups": resource_groups(&sub.arm),
                 "hosted_services": services,
                 "storage_accounts": storage,
                 "disks": disks,
@@ -168,4 +182,42 @@ pub async fn inventory(emu: &Emulator) -> Value {
         "time_scale": emu.latency.time_scale,
         "subscriptions": subs,
     })
+}
+
+/// The Resource Manager groups of a subscription and what is in them.
+fn resource_groups(arm: &crate::model::arm::ArmSubscription) -> Vec<Value> {
+    use base64::Engine;
+    arm.groups
+        .values()
+        .map(|g| {
+            let resources: Vec<Value> = g
+                .resources
+                .values()
+                .map(|r| {
+                    let vm = r.vm.as_ref();
+                    json!({
+                        "type": r.kind.full_type(),
+                        "name": r.name,
+                        "provisioning_state": r.provisioning_state(),
+                        "address": r.address.map(|a| a.to_string()),
+                        "power_state": vm.map(|v| v.power.code()),
+                        "vm_id": vm.map(|v| v.spec.id.clone()),
+                        "private_ip": vm.and_then(|v| v.info.as_ref()).map(|i| i.private_ip.to_string()),
+                        "public_ip": vm.and_then(|v| v.info.as_ref()).and_then(|i| i.public_ip).map(|i| i.to_string()),
+                        "custom_data_bytes": vm.and_then(|v| v.spec.custom_data.as_ref()).map(|c| {
+                            base64::engine::general_purpose::STANDARD.decode(c.trim()).map(|b| b.len()).unwrap_or(0)
+                        }),
+                        "fail_provisioning": vm.map(|v| v.spec.fail_provisioning),
+                    })
+                })
+                .collect();
+            json!({
+                "name": g.name,
+                "location": g.location,
+                "tags": g.tags,
+                "provisioning_state": if g.deleting { "Deleting" } else { "Succeeded" },
+                "resources": resources,
+            })
+        })
+        .collect()
 }

@@ -1,19 +1,21 @@
-//! Azure emulator: Azure's management API over HTTPS with client certificates — today the
-//! classic Service Management face (ASM XML, async operations, exclusivity, quotas,
-//! faults) — with VMs that are real hosts through a backend.
+//! Azure emulator: Azure's management APIs over HTTPS — the classic Service Management
+//! face (client certificates, ASM XML, async operations, exclusivity, quotas, faults) and
+//! the Azure Resource Manager face (bearer tokens from its own identity platform, JSON,
+//! long-running operations, throttling) — with VMs that are real hosts through a backend.
 //!
 //! Layers, each using only the ones above it in this list:
 //! `ids`, `xml`, `tls`, `http`, `vm`, `model` (plain data and models) → `engine` (shared
 //! state, async operations and their effects) → the faces `classic` (ASM, under
-//! `/<subscription>/`) and `admin` (`/_emulator/`), which never use each other → `server`
-//! (TLS, HTTP, dispatch) → this file. An Azure Resource Manager face would sit next to
-//! `classic` as `arm`.
+//! `/<subscription>/`), `arm` (Resource Manager under `/subscriptions/`, the identity
+//! platform under `/<tenant>/oauth2/…`) and `admin` (`/_emulator/`), which never use each
+//! other → `server` (TLS, HTTP, dispatch) → this file.
 //!
 //! Library entry point: [`start`] with [`EmulatorOptions`] returns a [`RunningEmulator`]
 //! (used by the binary, by this crate's tests and by the tool's tests). It never exits the
 //! process or prints; `main` does that.
 
 pub mod admin;
+pub mod arm;
 pub mod classic;
 pub mod engine;
 pub mod http;
@@ -31,6 +33,7 @@ use std::sync::{Arc, Mutex};
 
 use rand::Rng;
 
+pub use model::critical_path::{Bound, Bounds, Layout};
 pub use model::latency::{latency_model, LatencyModel};
 
 use engine::{Emulator, Quotas};
@@ -70,6 +73,8 @@ pub struct EmulatorOptions {
     pub max_storage_accounts: u32,
     /// Use this backend instead of `backend` (tests).
     pub custom_backend: Option<Arc<dyn VmBackend>>,
+    /// The ARM face's tenants and service principals (none: no ARM face).
+    pub arm: arm::ArmCredentials,
 }
 
 pub const DEFAULT_IMAGE_DIR: &str = "/var/cache/azure-emulator/images";
@@ -90,6 +95,7 @@ impl Default for EmulatorOptions {
             max_hosted_services: 20,
             max_storage_accounts: 100,
             custom_backend: None,
+            arm: arm::ArmCredentials::default(),
         }
     }
 }
@@ -128,6 +134,12 @@ pub enum Error {
     Backend(#[from] VmError),
     #[error("cannot listen on {addr}: {msg}")]
     Listen { addr: SocketAddr, msg: String },
+    #[error("--arm-client needs at least one --arm-tenant (the tenant its tokens are asked from)")]
+    ArmWithoutTenant,
+    #[error("--arm-tenant needs at least one --arm-client (a service principal that may ask for tokens)")]
+    ArmWithoutClient,
+    #[error("--arm-client {0}: the client id must not be empty and the secret must be at least 1 character")]
+    ArmClient(String),
 }
 
 /// A started emulator. Dropping it without `shutdown` leaves the server running until the
@@ -137,6 +149,7 @@ pub struct RunningEmulator {
     ca: PathBuf,
     state_dir: PathBuf,
     emu: Arc<Emulator>,
+    arm: Option<Arc<arm::ArmFace>>,
     stop: tokio::sync::watch::Sender<bool>,
     server: tokio::task::JoinHandle<()>,
 }
@@ -158,7 +171,38 @@ impl RunningEmulator {
     }
     /// The same JSON written to `<state-dir>/endpoint.json`.
     pub fn endpoint_json(&self) -> String {
-        endpoint_json(&self.url, &self.ca)
+        endpoint_json(&self.url, &self.ca, self.arm.is_some())
+    }
+    /// The Resource Manager endpoint (`None` without the ARM face).
+    pub fn arm_url(&self) -> Option<&str> {
+        self.arm.as_ref().map(|_| self.url.as_str())
+    }
+    /// The identity platform's base URL (token endpoint `{this}/{tenant}/oauth2/v2.0/token`).
+    pub fn authority_url(&self) -> Option<&str> {
+        self.arm_url()
+    }
+    /// The ARM latency model in force.
+    pub fn arm_latency(&self) -> Option<&arm::latency::ArmLatency> {
+        self.arm.as_deref().map(|a| &a.latency)
+    }
+    /// Tokens issued, VMs created, requests throttled by the ARM face.
+    pub fn arm_counters(&self) -> serde_json::Value {
+        self.arm
+            .as_deref()
+            .map(arm::admin::counters)
+            .unwrap_or_default()
+    }
+    /// Make every ARM token issued so far invalid (as if they had all expired).
+    pub fn revoke_arm_tokens(&self) -> std::io::Result<()> {
+        match &self.arm {
+            Some(a) => a.revoke_tokens(),
+            None => Ok(()),
+        }
+    }
+    /// Start and stop critical paths of everything the emulator holds now (what
+    /// `GET /_emulator/bounds` returns): ask after a start, before its stop.
+    pub fn bounds(&self) -> Bounds {
+        admin::bounds(&self.emu)
     }
     /// Inventory JSON (what `GET /_emulator/inventory` returns).
     pub async fn inventory(&self) -> serde_json::Value {
@@ -185,17 +229,22 @@ impl RunningEmulator {
         }
         self.emu.backend.shutdown().await;
         let st = self.emu.lock();
-        self.emu.persist(&st);
+        self.emu.save_now(&st);
     }
 }
 
-fn endpoint_json(url: &str, ca: &Path) -> String {
-    serde_json::json!({
+fn endpoint_json(url: &str, ca: &Path, arm: bool) -> String {
+    let mut v = serde_json::json!({
         "url": url,
         "ca": ca.display().to_string(),
         "pid": std::process::id(),
-    })
-    .to_string()
+    });
+    if arm {
+        // One listener serves Resource Manager and the identity platform too.
+        v["arm_url"] = serde_json::json!(url);
+        v["authority_url"] = serde_json::json!(url);
+    }
+    v.to_string()
 }
 
 fn load_subscriptions(subs: &[(String, PathBuf)]) -> Result<HashMap<String, Vec<String>>, Error> {
@@ -223,6 +272,19 @@ pub async fn start(opts: EmulatorOptions) -> Result<RunningEmulator, Error> {
     }
     if opts.subscriptions.is_empty() {
         return Err(Error::NoSubscription);
+    }
+    let creds = &opts.arm;
+    match (creds.tenants.is_empty(), creds.clients.is_empty()) {
+        (true, false) => return Err(Error::ArmWithoutTenant),
+        (false, true) => return Err(Error::ArmWithoutClient),
+        _ => {}
+    }
+    if let Some((id, _)) = creds
+        .clients
+        .iter()
+        .find(|(id, secret)| id.trim().is_empty() || secret.is_empty())
+    {
+        return Err(Error::ArmClient(id.clone()));
     }
     let (rates, spec_seed) = FaultRates::parse(&opts.faults)?;
     let seed = spec_seed.unwrap_or(opts.seed);
@@ -276,7 +338,7 @@ pub async fn start(opts: EmulatorOptions) -> Result<RunningEmulator, Error> {
         )?),
     };
     // Bring back the VMs state says exist.
-    let restore: Vec<_> = state
+    let mut restore: Vec<_> = state
         .subscriptions
         .values()
         .flat_map(|s| s.hosted_services.values())
@@ -287,6 +349,22 @@ pub async fn start(opts: EmulatorOptions) -> Result<RunningEmulator, Error> {
             _ => None,
         })
         .collect();
+    // Resource Manager VMs too: running unless powered off or deallocated.
+    restore.extend(
+        state
+            .subscriptions
+            .values()
+            .flat_map(|s| s.arm.groups.values())
+            .flat_map(|g| g.resources.values())
+            .filter_map(|r| r.vm.as_ref())
+            .filter_map(|v| {
+                let off = matches!(
+                    v.power,
+                    model::arm::PowerState::Stopped | model::arm::PowerState::Deallocated
+                );
+                v.info.clone().map(|i| (v.spec.clone(), i, !off))
+            }),
+    );
     backend.restore(&restore).await?;
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
@@ -317,25 +395,45 @@ pub async fn start(opts: EmulatorOptions) -> Result<RunningEmulator, Error> {
             max_storage_accounts: opts.max_storage_accounts,
         },
         tasks: Mutex::new(Vec::new()),
+        persister: Default::default(),
     });
+    engine::persist::start_writer(&emu);
     {
         let st = emu.lock();
         st.save(&emu.state_path)?;
     }
-    let ep = endpoint_json(&url, &identity.ca_pem);
+    let arm = if opts.arm.clients.is_empty() {
+        None
+    } else {
+        let key = dir.join("arm-token-key");
+        let face = arm::ArmFace::new(&opts.arm, key.clone(), opts.time_scale, url.clone())
+            .map_err(|e| Error::StateDir {
+                path: key,
+                msg: e.to_string(),
+            })?;
+        Some(Arc::new(face))
+    };
+    let ep = endpoint_json(&url, &identity.ca_pem, arm.is_some());
     std::fs::write(dir.join("endpoint.json"), &ep).map_err(|e| Error::StateDir {
         path: dir.join("endpoint.json"),
         msg: e.to_string(),
     })?;
     emu.resume_operations();
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
-    let server = tokio::spawn(server::serve(listener, acceptor, emu.clone(), stop_rx));
+    let server = tokio::spawn(server::serve(
+        listener,
+        acceptor,
+        emu.clone(),
+        arm.clone(),
+        stop_rx,
+    ));
     tracing::info!("Azure emulator listening on {url}");
     Ok(RunningEmulator {
         url,
         ca: identity.ca_pem,
         state_dir: dir,
         emu,
+        arm,
         stop,
         server,
     })

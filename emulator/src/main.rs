@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[command(
     name = "azure-emulator",
     version,
-    about = "A local stand-in for Azure's classic Service Management API (HTTPS + client certificates, ASM XML, async operations)"
+    about = "A local stand-in for Azure's management APIs: the classic Service Management API (client certificates, ASM XML) and Azure Resource Manager (bearer tokens, JSON), with VMs that are real hosts"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -71,6 +71,14 @@ enum Cmd {
         /// Storage account quota per subscription.
         #[arg(long, value_name = "N", default_value_t = 100)]
         max_storage_accounts: u32,
+        /// Azure Resource Manager face: a tenant its token endpoint knows (repeatable).
+        #[arg(long = "arm-tenant", value_name = "TENANT")]
+        arm_tenants: Vec<String>,
+        /// Azure Resource Manager face: a service principal, `ID=SECRET` or `ID=@FILE` (the
+        /// secret is FILE's content, trailing newline removed); repeatable. Any registered
+        /// client may use every subscription.
+        #[arg(long = "arm-client", value_name = "ID=SECRET|ID=@FILE")]
+        arm_clients: Vec<String>,
     },
     /// Build (or reuse when the recipe is unchanged) a VM image for the container backend.
     BuildImage {
@@ -128,7 +136,32 @@ fn main() {
             max_cores,
             max_hosted_services,
             max_storage_accounts,
+            arm_tenants,
+            arm_clients,
         } => {
+            let mut clients = Vec::new();
+            for c in arm_clients {
+                match c.split_once('=') {
+                    Some((id, secret)) if !id.is_empty() && !secret.is_empty() => {
+                        let secret = match secret.strip_prefix('@') {
+                            Some(path) => match std::fs::read_to_string(path) {
+                                Ok(s) => s.trim_end_matches(['\n', '\r']).to_string(),
+                                Err(e) => fail(format!(
+                                    "--arm-client {id}=@{path}: cannot read the secret file: {e}"
+                                )),
+                            },
+                            None => secret.to_string(),
+                        };
+                        if secret.is_empty() {
+                            fail(format!("--arm-client {id}: the secret is empty"));
+                        }
+                        clients.push((id.to_string(), secret));
+                    }
+                    _ => fail(
+                        "--arm-client needs ID=SECRET or ID=@FILE (client id = its secret, or the file holding it)",
+                    ),
+                }
+            }
             let mut subs = Vec::new();
             for s in subscriptions {
                 match s.split_once('=') {
@@ -157,6 +190,10 @@ fn main() {
                 max_hosted_services,
                 max_storage_accounts,
                 custom_backend: None,
+                arm: azure_emulator::arm::ArmCredentials {
+                    tenants: arm_tenants,
+                    clients,
+                },
             };
             let rt = match tokio::runtime::Runtime::new() {
                 Ok(rt) => rt,

@@ -194,6 +194,38 @@ async fn full_create_poll_get_delete_sequence() {
     h.stop().await;
 }
 
+/// State is written off the request path, but written: a change reaches the state file
+/// while the emulator runs (a killed emulator keeps what it had a moment before).
+#[tokio::test]
+async fn a_change_reaches_the_state_file_without_a_shutdown() {
+    let h = Harness::start().await;
+    let file = h.opts.state_dir.join("state.json");
+    let before = std::fs::read_to_string(&file).unwrap();
+    assert!(!before.contains("persisted1"), "{before}");
+    let (s, _, body) = h
+        .req(
+            "POST",
+            "/services/hostedservices",
+            Some(&hosted_service_xml("persisted1")),
+        )
+        .await;
+    assert_eq!(s, 201, "{body}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let now = std::fs::read_to_string(&file).unwrap_or_default();
+        if now.contains("persisted1") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new hosted service never reached {}",
+            file.display()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    h.stop().await;
+}
+
 #[tokio::test]
 async fn restart_with_the_same_state_dir_keeps_everything() {
     let mut h = Harness::start().await;
@@ -354,6 +386,86 @@ async fn python_sdk_and_elasticluster_request_shapes_are_accepted() {
     h.stop().await;
 }
 
+#[tokio::test]
+async fn bounds_follow_what_the_emulator_holds() {
+    let h = Harness::start().await;
+    let key = Cert::new("k");
+    let tp = key.thumbprint();
+    h.base("bsvc", "bsa", &key).await;
+    let dep = "/services/hostedservices/bsvc/deployments";
+    h.ok_async(
+        "POST",
+        dep,
+        Some(&deployment_xml("bsvc", "r1", 1222, &tp, "bsa")),
+    )
+    .await;
+    for (i, r) in ["r2", "r3"].iter().enumerate() {
+        h.ok_async(
+            "POST",
+            &format!("{dep}/bsvc/roles"),
+            Some(&add_role_xml(r, 1223 + i as u16, &tp, "bsa")),
+        )
+        .await;
+    }
+    let bounds = || async {
+        let r = h
+            .client
+            .get(format!("{}/_emulator/bounds", h.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        serde_json::from_slice::<serde_json::Value>(&r.bytes().await.unwrap()).unwrap()
+    };
+    let secs = |v: &serde_json::Value| v.as_f64().unwrap();
+    let near = |a: f64, b: f64| (a - b).abs() < 1e-6;
+    let b = bounds().await;
+    // No virtual network: the storage account (25 s) is the slowest first step, then one
+    // Create Deployment and two serial Add Roles, then the last role's boot.
+    assert!(
+        near(
+            secs(&b["start"]["seconds"]),
+            (25.0 + 53.0 + 2.0 * 43.0 + 90.0) * 0.01
+        ),
+        "{b}"
+    );
+    assert!(
+        near(secs(&b["start"]["phases"]["preparation"]), 0.25),
+        "{b}"
+    );
+    assert!(near(secs(&b["stop"]["seconds"]), 0.06), "{b}");
+    assert!(
+        near(
+            secs(&b["stop_without_media"]["seconds"]),
+            (6.0 + 60.0 + 120.0) * 0.01
+        ),
+        "{b}"
+    );
+    assert_eq!(
+        b["layout"]["subscriptions"][0]["cloud_services"][0]["roles"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+
+    // Deleted without comp=media: the disks hold the storage account for what is left of
+    // their detach and lease time.
+    h.ok_async("DELETE", &format!("{dep}/bsvc"), None).await;
+    let b = bounds().await;
+    let stop = secs(&b["stop"]["seconds"]);
+    assert!(stop > 0.5 && stop <= 1.8, "{b}");
+    assert!(
+        b["stop"]["path"][0]["step"]
+            .as_str()
+            .unwrap()
+            .contains("disk busy (bsa)"),
+        "{b}"
+    );
+    assert!(near(secs(&b["start"]["seconds"]), 0.25), "{b}");
+    h.stop().await;
+}
+
 #[test]
 fn latency_model_is_readable_and_scaled() {
     let m = azure_emulator::latency_model(0.5);
@@ -371,5 +483,10 @@ fn latency_model_is_readable_and_scaled() {
         many - one,
         Duration::from_secs_f64(19.0 * 43.0 * 0.5),
         "each extra role in one service adds one serial Add Role"
+    );
+    assert_eq!(
+        m.stop_critical_path(),
+        Duration::from_secs_f64((6.0 + 34.0) * 0.5),
+        "the deployments, then the virtual network"
     );
 }

@@ -49,6 +49,9 @@ async fn eight_vms_boot_at_once_and_answer_ssh() {
             wants_public_ip: false,
             role_size: "ExtraSmall".into(),
             fail_provisioning: false,
+            subnet_address: None,
+            public_address: None,
+            custom_data: None,
         })
         .collect();
 

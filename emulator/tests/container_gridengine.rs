@@ -36,6 +36,9 @@ fn spec(name: &str, pubkey: &str, role_size: &str) -> VmSpec {
         wants_public_ip: false,
         role_size: role_size.into(),
         fail_provisioning: false,
+        subnet_address: None,
+        public_address: None,
+        custom_data: None,
     }
 }
 

@@ -1,14 +1,17 @@
 //! A VM is the size it was asked for: a Small and a Medium VM booted by the container
-//! backend each see the cores and memory of their role size in the emulator's catalogue
-//! (cores capped at the host's) wherever a program looks (`nproc`, the online CPU list,
+//! backend, and an ARM `Standard_B2s` VM on an address of its own virtual network's segment,
+//! each see the cores and memory of their size in the emulator's catalogues (cores capped at
+//! the host's) wherever a program looks (`nproc`, the online CPU list,
 //! `/proc/cpuinfo`, `/proc/meminfo`, `free`, Ansible's `processor_nproc`/`memtotal_mb`
 //! sources), and the memory limit holds. Needs root, lxcfs and the image; nothing is left
 //! behind.
 
 mod container_common;
 
-use azure_emulator::model::catalog;
-use azure_emulator::vm::{VmBackend, VmSpec};
+use std::net::Ipv4Addr;
+
+use azure_emulator::model::{catalog, vm_sizes};
+use azure_emulator::vm::{SubnetAddress, VmBackend, VmSpec};
 use container_common::*;
 
 /// What a program inside the VM reads, one figure per line.
@@ -17,8 +20,11 @@ const PROBE: &str = "nproc; getconf _NPROCESSORS_ONLN; grep -c ^processor /proc/
     awk '/^MemTotal:/ {print $2}' /proc/meminfo; free -m | awk '/^Mem:/ {print $2}'";
 
 fn expected(role_size: &str, host_cpus: u32) -> (u32, u64) {
-    let (_, cores, memory_mb, ..) = catalog::role_size(role_size).expect("catalogue size");
-    ((*cores).min(host_cpus), u64::from(*memory_mb))
+    let (cores, memory_mb) = catalog::role_size(role_size)
+        .map(|(_, cores, memory_mb, ..)| (*cores, *memory_mb))
+        .or_else(|| vm_sizes::vm_size(role_size).map(|s| (s.cores, s.memory_mb)))
+        .expect("catalogue size");
+    (cores.min(host_cpus), u64::from(memory_mb))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -31,7 +37,7 @@ async fn small_and_medium_vms_see_their_own_cores_and_memory() {
     let (_, bridge) = b.network();
     let ip = random_vip();
     let host_cpus: u32 = shell_stdout("nproc").trim().parse().expect("host nproc");
-    let specs: Vec<VmSpec> = [("small", "Small"), ("medium", "Medium")]
+    let mut specs: Vec<VmSpec> = [("small", "Small"), ("medium", "Medium")]
         .iter()
         .map(|(name, size)| {
             let mut s = ssh_vm_spec(name, name, &pubkey, free_port(&ip), "sub/sizes");
@@ -39,9 +45,27 @@ async fn small_and_medium_vms_see_their_own_cores_and_memory() {
             s
         })
         .collect();
-    let (a, c) = tokio::join!(b.create(&specs[0]), b.create(&specs[1]));
+    // As the ARM face hands a VM over: an ARM size and its NIC's address on the segment.
+    let mut arm = ssh_vm_spec("armvm", "armvm", &pubkey, free_port(&ip), "sub/rg/vnet");
+    arm.role_size = "Standard_B2s".into();
+    arm.subnet_address = Some(SubnetAddress {
+        ip: Ipv4Addr::new(10, 0, 0, 4),
+        prefix: 20,
+    });
+    specs.push(arm);
+    let (a, c, d) = tokio::join!(
+        b.create(&specs[0]),
+        b.create(&specs[1]),
+        b.create(&specs[2])
+    );
     a.expect("create small");
     c.expect("create medium");
+    let info = d.expect("create the ARM-sized VM");
+    assert_eq!(
+        info.private_ip,
+        Ipv4Addr::new(10, 0, 0, 4),
+        "its subnet address"
+    );
     for s in &specs {
         wait_ready(&b, &s.id).await;
     }

@@ -34,6 +34,9 @@ fn spec(name: &str, pubkey: &str) -> VmSpec {
         wants_public_ip: false,
         role_size: "Small".into(),
         fail_provisioning: false,
+        subnet_address: None,
+        public_address: None,
+        custom_data: None,
     }
 }
 

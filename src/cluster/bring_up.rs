@@ -98,6 +98,12 @@ pub async fn bring_up(
     let summary = provider.plan(&req.nodes, ledger.clone()).await?;
     for l in &summary.lines {
         info!("{l}");
+        req.report.event(Event {
+            event: "plan".into(),
+            status: "planned".into(),
+            message: Some(l.clone()),
+            ..Event::default()
+        });
     }
     let res_bar = progress.bar("resources", 0);
     let vm_bar = progress.bar("VMs", req.nodes.len() as u64);

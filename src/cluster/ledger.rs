@@ -2,9 +2,14 @@
 //! is written atomically (temp file + fsync + rename) before the call returns, so a crash at
 //! any moment loses nothing the provider was told about.
 //!
+//! Concurrent changes share writes (group commit): a change waits for the write in progress,
+//! then one write saves every change made meanwhile — a cluster of 1,000 VMs needs far fewer
+//! than its 2,000 changes' worth of state files, and no call returns before its change is on
+//! disk.
+//!
 //! Cloud-agnostic: it stores the provider's resources as opaque records.
 
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 
 use super::state::{ClusterState, ResourceRecord, ResourceStatus};
 use crate::providers::{Ledger, LedgerError, Resource, ResourceState};
@@ -12,9 +17,17 @@ use crate::storage::Storage;
 
 pub struct StateLedger {
     storage: Storage,
-    state: Mutex<ClusterState>,
+    state: Mutex<Versioned>,
+    /// Held while writing; the version of the state last written.
+    written: Mutex<u64>,
     /// A dry run: every write is refused.
     read_only: bool,
+}
+
+/// The state with a counter of the changes made to it.
+struct Versioned {
+    state: ClusterState,
+    version: u64,
 }
 
 impl std::fmt::Debug for StateLedger {
@@ -62,9 +75,14 @@ impl StateLedger {
     pub fn new(storage: Storage, state: ClusterState) -> Self {
         StateLedger {
             storage,
-            state: Mutex::new(state),
+            state: Mutex::new(Versioned { state, version: 0 }),
+            written: Mutex::new(0),
             read_only: false,
         }
+    }
+
+    fn current(&self) -> MutexGuard<'_, Versioned> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// A ledger that refuses every change (dry runs: nothing may be written or created).
@@ -77,27 +95,39 @@ impl StateLedger {
 
     /// A copy of the current state.
     pub fn state(&self) -> ClusterState {
-        match self.state.lock() {
-            Ok(s) => s.clone(),
-            Err(p) => p.into_inner().clone(),
-        }
+        self.current().state.clone()
     }
 
-    /// Change the state (nodes, addresses…) and persist it.
+    /// Change the state (nodes, addresses…) and persist it: returns once a write holding
+    /// this change (and perhaps others made at the same time) is on disk.
     pub fn update(&self, f: impl FnOnce(&mut ClusterState)) -> Result<(), LedgerError> {
         if self.read_only {
             return Err(LedgerError(
                 "a dry run changes nothing (this is a bug: report it)".into(),
             ));
         }
-        let mut s = self
-            .state
+        let mine = {
+            let mut s = self.current();
+            f(&mut s.state);
+            s.version += 1;
+            s.version
+        };
+        let mut written = self
+            .written
             .lock()
-            .map_err(|_| LedgerError("state lock poisoned".into()))?;
-        f(&mut s);
+            .map_err(|_| LedgerError("state write lock poisoned".into()))?;
+        if *written >= mine {
+            return Ok(()); // saved by the write that just ended
+        }
+        let (snapshot, version) = {
+            let s = self.current();
+            (s.state.clone(), s.version)
+        };
         self.storage
-            .save(&*s)
-            .map_err(|e| LedgerError(e.to_string()))
+            .save(&snapshot)
+            .map_err(|e| LedgerError(e.to_string()))?;
+        *written = version;
+        Ok(())
     }
 }
 
@@ -134,5 +164,76 @@ impl Ledger for StateLedger {
 
     fn resources(&self) -> Vec<Resource> {
         self.state().resources.iter().map(from_record).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::state::LoginSnapshot;
+    use std::sync::Arc;
+
+    fn state() -> ClusterState {
+        ClusterState {
+            schema_version: 1,
+            name: "c".into(),
+            template: "t".into(),
+            config_file: None,
+            cloud: "x".into(),
+            setup: "s".into(),
+            login: LoginSnapshot {
+                image_user: "u".into(),
+                image_user_sudo: "root".into(),
+                image_sudo: true,
+                user_key_name: "k".into(),
+                user_key_private: "/k".into(),
+                user_key_public: "/k.pub".into(),
+            },
+            ssh_to: None,
+            created: String::new(),
+            owner_id: None,
+            retired_up_to: Default::default(),
+            nodes: vec![],
+            resources: vec![],
+            provider: toml::Table::new(),
+        }
+    }
+
+    #[test]
+    fn concurrent_changes_are_all_on_disk_when_their_calls_return() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(dir.path()).unwrap();
+        let ledger = Arc::new(StateLedger::new(storage.clone(), state()));
+        let threads: Vec<_> = (0..32)
+            .map(|i| {
+                let ledger = ledger.clone();
+                let storage = storage.clone();
+                std::thread::spawn(move || {
+                    let r = Resource::new("vm", "s", &format!("r{i}"));
+                    ledger.record(std::slice::from_ref(&r)).unwrap();
+                    // Once `record` returns, the file holds this change, whatever write
+                    // carried it.
+                    let saved: ClusterState = storage.load("c").unwrap().unwrap();
+                    assert!(saved.resources.iter().any(|x| x.name == r.name), "r{i}");
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let saved: ClusterState = storage.load("c").unwrap().unwrap();
+        assert_eq!(saved.resources.len(), 32);
+        ledger.forget("vm", "s", "r7").unwrap();
+        let saved: ClusterState = storage.load("c").unwrap().unwrap();
+        assert_eq!(saved.resources.len(), 31);
+    }
+
+    #[test]
+    fn a_dry_run_ledger_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(dir.path()).unwrap();
+        let ledger = StateLedger::read_only(storage.clone(), state());
+        assert!(ledger.record(&[Resource::new("vm", "s", "r")]).is_err());
+        assert!(storage.load::<ClusterState>("c").unwrap().is_none());
     }
 }

@@ -30,8 +30,10 @@ pub const EMULATOR_PROGRAM: &str = "azure-emulator";
 /// --help` does not list it has no ARM face.
 pub const ARM_CLIENT_FLAG: &str = "--arm-client";
 
-/// Image every sandbox VM boots (built by `azure-emulator build-image` on first use).
-pub const SANDBOX_IMAGE: &str = "debian-12-elasticluster";
+/// Images the sandbox's clusters boot (built by `azure-emulator build-image` on first use):
+/// everything preinstalled, and a cloud's stock base image (packages come from the
+/// emulator's package cache).
+pub const SANDBOX_IMAGES: &[&str] = &["debian-12-elasticluster", "debian-12-stock"];
 
 /// How to reach the running sandbox emulator, in the terms of an Azure cloud section.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -251,33 +253,8 @@ impl Sandbox {
         let program = emulator_program()?;
         let with_arm = has_arm_face(&program);
 
-        on_line(&format!(
-            "checking the VM image `{SANDBOX_IMAGE}` (built once, a few minutes)"
-        ));
-        let mut child = Command::new(&program)
-            .args(["build-image", SANDBOX_IMAGE])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(io_err(&program))?;
-        let mut tail = Vec::<String>::new();
-        if let Some(err) = child.stderr.take() {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                on_line(&line);
-                tail.push(line);
-                if tail.len() > 5 {
-                    tail.remove(0);
-                }
-            }
-        }
-        let status = child.wait().map_err(io_err(&program))?;
-        if !status.success() {
-            return Err(SandboxError::ImageBuild {
-                image: SANDBOX_IMAGE.into(),
-                code: status.code().unwrap_or(-1),
-                tail: tail.join(" | "),
-            });
+        for image in SANDBOX_IMAGES {
+            build_image(&program, image, on_line)?;
         }
 
         on_line(if with_arm {
@@ -435,6 +412,43 @@ fn has_arm_face(program: &Path) -> bool {
         .stderr(Stdio::null())
         .output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(ARM_CLIENT_FLAG))
+}
+
+/// Build `image` (or find it cached), passing its progress lines to `on_line`.
+fn build_image(
+    program: &Path,
+    image: &str,
+    on_line: &mut dyn FnMut(&str),
+) -> Result<(), SandboxError> {
+    on_line(&format!(
+        "checking the VM image `{image}` (built once, a few minutes)"
+    ));
+    let mut child = Command::new(program)
+        .args(["build-image", image])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(io_err(program))?;
+    let mut tail = Vec::<String>::new();
+    if let Some(err) = child.stderr.take() {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            on_line(&line);
+            tail.push(line);
+            if tail.len() > 5 {
+                tail.remove(0);
+            }
+        }
+    }
+    let status = child.wait().map_err(io_err(program))?;
+    if !status.success() {
+        return Err(SandboxError::ImageBuild {
+            image: image.into(),
+            code: status.code().unwrap_or(-1),
+            tail: tail.join(" | "),
+        });
+    }
+    Ok(())
 }
 
 /// The program [`Sandbox::ensure_running`] would start, if installed.

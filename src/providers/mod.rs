@@ -13,6 +13,7 @@ pub mod azure_sandbox;
 mod door;
 mod error;
 mod ledger;
+mod settings;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -22,6 +23,7 @@ pub use error::{ErrorKind, ProviderError};
 pub use ledger::{
     Ledger, LedgerError, MemoryLedger, Resource, ResourceState, ATTR_NODE, ATTR_REQUESTED,
 };
+pub use settings::{validated_table, StoredSettings};
 
 use crate::config::{CloudInput, CloudKeys, KeyChecker, Section};
 

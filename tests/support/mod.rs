@@ -1,8 +1,10 @@
 //! Shared test/benchmark helpers: credentials, an in-process emulator, provider settings.
 #![allow(dead_code)]
 
+pub mod arm;
 #[cfg(test)]
 pub mod one_cluster;
+pub mod replay;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

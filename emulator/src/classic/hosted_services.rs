@@ -72,16 +72,8 @@ pub fn create(emu: &Arc<Emulator>, ctx: &RequestContext) -> ApiResult {
         .subscriptions
         .values()
         .any(|s| s.hosted_services.contains_key(&key));
-    // VIP: lowest free host number in this emulator's loopback block.
-    let used: Vec<std::net::Ipv4Addr> = st
-        .subscriptions
-        .values()
-        .flat_map(|s| s.hosted_services.values().map(|h| h.vip))
-        .collect();
-    let (a, b) = st.vip_block;
-    let vip = (1..=254u8)
-        .map(|h| std::net::Ipv4Addr::new(127, a, b, h))
-        .find(|ip| !used.contains(ip));
+    // VIP: lowest free address of this emulator's loopback block.
+    let vip = crate::engine::addresses::free_loopback(&st, &[]);
     let max = emu.quotas.max_hosted_services;
     let sub = ctx.subscription_mut(&mut st)?;
     if taken {

@@ -1,7 +1,8 @@
 //! What each asynchronous operation does to the state when it completes (`apply`) or when
 //! it was decided to fail (`roll_back`), the VMs an accepted Create Deployment / Add Role
 //! boots before it completes, and the host-side work (delete, start, stop a VM) done after
-//! the state change. VMs are touched only through the `VmBackend`.
+//! the state change. Resource Manager operations are in `arm_effects`. VMs are touched
+//! only through the `VmBackend`.
 
 use std::sync::Arc;
 
@@ -57,6 +58,7 @@ pub fn apply(
     emu: &Emulator,
     sub: &mut Subscription,
     pending: &Pending,
+    op_id: &str,
     now: Millis,
     actions: &mut Vec<HostAction>,
 ) {
@@ -167,11 +169,18 @@ pub fn apply(
             }
         }
         Pending::Nothing => {}
+        Pending::Arm(p) => super::arm_effects::apply(sub, p, op_id, actions),
     }
 }
 
 /// Undo what accepting a failed operation already changed; host work goes to `actions`.
-pub fn roll_back(sub: &mut Subscription, pending: &Pending, actions: &mut Vec<HostAction>) {
+pub fn roll_back(
+    sub: &mut Subscription,
+    pending: &Pending,
+    op_id: &str,
+    error: &OpError,
+    actions: &mut Vec<HostAction>,
+) {
     match pending {
         Pending::CreateStorage { name } => {
             sub.storage_accounts.remove(name);
@@ -221,6 +230,7 @@ pub fn roll_back(sub: &mut Subscription, pending: &Pending, actions: &mut Vec<Ho
         | Pending::SetNetwork { .. }
         | Pending::PowerRole { .. }
         | Pending::Nothing => {}
+        Pending::Arm(p) => super::arm_effects::roll_back(sub, p, op_id, error),
     }
 }
 
@@ -235,6 +245,7 @@ fn find_role_mut<'a>(sub: &'a mut Subscription, service: &str, role: &str) -> Op
 /// have no VM yet. Called before the operation's modelled duration elapses; a backend
 /// failure makes the operation fail.
 pub async fn create_pending_vms(emu: &Arc<Emulator>, sub_id: &str, op_id: &str) {
+    super::arm_effects::create_vm(emu, sub_id, op_id).await;
     let specs: Vec<(String, String, VmSpec)> = {
         let st = emu.lock();
         let Some(sub) = st.subscriptions.get(sub_id) else {

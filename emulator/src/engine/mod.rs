@@ -4,8 +4,11 @@
 //! the effect each operation has when it completes. It never parses or renders a wire
 //! format; the faces (`classic`, `admin`) do that around it.
 
+pub mod addresses;
+pub mod arm_effects;
 pub mod effects;
 pub mod operations;
+pub mod persist;
 pub mod role_status;
 
 use std::collections::HashMap;
@@ -37,6 +40,8 @@ pub struct Emulator {
     pub quotas: Quotas,
     /// Scheduled operation completions (aborted at shutdown).
     pub tasks: Mutex<Vec<tokio::task::AbortHandle>>,
+    /// Saves the state soon after it changes (`persist.rs`).
+    pub persister: persist::Persister,
 }
 
 impl Emulator {
@@ -48,9 +53,36 @@ impl Emulator {
         self.faults.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Persist (called with the state lock held so writes are ordered).
-    pub fn persist(&self, st: &State) {
+    /// The state changed (called with the state lock held): the writer saves it within
+    /// `persist::COALESCE`.
+    pub fn persist(&self, _st: &State) {
+        self.persister.mark();
+    }
+
+    /// Save now (shutdown), the writer stopped first.
+    pub fn save_now(&self, st: &State) {
+        self.persister.stop();
+        let _writing = self
+            .persister
+            .writing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         if let Err(e) = st.save(&self.state_path) {
+            tracing::error!("cannot persist state: {e}");
+        }
+    }
+
+    /// Write serialised state atomically (the writer thread).
+    pub fn write_state(&self, bytes: &[u8]) {
+        let _writing = self
+            .persister
+            .writing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if self.persister.is_stopped() {
+            return;
+        }
+        if let Err(e) = crate::model::write_atomically(&self.state_path, bytes) {
             tracing::error!("cannot persist state: {e}");
         }
     }

@@ -114,6 +114,8 @@ impl Emulator {
         if wait > 0 {
             tokio::time::sleep(Duration::from_millis(wait as u64)).await;
         }
+        // 2b. A Resource Manager VM create also waits for its guest.
+        super::arm_effects::wait_guest(&self, &sub, &id).await;
         // 3. Apply the outcome; 4. host-side work after the state change (outside the lock).
         for action in self.complete_operation(&sub, &id) {
             effects::run_host_action(&self, action).await;
@@ -134,11 +136,11 @@ impl Emulator {
         let mut actions = Vec::new();
         let outcome = match (&op.fail_with, op.pending.as_ref()) {
             (Some(e), Some(p)) => {
-                effects::roll_back(sub, p, &mut actions);
+                effects::roll_back(sub, p, id, e, &mut actions);
                 Err(e.clone())
             }
             (None, Some(p)) => {
-                effects::apply(self, sub, p, now_ms(), &mut actions);
+                effects::apply(self, sub, p, id, now_ms(), &mut actions);
                 Ok(())
             }
             (_, None) => Ok(()),

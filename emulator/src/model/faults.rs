@@ -24,13 +24,16 @@ pub struct FaultRates {
     pub hang_secs: f64,
     /// New VMs that never reach ReadyRole (VmSpec.fail_provisioning).
     pub vmfail: f64,
+    /// Resource Manager VM PUTs refused `409 SkuNotAvailable` (a size out of capacity).
+    #[serde(default)]
+    pub skufail: f64,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum FaultSpecError {
-    #[error("fault spec item `{0}` is not KEY=VALUE (keys: internal, busy, throttle, conflict, opfail, hang, hang_secs, vmfail, seed)")]
+    #[error("fault spec item `{0}` is not KEY=VALUE (keys: internal, busy, throttle, conflict, opfail, hang, hang_secs, vmfail, skufail, seed)")]
     Syntax(String),
-    #[error("fault spec key `{0}` is unknown (keys: internal, busy, throttle, conflict, opfail, hang, hang_secs, vmfail, seed)")]
+    #[error("fault spec key `{0}` is unknown (keys: internal, busy, throttle, conflict, opfail, hang, hang_secs, vmfail, skufail, seed)")]
     Key(String),
     #[error("fault spec value `{1}` for `{0}` must be a number between 0 and 1 (a rate), or seconds for hang_secs")]
     Value(String, String),
@@ -78,6 +81,7 @@ impl FaultRates {
                 "opfail" => &mut r.opfail,
                 "hang" => &mut r.hang,
                 "vmfail" => &mut r.vmfail,
+                "skufail" => &mut r.skufail,
                 "hang_secs" => {
                     if !(x >= 0.0 && x.is_finite()) {
                         return Err(FaultSpecError::Value(k.into(), v.into()));
@@ -195,6 +199,11 @@ impl Faults {
     /// Does this new VM never reach ReadyRole?
     pub fn vm_fails(&mut self, vm_id: &str) -> bool {
         self.rates.vmfail > 0.0 && self.draw("vmfail", vm_id) < self.rates.vmfail
+    }
+
+    /// Is this Resource Manager VM's size out of capacity (its PUT refused)?
+    pub fn sku_fails(&mut self, vm_id: &str) -> bool {
+        self.rates.skufail > 0.0 && self.draw("skufail", vm_id) < self.rates.skufail
     }
 }
 

@@ -1,10 +1,12 @@
 //! The latency model: how long Azure took for each asynchronous step (recorded timings),
-//! multiplied by `--time-scale`. Benchmarks read the same numbers to compute the
-//! critical-path bound a client could reach. It never sleeps by itself.
+//! multiplied by `--time-scale`. The critical path of a whole start or stop of a layout
+//! (`critical_path`) is computed from the same numbers. It never sleeps by itself.
 
 use std::time::Duration;
 
 use serde::Serialize;
+
+use super::critical_path::Layout;
 
 /// Seconds Azure took (scale 1.0). Sources: XP/PYREC timestamps (see README table).
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -91,30 +93,21 @@ impl LatencyModel {
         ]
     }
 
-    /// Lower bound (scaled) for starting `n_vms` VMs spread over `n_services` cloud
-    /// services when the client works on services in parallel and on roles serially within
-    /// one deployment (Azure's exclusivity allows nothing better): storage account, network
-    /// configuration and service certificate (independent, so in parallel), then the
-    /// deployment with the first role, the remaining roles one by one, then the last
-    /// role's boot.
+    /// Lower bound (scaled) for starting `n_vms` VMs spread evenly over `n_services` cloud
+    /// services of one subscription (see [`Layout::balanced`] and
+    /// [`LatencyModel::start_bound`], which takes any layout).
     pub fn start_critical_path(&self, n_vms: usize, n_services: usize) -> Duration {
-        let n_services = n_services.max(1);
-        let per_service = n_vms.div_ceil(n_services).max(1);
-        let s = self
-            .create_storage_account
-            .max(self.set_network_configuration)
-            .max(self.add_certificate)
-            + self.create_deployment
-            + (per_service - 1) as f64 * self.add_role
-            + self.role_boot;
-        self.scaled(s)
+        Duration::from_secs_f64(
+            self.start_bound(&Layout::balanced(n_vms, n_services))
+                .seconds,
+        )
     }
 
-    /// Lower bound (scaled) for tearing down: one Delete Deployment (`comp=media`) per
-    /// service, all services in parallel; the remaining deletes are synchronous. Without
-    /// `comp=media` add `disk_detach + disk_lease_release` before disks can go.
+    /// Lower bound (scaled) for tearing down one subscription's cluster: every Delete
+    /// Deployment (`comp=media`) at once, then the virtual network's removal (see
+    /// [`LatencyModel::stop_bound`] for any layout).
     pub fn stop_critical_path(&self) -> Duration {
-        self.scaled(self.delete_deployment)
+        Duration::from_secs_f64(self.stop_bound(&Layout::balanced(1, 1), true).seconds)
     }
 }
 

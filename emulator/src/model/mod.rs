@@ -1,12 +1,16 @@
 //! The Azure-visible state of every subscription (hosted services, deployments, roles,
-//! certificates, storage accounts, disks, network configuration, operations, locks) as
-//! plain serialisable data, persisted as one JSON file. It never talks to the network or
-//! to a VM backend; the API layer does both around it.
+//! certificates, storage accounts, disks, network configuration, operations, locks; and
+//! the Resource Manager groups and resources, `arm.rs`) as plain serialisable data,
+//! persisted as one JSON file. It never talks to the network or to a VM backend; the API
+//! layer does both around it.
 
+pub mod arm;
 pub mod catalog;
+pub mod critical_path;
 pub mod faults;
 pub mod latency;
 pub mod network;
+pub mod vm_sizes;
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -50,6 +54,9 @@ pub struct Subscription {
     /// Operation holding the subscription's network configuration.
     pub network_lock: Option<String>,
     pub operations: BTreeMap<String, Operation>,
+    /// Azure Resource Manager groups and resources.
+    #[serde(default)]
+    pub arm: arm::ArmSubscription,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -337,6 +344,8 @@ pub enum Pending {
     },
     /// Nothing to apply (the operation was decided Failed up front, e.g. duplicate ports).
     Nothing,
+    /// An Azure Resource Manager operation.
+    Arm(arm::ArmPending),
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -379,15 +388,23 @@ impl State {
     }
 
     pub fn save(&self, path: &Path) -> Result<(), StateError> {
-        let err = |e: String| StateError::Io {
+        let data = serde_json::to_vec(self).map_err(|e| StateError::Io {
             path: path.display().to_string(),
-            msg: e,
-        };
-        let data = serde_json::to_vec(self).map_err(|e| err(e.to_string()))?;
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, data).map_err(|e| err(e.to_string()))?;
-        std::fs::rename(&tmp, path).map_err(|e| err(e.to_string()))
+            msg: e.to_string(),
+        })?;
+        write_atomically(path, &data)
     }
+}
+
+/// Write `data` to `path` through a temporary file renamed over it.
+pub fn write_atomically(path: &Path, data: &[u8]) -> Result<(), StateError> {
+    let err = |e: std::io::Error| StateError::Io {
+        path: path.display().to_string(),
+        msg: e.to_string(),
+    };
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, data).map_err(err)?;
+    std::fs::rename(&tmp, path).map_err(err)
 }
 
 impl Subscription {

@@ -4,11 +4,14 @@
 //! never touches the host; a backend owns the host-side resources of a VM (processes,
 //! namespaces, mounts, forwarders) and never knows about XML or subscriptions.
 //! Two backends: `none` (state only, nothing listens) and `container` (systemd-nspawn).
+//! Addresses: a face may choose a VM's private address in the subnet the user defined
+//! (`VmSpec::subnet_address`) and its public IP (`VmSpec::public_address`); the backend then
+//! uses exactly those, and picks addresses itself only where the face chose none.
 
 pub mod container;
 pub mod none;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -53,6 +56,39 @@ pub struct VmSpec {
     pub role_size: String,
     /// Fault injection: boot a VM that never becomes reachable (Azure's provisioning failure).
     pub fail_provisioning: bool,
+    /// The private address the face chose in the user's subnet: the VM gets it on a network
+    /// segment shared only by the VMs with the same `network` (so any range is safe, and two
+    /// virtual networks may use the same one). `None`: the backend picks an address itself.
+    #[serde(default)]
+    pub subnet_address: Option<SubnetAddress>,
+    /// The public IP the face chose (a loopback address of the emulator's block): reported
+    /// as [`VmInfo::public_ip`]; `endpoints` on it say which ports reach the VM.
+    #[serde(default)]
+    pub public_address: Option<Ipv4Addr>,
+    /// Custom data (base64, as sent): written where Azure's Linux agent puts it,
+    /// `/var/lib/waagent/CustomData`, before the first boot.
+    #[serde(default)]
+    pub custom_data: Option<String>,
+}
+
+/// An address in a subnet the user defined, as a face allocated it (Azure: `.4` upwards).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubnetAddress {
+    pub ip: Ipv4Addr,
+    /// The subnet's prefix length; its first address (`.1`) is the VMs' gateway.
+    pub prefix: u8,
+}
+
+impl SubnetAddress {
+    /// The subnet's gateway (its network address + 1, as in Azure).
+    pub fn gateway(&self) -> Ipv4Addr {
+        let mask = if self.prefix == 0 {
+            0
+        } else {
+            u32::MAX << (32 - u32::from(self.prefix.min(32)))
+        };
+        Ipv4Addr::from((u32::from(self.ip) & mask) + 1)
+    }
 }
 
 /// Addresses assigned at create time (known before the VM has finished booting).
@@ -60,7 +96,8 @@ pub struct VmSpec {
 pub struct VmInfo {
     /// The role's private address (`IpAddress` in Get Deployment).
     pub private_ip: IpAddr,
-    /// The instance-level public IP, if requested.
+    /// The instance-level public IP: `VmSpec::public_address`, or (legacy) the private
+    /// address when `wants_public_ip` and the host reaches it directly.
     pub public_ip: Option<IpAddr>,
 }
 

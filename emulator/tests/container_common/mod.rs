@@ -98,6 +98,7 @@ pub fn leftovers(tag: &str, state_dir: &Path) -> Vec<String> {
     for l in shell_stdout("ps -eo pid=,args=").lines() {
         if (l.contains("systemd-nspawn") && (l.contains(tag) || l.contains(&sd)))
             || (l.contains("lxcfs") && l.contains(&sd))
+            || (l.contains("apt-cacher-ng") && l.contains(&sd))
         {
             out.push(format!("process {l}"));
         }
@@ -105,13 +106,14 @@ pub fn leftovers(tag: &str, state_dir: &Path) -> Vec<String> {
     out
 }
 
-/// `leftovers` less what the backend itself holds while it runs (its bridge, its lxcfs):
-/// what the VMs left once they are deleted.
+/// `leftovers` less what the backend itself holds while it runs (its bridge, its lxcfs,
+/// its apt-cacher-ng): what the VMs left once they are deleted.
 pub fn vm_leftovers(tag: &str, state_dir: &Path) -> Vec<String> {
     leftovers(tag, state_dir)
         .into_iter()
         .filter(|l| !(l.starts_with("link") && l.contains(&format!(" {tag}:"))))
         .filter(|l| !l.contains("/container/lxcfs"))
+        .filter(|l| !l.contains("/container/apt-cacher-ng"))
         .collect()
 }
 
@@ -240,6 +242,9 @@ pub fn ssh_vm_spec(
         wants_public_ip: false,
         role_size: "Small".to_string(),
         fail_provisioning: false,
+        subnet_address: None,
+        public_address: None,
+        custom_data: None,
     }
 }
 

@@ -11,17 +11,33 @@ use std::path::Path;
 use crate::cluster::nodes::node_requests;
 use crate::cluster::{OpsError, Session};
 use crate::config::{printable, ClusterTemplate};
-use crate::providers::{Ledger, Preflight, PreflightProblem};
+use crate::providers::{Discovered, Ledger, Preflight, PreflightProblem, ProviderError};
 use crate::report::{Event, Reporter};
 
-/// Refuse when something under the cluster's names is not the cluster's: neither in its
-/// ledger nor carrying its owner id.
-pub(super) fn refuse_foreign(session: &Session) -> Result<(), OpsError> {
+/// Every check before a start: `refuse_foreign`, then the preflight (both read the cloud,
+/// at the same time: neither changes anything).
+pub(super) fn check_all(
+    session: &Session,
+    template: &ClusterTemplate,
+    no_setup: bool,
+) -> Result<Preflight, OpsError> {
+    let state = session.state();
+    let nodes = node_requests(&state);
+    let (found, pf) = session.block_on(async {
+        tokio::join!(
+            session.provider.discover(),
+            session.provider.preflight(&nodes, session.ledger())
+        )
+    });
+    refuse_foreign(session, found.map_err(OpsError::cloud(&state.name))?)?;
+    preflight(session, template, no_setup, pf)
+}
+
+/// Refuse when something under the cluster's names (`found` by the cloud's discovery) is
+/// not the cluster's: neither in its ledger nor carrying its owner id.
+fn refuse_foreign(session: &Session, found: Vec<Discovered>) -> Result<(), OpsError> {
     let state = session.state();
     let name = state.name.clone();
-    let found = session
-        .block_on(session.provider.discover())
-        .map_err(OpsError::cloud(&name))?;
     let known = session.ledger.resources();
     let foreign: Vec<String> = found
         .iter()
@@ -57,21 +73,16 @@ pub(super) fn refuse_foreign(session: &Session) -> Result<(), OpsError> {
     Err(OpsError::Failed(msg))
 }
 
-/// The cloud's preflight plus the local checks (key files; `ansible-playbook` unless
-/// `no_setup`).
-pub(super) fn preflight(
+/// The cloud's preflight (`pf`) plus the local checks (key files; `ansible-playbook`
+/// unless `no_setup`).
+fn preflight(
     session: &Session,
     template: &ClusterTemplate,
     no_setup: bool,
+    pf: Result<Preflight, ProviderError>,
 ) -> Result<Preflight, OpsError> {
     let state = session.state();
-    let mut pf = session
-        .block_on(
-            session
-                .provider
-                .preflight(&node_requests(&state), session.ledger()),
-        )
-        .map_err(OpsError::cloud(&state.name))?;
+    let mut pf = pf.map_err(OpsError::cloud(&state.name))?;
     let login = &state.login;
     for (key, path, private) in [
         ("user_key_private", &login.user_key_private, true),

@@ -5,7 +5,7 @@
 //! follows the configuration (`follow`). Nothing is created when a resource under the
 //! cluster's names belongs to another cluster.
 
-use super::checks::{preflight, print_dry_run, refuse_dry_run, refuse_foreign, refuse_problems};
+use super::checks::{check_all, print_dry_run, refuse_dry_run, refuse_problems};
 use super::configure::configure;
 use super::follow::follow_config;
 use super::grow::create_nodes;
@@ -73,8 +73,7 @@ fn start_checked(ws: &Workspace, opts: &StartOptions, report: &Reporter) -> Resu
     };
     let resuming = !locked.state.resources.is_empty();
     let session = locked.open()?;
-    refuse_foreign(&session)?;
-    let pf = preflight(&session, &template, opts.no_setup)?;
+    let pf = check_all(&session, &template, opts.no_setup)?;
     if opts.dry_run {
         for n in &notes {
             report.say(n);

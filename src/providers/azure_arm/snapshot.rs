@@ -14,7 +14,7 @@ use super::provider::ArmSettings;
 use super::secret::{ClientSecret, SecretSource};
 use super::token::Credentials;
 use crate::providers::azure_sandbox::{ArmAccess, SandboxEndpoint};
-use crate::providers::{ClusterIdentity, ProviderError, Resource, SettingConflict};
+use crate::providers::{ClusterIdentity, ProviderError, Resource, SettingConflict, StoredSettings};
 
 /// Value of the `provider` key of the stored settings.
 pub const PROVIDER_ID: &str = "azure_arm";
@@ -49,20 +49,9 @@ pub struct ArmSnapshot {
     pub sandbox_dir: Option<PathBuf>,
 }
 
+impl StoredSettings for ArmSnapshot {}
+
 impl ArmSnapshot {
-    pub fn to_table(&self) -> Result<toml::Table, ProviderError> {
-        toml::Table::try_from(self)
-            .map_err(|e| ProviderError::other(format!("cannot store provider settings: {e}")))
-    }
-
-    pub fn from_table(t: &toml::Table) -> Result<Self, ProviderError> {
-        t.clone().try_into().map_err(|e| {
-            ProviderError::other(format!(
-                "the cluster state's provider settings are unreadable: {e}"
-            ))
-        })
-    }
-
     pub fn uses_sandbox(&self) -> bool {
         self.emulator || self.sandbox_dir.is_some()
     }

@@ -80,10 +80,13 @@ pub struct Catalog {
 }
 
 impl Catalog {
+    /// The three lists, read at the same time.
     pub async fn read(c: &AsmClient) -> Result<Catalog, AsmError> {
-        let locations: Locations = c.get_xml("locations").await?;
-        let images: Images = c.get_xml("services/images").await?;
-        let sizes: xml::RoleSizes = c.get_xml("rolesizes").await?;
+        let (locations, images, sizes): (Locations, Images, xml::RoleSizes) = tokio::try_join!(
+            c.get_xml("locations"),
+            c.get_xml("services/images"),
+            c.get_xml("rolesizes")
+        )?;
         Ok(Catalog {
             locations: locations.items,
             images: images.items.into_iter().map(|i| i.name).collect(),

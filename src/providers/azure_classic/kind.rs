@@ -6,7 +6,10 @@ use std::sync::Arc;
 
 use crate::config::{CloudInput, KeyChecker, Section};
 use crate::providers::azure_sandbox::{self, Sandbox};
-use crate::providers::{OpenEnv, Opened, ProviderError, ProviderKind, Resource, SettingsUpdate};
+use crate::providers::{
+    validated_table, OpenEnv, Opened, ProviderError, ProviderKind, Resource, SettingsUpdate,
+    StoredSettings,
+};
 
 use super::keys;
 use super::provider::AzureClassicProvider;
@@ -36,20 +39,7 @@ impl ProviderKind for AzureClassic {
     }
 
     fn validate(&self, input: &CloudInput<'_>, check: &mut KeyChecker) -> Option<toml::Table> {
-        let snapshot = keys::validate(input, check)?;
-        match snapshot.to_table() {
-            Ok(t) => Some(t),
-            Err(e) => {
-                check.push(
-                    &input.cloud.origin,
-                    &input.cloud.name,
-                    None,
-                    e.to_string(),
-                    "report this as a bug",
-                );
-                None
-            }
-        }
+        validated_table(keys::validate(input, check), input, check)
     }
 
     fn open(&self, settings: &toml::Table, env: &mut OpenEnv<'_>) -> Result<Opened, ProviderError> {

@@ -13,8 +13,10 @@ pub mod identity;
 pub mod keys;
 pub mod kind;
 pub mod layout;
+mod ledger_writes;
 pub mod ownership;
 mod plan;
+mod poll;
 mod preflight;
 pub mod provider;
 pub mod resources;
@@ -23,6 +25,7 @@ mod status;
 pub mod subscriptions;
 mod teardown;
 pub mod transport;
+mod vm_queue;
 pub mod xml;
 
 pub use error::AsmError;

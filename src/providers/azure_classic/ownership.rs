@@ -6,6 +6,7 @@
 //!
 //! Reads only; never creates or deletes anything.
 
+use futures_util::future::join_all;
 use serde::Deserialize;
 
 use super::error::AsmError;
@@ -225,55 +226,18 @@ impl AzureClassicProvider {
     }
 
     /// Every resource of every configured subscription that follows the naming pattern.
+    /// Every subscription at once, and in each every read at once (at 1,000 VMs, one
+    /// deployment read after another took most of a second before a start or a stop).
     pub(super) async fn discover_all(&self) -> Result<Vec<Discovered>, ProviderError> {
         let base = self.inner.s.base_name.as_str();
+        let each = self
+            .inner
+            .clients
+            .iter()
+            .map(|(id, c)| discover_in(base, id, c));
         let mut found = Vec::new();
-        for (id, c) in &self.inner.clients {
-            let services: HostedServiceList = c.get_xml("services/hostedservices").await?;
-            for hs in services.items {
-                if !follows(base, &hs.service_name, "cs") {
-                    continue;
-                }
-                let owner = hs.owner();
-                let name = hs.service_name.clone();
-                if let Some(d) = r::get_deployment(c, &name).await? {
-                    for role in &d.role_list.items {
-                        found.push(Discovered {
-                            resource: created(
-                                Resource::new(K_VM, id, &role.role_name)
-                                    .in_parent(&name)
-                                    .with("cloud_service", &name),
-                            ),
-                            owner: owner.clone(),
-                            label: format!("VM {} in {name}", role.role_name),
-                        });
-                    }
-                }
-                found.push(Discovered {
-                    resource: created(Resource::new(K_CLOUD_SERVICE, id, &name)),
-                    owner,
-                    label: format!("cloud service {name}"),
-                });
-            }
-            let accounts: StorageServiceList = c.get_xml("services/storageservices").await?;
-            for sa in accounts.items {
-                if follows(base, &sa.service_name, "sa") {
-                    found.push(Discovered {
-                        resource: created(Resource::new(K_STORAGE, id, &sa.service_name)),
-                        owner: sa.owner(),
-                        label: format!("storage account {}", sa.service_name),
-                    });
-                }
-            }
-            for vn in r::list_vnet_names(c).await? {
-                if let Some(owner) = vnet_owner(base, &vn) {
-                    found.push(Discovered {
-                        resource: created(Resource::new(K_VNET, id, &vn)),
-                        owner,
-                        label: format!("virtual network {vn}"),
-                    });
-                }
-            }
+        for part in join_all(each).await {
+            found.extend(part?);
         }
         found.sort_by(|a, b| {
             let k = |d: &Discovered| {
@@ -287,6 +251,63 @@ impl AzureClassicProvider {
         });
         Ok(found)
     }
+}
+
+/// What subscription `id` (client `c`) holds under the naming pattern of `base`.
+async fn discover_in(base: &str, id: &str, c: &AsmClient) -> Result<Vec<Discovered>, AsmError> {
+    let (services, accounts, vnets) = tokio::join!(
+        c.get_xml::<HostedServiceList>("services/hostedservices"),
+        c.get_xml::<StorageServiceList>("services/storageservices"),
+        r::list_vnet_names(c)
+    );
+    let ours: Vec<_> = services?
+        .items
+        .into_iter()
+        .filter(|hs| follows(base, &hs.service_name, "cs"))
+        .collect();
+    let deployments = join_all(ours.iter().map(|hs| r::get_deployment(c, &hs.service_name))).await;
+    let mut found = Vec::new();
+    for (hs, d) in ours.iter().zip(deployments) {
+        let owner = hs.owner();
+        let name = hs.service_name.clone();
+        if let Some(d) = d? {
+            for role in &d.role_list.items {
+                found.push(Discovered {
+                    resource: created(
+                        Resource::new(K_VM, id, &role.role_name)
+                            .in_parent(&name)
+                            .with("cloud_service", &name),
+                    ),
+                    owner: owner.clone(),
+                    label: format!("VM {} in {name}", role.role_name),
+                });
+            }
+        }
+        found.push(Discovered {
+            resource: created(Resource::new(K_CLOUD_SERVICE, id, &name)),
+            owner,
+            label: format!("cloud service {name}"),
+        });
+    }
+    for sa in accounts?.items {
+        if follows(base, &sa.service_name, "sa") {
+            found.push(Discovered {
+                resource: created(Resource::new(K_STORAGE, id, &sa.service_name)),
+                owner: sa.owner(),
+                label: format!("storage account {}", sa.service_name),
+            });
+        }
+    }
+    for vn in vnets? {
+        if let Some(owner) = vnet_owner(base, &vn) {
+            found.push(Discovered {
+                resource: created(Resource::new(K_VNET, id, &vn)),
+                owner,
+                label: format!("virtual network {vn}"),
+            });
+        }
+    }
+    Ok(found)
 }
 
 fn created(mut r: Resource) -> Resource {

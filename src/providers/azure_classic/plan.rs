@@ -4,6 +4,7 @@
 //! service when all of its are full).
 
 use super::layout::{self, PlanInput, SubscriptionQuota};
+use futures_util::future::join_all;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -53,7 +54,10 @@ impl AzureClassicProvider {
         }
         // the largest flavor decides the cores check (conservative)
         let flavor = nodes[0].flavor.clone();
-        let (quotas, cores) = self.quotas(&flavor).await?;
+        // The service certificate is built while the quotas are read.
+        let (quotas, cert) = tokio::join!(self.quotas(&flavor), self.ssh_cert_aside());
+        let (quotas, cores) = quotas?;
+        let cert = cert?;
         let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
         let mut l = layout::plan(&PlanInput {
             base_name: &s.base_name,
@@ -66,7 +70,6 @@ impl AzureClassicProvider {
         for sub in &mut l.subscriptions {
             sub.vnet = ownership::vnet_name(&s.base_name, sub.index, &owner);
         }
-        let cert = self.ssh_cert()?;
         let mut rs = Vec::new();
         for sub in &l.subscriptions {
             for cs in &sub.cloud_services {
@@ -143,10 +146,25 @@ impl AzureClassicProvider {
         cores_flavor: &str,
     ) -> Result<(Vec<SubscriptionQuota>, Option<usize>), ProviderError> {
         let mut quotas = Vec::new();
-        let mut cores = None;
+        let mut clients = Vec::new();
         for a in &self.inner.s.subscriptions {
-            let c = self.client(&a.id)?;
-            let sub = r::get_subscription(c).await?;
+            clients.push((a, self.client(&a.id)?));
+        }
+        // Every subscription's quotas and the role sizes at the same time.
+        let first = clients[0].1;
+        let (subs, sizes) = tokio::join!(
+            join_all(clients.iter().map(|(_, c)| r::get_subscription(c))),
+            r::role_size_cores(first, cores_flavor)
+        );
+        let cores = match sizes {
+            Ok(v) => v.map(|c| c as usize),
+            Err(e) => {
+                warn!("cannot read role sizes (cores quota not checked): {e}");
+                None
+            }
+        };
+        for ((a, _), sub) in clients.iter().zip(subs) {
+            let sub = sub?;
             let free = |max: Option<u32>, cur: Option<u32>, default_max: u32| {
                 max.unwrap_or(default_max).saturating_sub(cur.unwrap_or(0)) as usize
             };
@@ -166,12 +184,6 @@ impl AzureClassicProvider {
                     .max_core_count
                     .map(|m| m.saturating_sub(sub.current_core_count.unwrap_or(0)) as usize),
             });
-            if cores.is_none() {
-                match r::role_size_cores(c, cores_flavor).await {
-                    Ok(v) => cores = v.map(|c| c as usize),
-                    Err(e) => warn!("cannot read role sizes (cores quota not checked): {e}"),
-                }
-            }
         }
         Ok((quotas, cores))
     }

@@ -22,6 +22,7 @@ use super::xml;
 use crate::providers::{
     Ledger, NodeRequest, Preflight, PreflightProblem, ProviderError, ResourceState,
 };
+use futures_util::future::join_all;
 
 /// Azure's recorded timings (seconds) of the steps on a start's critical path — the same
 /// numbers the bundled emulator's latency model uses.
@@ -104,9 +105,19 @@ impl AzureClassicProvider {
         let s = &self.inner.s;
         let mut pf = Preflight::default();
         let mut reached = Vec::new();
+        // Every subscription at once, each read in one round of requests.
+        let mut reads = Vec::new();
         for a in &s.subscriptions {
             let c = self.client(&a.id)?;
-            let info = match r::get_subscription(c).await {
+            reads.push(async move {
+                let (info, catalog) = tokio::join!(r::get_subscription(c), Catalog::read(c));
+                (a, c, info, catalog)
+            });
+        }
+        // The service certificate is built while the subscriptions are read.
+        let (read, cert) = tokio::join!(join_all(reads), self.ssh_cert_aside());
+        for (a, c, info, catalog) in read {
+            let info = match info {
                 Ok(i) => i,
                 Err(e) => {
                     pf.problems.push(subscription_problem(&a.id, e)?);
@@ -117,15 +128,14 @@ impl AzureClassicProvider {
                 "subscription {}: the management certificate is accepted",
                 a.id
             ));
-            let catalog = Catalog::read(c).await.map_err(ProviderError::from)?;
             reached.push(Reached {
                 id: a.id.clone(),
                 client: c,
                 info,
-                catalog,
+                catalog: catalog.map_err(ProviderError::from)?,
             });
         }
-        if let Err(e) = self.ssh_cert() {
+        if let Err(e) = cert {
             pf.problems.push(problem(
                 Some("user_key_public"),
                 e.to_string(),
@@ -422,16 +432,18 @@ impl AzureClassicProvider {
             ("storage account", &todo.storage_accounts),
         ] {
             let mut free = 0;
-            for (scope, name) in list {
-                let Some(sub) = reached.iter().find(|s| &s.id == scope) else {
-                    continue;
-                };
-                let c = sub.client;
+            // Every name at once (at 1,000 VMs, 125 checks one after another took most of
+            // a second); the results are read in the list's order.
+            let checks = list.iter().map(|(scope, name)| async move {
+                let c = reached.iter().find(|s| &s.id == scope)?.client;
                 let taken = if label == "cloud service" {
                     catalog::cloud_service_name_taken(c, name).await
                 } else {
                     catalog::storage_account_name_taken(c, name).await
                 };
+                Some((scope, name, c, taken))
+            });
+            for (scope, name, c, taken) in join_all(checks).await.into_iter().flatten() {
                 let reason = match taken {
                     Ok(None) => {
                         free += 1;

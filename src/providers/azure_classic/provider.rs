@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 
@@ -50,6 +50,9 @@ pub(super) struct Inner {
     pub(super) s: AzureSettings,
     /// Subscription id → client.
     pub(super) clients: BTreeMap<String, AsmClient>,
+    /// The SSH service certificate once built (checking the RSA key is slow: once per
+    /// command, not once per step).
+    ssh_cert: OnceLock<SshServiceCert>,
 }
 
 #[derive(Clone)]
@@ -70,14 +73,34 @@ impl AzureClassicProvider {
         if settings.subscriptions.is_empty() {
             return Err(ProviderError::other("no Azure subscription configured"));
         }
+        // One HTTPS client per subscription, built side by side (each parses the system's
+        // CA bundle, tens of milliseconds).
+        let built: Vec<Result<AsmClient, _>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = settings
+                .subscriptions
+                .iter()
+                .map(|a| scope.spawn(|| AsmClient::new(a, settings.client.clone())))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(super::AsmError::Config(
+                            "building the HTTPS client failed".into(),
+                        ))
+                    })
+                })
+                .collect()
+        });
         let mut clients = BTreeMap::new();
-        for a in &settings.subscriptions {
-            clients.insert(a.id.clone(), AsmClient::new(a, settings.client.clone())?);
+        for (a, c) in settings.subscriptions.iter().zip(built) {
+            clients.insert(a.id.clone(), c?);
         }
         Ok(AzureClassicProvider {
             inner: Arc::new(Inner {
                 s: settings,
                 clients,
+                ssh_cert: OnceLock::new(),
             }),
         })
     }
@@ -92,11 +115,29 @@ impl AzureClassicProvider {
     }
 
     pub(super) fn ssh_cert(&self) -> Result<SshServiceCert, ProviderError> {
-        Ok(ssh_service_cert(
+        if let Some(c) = self.inner.ssh_cert.get() {
+            return Ok(c.clone());
+        }
+        let c = ssh_service_cert(
             &self.inner.s.user_key_public,
             &self.inner.s.user_key_private,
             &format!("elasticluster {}", self.inner.s.base_name),
-        )?)
+        )?;
+        Ok(self.inner.ssh_cert.get_or_init(|| c).clone())
+    }
+
+    /// [`ssh_cert`](Self::ssh_cert) on a blocking thread, so that the RSA key check (tens
+    /// of milliseconds) overlaps the requests the caller waits for at the same time.
+    pub(super) async fn ssh_cert_aside(&self) -> Result<SshServiceCert, ProviderError> {
+        if let Some(c) = self.inner.ssh_cert.get() {
+            return Ok(c.clone());
+        }
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || me.ssh_cert())
+            .await
+            .map_err(|e| {
+                ProviderError::other(format!("building the SSH service certificate: {e}"))
+            })?
     }
 
     pub(super) fn role_spec(&self, vm: &Resource, cert: &SshServiceCert) -> RoleSpec {

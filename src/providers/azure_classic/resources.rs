@@ -44,17 +44,22 @@ pub async fn role_size_cores(c: &AsmClient, size: &str) -> Result<Option<u32>, A
 }
 
 /// Create the cloud service with the cluster's marks; one that exists already is accepted
-/// only when it carries the cluster's owner id.
+/// only when it carries the cluster's owner id. `fresh`: no create request was ever sent
+/// for it, so it is created without looking first (one that exists anyway answers 409 and
+/// is checked then).
 pub async fn ensure_hosted_service(
     c: &AsmClient,
     cs: &str,
     location: &str,
     mark: &OwnerMark,
+    fresh: bool,
 ) -> Result<(), AsmError> {
     let what = format!("cloud service {cs}");
-    if let Some(h) = ownership::hosted_service(c, cs).await? {
-        debug!("hosted service {cs} already exists");
-        return ownership::require_ours(&what, h.owner(), &mark.owner_id);
+    if !fresh {
+        if let Some(h) = ownership::hosted_service(c, cs).await? {
+            debug!("hosted service {cs} already exists");
+            return ownership::require_ours(&what, h.owner(), &mark.owner_id);
+        }
     }
     let body = xml::create_hosted_service(cs, cs, &mark.description, location, &mark.properties);
     match c
@@ -79,14 +84,17 @@ pub async fn ensure_hosted_service(
     }
 }
 
+/// Add the SSH certificate to the cloud service; `fresh`: the service was just created by
+/// this run, so it cannot hold it yet.
 pub async fn ensure_service_certificate(
     c: &AsmClient,
     cs: &str,
     thumbprint: &str,
     data_b64: &str,
+    fresh: bool,
 ) -> Result<(), AsmError> {
     let path = format!("{}/certificates/sha1-{thumbprint}", hs_path(cs));
-    if get_opt(c, &path).await?.is_some() {
+    if !fresh && get_opt(c, &path).await?.is_some() {
         return Ok(());
     }
     let body = xml::certificate_file(data_b64, "cer", None);
@@ -111,16 +119,20 @@ pub async fn storage_account_exists(c: &AsmClient, sa: &str) -> Result<bool, Asm
 }
 
 /// Create the storage account with the cluster's marks; one that exists already is
-/// accepted only when it carries the cluster's owner id.
+/// accepted only when it carries the cluster's owner id. `fresh`: as for
+/// [`ensure_hosted_service`].
 pub async fn ensure_storage_account(
     c: &AsmClient,
     sa: &str,
     location: &str,
     mark: &OwnerMark,
+    fresh: bool,
 ) -> Result<(), AsmError> {
     let what = format!("storage account {sa}");
-    if let Some(s) = ownership::storage_account(c, sa).await? {
-        return ownership::require_ours(&what, s.owner(), &mark.owner_id);
+    if !fresh {
+        if let Some(s) = ownership::storage_account(c, sa).await? {
+            return ownership::require_ours(&what, s.owner(), &mark.owner_id);
+        }
     }
     let body = xml::create_storage_account(
         sa,
@@ -157,12 +169,18 @@ pub async fn get_network_config(c: &AsmClient) -> Result<Option<String>, AsmErro
     get_opt(c, "services/networking/media").await
 }
 
-async fn put_network_config(c: &AsmClient, doc: String, what: &str) -> Result<(), AsmError> {
-    c.mutate(
+async fn put_network_config(
+    c: &AsmClient,
+    doc: String,
+    what: &str,
+    accepted: impl FnOnce(),
+) -> Result<(), AsmError> {
+    c.mutate_then(
         Method::PUT,
         "services/networking/media",
         Some(("text/plain", doc)),
         what,
+        accepted,
     )
     .await
     .map(|_| ())
@@ -176,7 +194,13 @@ fn xml_err(what: &str, detail: String) -> AsmError {
 }
 
 /// Add our site to the subscription's network configuration, keeping every other site.
-pub async fn ensure_vnet(c: &AsmClient, name: &str, location: &str) -> Result<(), AsmError> {
+/// `accepted` is called once Azure has answered the change (or found nothing to change).
+pub async fn ensure_vnet(
+    c: &AsmClient,
+    name: &str,
+    location: &str,
+    accepted: impl FnOnce(),
+) -> Result<(), AsmError> {
     let what = format!("add virtual network {name}");
     let doc = get_network_config(c)
         .await?
@@ -189,8 +213,11 @@ pub async fn ensure_vnet(c: &AsmClient, name: &str, location: &str) -> Result<()
         "10.0.0.0/11",
     );
     match xml::netconfig_add_site(&doc, name, &site).map_err(|d| xml_err(&what, d))? {
-        None => Ok(()),
-        Some(new_doc) => put_network_config(c, new_doc, &what).await,
+        None => {
+            accepted();
+            Ok(())
+        }
+        Some(new_doc) => put_network_config(c, new_doc, &what, accepted).await,
     }
 }
 
@@ -202,7 +229,7 @@ pub async fn remove_vnet(c: &AsmClient, name: &str) -> Result<(), AsmError> {
     };
     match xml::netconfig_remove_site(&doc, name).map_err(|d| xml_err(&what, d))? {
         None => Ok(()),
-        Some(new_doc) => put_network_config(c, new_doc, &what).await,
+        Some(new_doc) => put_network_config(c, new_doc, &what, || {}).await,
     }
 }
 
@@ -269,6 +296,11 @@ pub async fn delete_role(c: &AsmClient, cs: &str, role: &str) -> Result<(), AsmE
 
 /// Delete the deployment with every disk and VHD. Not found = done.
 pub async fn delete_deployment(c: &AsmClient, cs: &str) -> Result<(), AsmError> {
+    delete_deployment_if_any(c, cs).await.map(|_| ())
+}
+
+/// [`delete_deployment`], saying whether there was one to delete.
+pub async fn delete_deployment_if_any(c: &AsmClient, cs: &str) -> Result<bool, AsmError> {
     match c
         .delete(
             &format!("{}?comp=media", deployment_path(cs)),
@@ -276,8 +308,8 @@ pub async fn delete_deployment(c: &AsmClient, cs: &str) -> Result<(), AsmError> 
         )
         .await
     {
-        Ok(_) => Ok(()),
-        Err(e) if e.is_not_found() => Ok(()),
+        Ok(_) => Ok(true),
+        Err(e) if e.is_not_found() => Ok(false),
         Err(e) => Err(e),
     }
 }

@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 use super::provider::AzureSettings;
 use super::transport::{ClientOptions, SubscriptionAccess};
 use crate::providers::azure_sandbox::SandboxEndpoint;
-use crate::providers::{ClusterIdentity, ProviderError, Resource, SettingConflict, SettingsUpdate};
+use crate::providers::{
+    ClusterIdentity, ProviderError, Resource, SettingConflict, SettingsUpdate, StoredSettings,
+};
 
 /// Value of the `provider` key of the stored settings.
 pub const PROVIDER_ID: &str = "azure_classic";
@@ -53,20 +55,9 @@ pub struct AzureSnapshot {
     pub sandbox_dir: Option<PathBuf>,
 }
 
+impl StoredSettings for AzureSnapshot {}
+
 impl AzureSnapshot {
-    pub fn to_table(&self) -> Result<toml::Table, ProviderError> {
-        toml::Table::try_from(self)
-            .map_err(|e| ProviderError::other(format!("cannot store provider settings: {e}")))
-    }
-
-    pub fn from_table(t: &toml::Table) -> Result<Self, ProviderError> {
-        t.clone().try_into().map_err(|e| {
-            ProviderError::other(format!(
-                "the cluster state's provider settings are unreadable: {e}"
-            ))
-        })
-    }
-
     /// Whether the cluster lives in the bundled emulator (states of older builds only
     /// recorded the sandbox directory).
     pub fn uses_sandbox(&self) -> bool {

@@ -13,6 +13,7 @@ use tokio::task::JoinSet;
 use tracing::info;
 
 use super::error::AsmError;
+use super::ledger_writes::{forget_later, Pending};
 use super::ownership;
 use super::provider::{
     AzureClassicProvider, K_CERTIFICATE, K_CLOUD_SERVICE, K_STORAGE, K_VM, K_VNET,
@@ -59,6 +60,8 @@ struct Subscription {
     client: AsmClient,
     resources: Vec<Resource>,
     ledger: Arc<dyn Ledger>,
+    /// Forgetting what went (written while the next deletions run).
+    writes: Pending,
     events: Events,
     /// Cloud services whose deployment was (or may have been) there.
     deployments: BTreeSet<String>,
@@ -76,11 +79,17 @@ impl AzureClassicProvider {
         let _ = opts;
         let left_alone = self.forget_what_is_not_ours(&ledger).await?;
         let res = ledger.resources();
+        let deployments: BTreeSet<(&str, &str)> = res
+            .iter()
+            .filter(|r| r.kind == K_VM)
+            .filter_map(|r| Some((r.scope.as_str(), r.attr("cloud_service")?)))
+            .collect();
         events(ProviderEvent::Planned {
             resources: res
                 .iter()
                 .filter(|r| AFTER_DEPLOYMENTS.iter().any(|c| c.kind == r.kind))
-                .count(),
+                .count()
+                + deployments.len(),
             vms: res.iter().filter(|r| r.kind == K_VM).count(),
         });
         let mut scopes: BTreeSet<String> = res.iter().map(|r| r.scope.clone()).collect();
@@ -188,6 +197,7 @@ async fn teardown_subscription(
         client,
         resources,
         ledger,
+        writes: Pending::default(),
         events,
         deployments,
         failed_deployments: BTreeSet::new(),
@@ -204,31 +214,38 @@ async fn teardown_subscription(
         report.deleted.extend(part.deleted);
         report.remaining.extend(part.remaining);
     }
+    sub.writes.all_written().await?;
     Ok(report)
 }
 
 /// Every deployment at once, with its disks' media; forget the VMs of each that went.
 async fn delete_deployments(sub: &mut Subscription) -> Result<TeardownReport, ProviderError> {
     let mut report = TeardownReport::default();
-    let mut js: JoinSet<(String, Result<(), AsmError>)> = JoinSet::new();
+    let mut js: JoinSet<(String, Result<bool, AsmError>)> = JoinSet::new();
     for cs in sub.deployments.iter().cloned() {
         let c = sub.client.clone();
         js.spawn(async move {
-            let out = r::delete_deployment(&c, &cs).await;
+            let out = r::delete_deployment_if_any(&c, &cs).await;
             (cs, out)
         });
     }
     while let Some(j) = js.join_next().await {
         let (cs, out) = j.map_err(|e| ProviderError::other(e.to_string()))?;
         match out {
-            Ok(()) => {
+            Ok(existed) => {
+                if existed {
+                    (sub.events)(ProviderEvent::Deleted {
+                        kind: "deployment".into(),
+                        name: cs.clone(),
+                    });
+                }
                 let gone: Vec<Resource> = sub
                     .resources
                     .iter()
                     .filter(|v| v.kind == K_VM && v.attr("cloud_service") == Some(cs.as_str()))
                     .cloned()
                     .collect();
-                sub.ledger.forget_all(&gone)?;
+                sub.writes.push(forget_later(&sub.ledger, gone));
             }
             Err(e) => {
                 report
@@ -369,7 +386,7 @@ fn record_outcome(
         .cloned()
         .collect();
     gone.push(m.clone());
-    sub.ledger.forget_all(&gone)?;
+    sub.writes.push(forget_later(&sub.ledger, gone));
     (sub.events)(ProviderEvent::Deleted {
         kind: m.kind.clone(),
         name: m.name.clone(),

@@ -5,9 +5,7 @@
 //! errors); 400/403/404 fail at once with Azure's message. Never retries forever, never
 //! logs key material.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rand::Rng;
@@ -16,6 +14,8 @@ use tracing::{debug, info};
 
 use super::error::AsmError;
 use super::identity::{load_ca_bundle, load_management_identity, ManagementIdentity};
+pub use super::poll::op_kind;
+use super::poll::Durations;
 use super::xml;
 
 pub const X_MS_VERSION: &str = "2014-10-01";
@@ -50,6 +50,9 @@ pub struct ClientOptions {
     /// How long a create request whose outcome we never saw (the previous run was killed)
     /// may take to land; teardown watches for such resources this long before giving up.
     pub settle: Duration,
+    /// Azure's recorded operation times are multiplied by this (1 against Azure; an
+    /// emulator's `--time-scale`) to know when to poll before any was seen.
+    pub time_scale: f64,
 }
 
 impl Default for ClientOptions {
@@ -65,6 +68,7 @@ impl Default for ClientOptions {
             max_attempts: 12,
             operation_timeout: Duration::from_secs(600),
             settle: Duration::from_secs(90),
+            time_scale: 1.0,
         }
     }
 }
@@ -85,6 +89,7 @@ impl ClientOptions {
         self.request_timeout = s(self.request_timeout).max(Duration::from_secs(5));
         self.operation_timeout = s(self.operation_timeout).max(Duration::from_secs(10));
         self.settle = s(self.settle).max(Duration::from_millis(500));
+        self.time_scale *= f;
         self
     }
     /// Time scale from `ELASTICLUSTER_TIME_SCALE` (1.0 when unset or invalid).
@@ -113,29 +118,8 @@ pub struct AsmClient {
     subscription: String,
     identity: ManagementIdentity,
     pub opts: ClientOptions,
-    /// Last observed duration per operation kind (shared by clones of this client).
-    op_durations: Arc<Mutex<HashMap<String, Duration>>>,
-}
-
-/// The sort of an operation, from its method and path without resource names:
-/// `POST roles`, `DELETE deployments`, `PUT media`, …
-pub fn op_kind(method: &Method, path: &str) -> String {
-    const KNOWN: [&str; 8] = [
-        "hostedservices",
-        "deployments",
-        "roles",
-        "certificates",
-        "storageservices",
-        "media",
-        "disks",
-        "roleinstances",
-    ];
-    let path = path.split('?').next().unwrap_or(path);
-    let last = path
-        .split('/')
-        .rfind(|seg| KNOWN.contains(seg))
-        .unwrap_or("other");
-    format!("{method} {last}")
+    /// What operations took, per sort (shared by clones of this client).
+    durations: Durations,
 }
 
 impl std::fmt::Debug for AsmClient {
@@ -199,7 +183,7 @@ impl AsmClient {
             subscription: access.id.clone(),
             identity,
             opts,
-            op_durations: Arc::new(Mutex::new(HashMap::new())),
+            durations: Durations::default(),
         })
     }
 
@@ -326,11 +310,8 @@ impl AsmClient {
         })
     }
 
-    /// Poll Get Operation Status until the operation is no longer `InProgress`.
-    ///
-    /// `kind` groups operations of the same sort (see [`op_kind`]): the first poll waits for
-    /// most of the duration the last operation of that kind took, then polls quickly with
-    /// growing intervals — few requests, little overshoot.
+    /// Poll Get Operation Status until the operation is no longer `InProgress`, on the
+    /// schedule of its sort (`kind`, see [`op_kind`] and the `poll` module).
     pub async fn wait_operation(
         &self,
         request_id: &str,
@@ -338,39 +319,19 @@ impl AsmClient {
         kind: &str,
     ) -> Result<(), AsmError> {
         let started = Instant::now();
-        let learned = self
-            .op_durations
-            .lock()
-            .ok()
-            .and_then(|m| m.get(kind).copied())
-            .unwrap_or_default();
-        // Wait for most of the learned duration first, then poll with short growing intervals.
-        let head_start = learned.mul_f64(0.9).min(self.opts.operation_timeout);
+        let mut schedule = self.durations.schedule(kind, &self.opts);
         let mut polls = 0u32;
-        let mut interval = self.opts.poll_initial;
         loop {
-            if polls == 0 && head_start > interval {
-                tokio::time::sleep(head_start).await;
-            } else {
-                tokio::time::sleep(interval).await;
-                interval = interval
-                    .mul_f64(self.opts.poll_factor)
-                    .min(self.opts.poll_max);
-            }
+            let wait = schedule
+                .next_wait(started.elapsed())
+                .min(self.opts.operation_timeout);
+            tokio::time::sleep(wait).await;
             polls += 1;
             let op: xml::Operation = self.get_xml(&format!("operations/{request_id}")).await?;
             match op.status.as_str() {
                 "Succeeded" => {
-                    // Done at the first poll: the real duration may be shorter, so shrink the
-                    // estimate; otherwise the fine-grained polls measured it closely.
-                    let estimate = if polls == 1 && !learned.is_zero() {
-                        learned.mul_f64(0.8)
-                    } else {
-                        started.elapsed()
-                    };
-                    if let Ok(mut m) = self.op_durations.lock() {
-                        m.insert(kind.to_string(), estimate);
-                    }
+                    self.durations
+                        .observe(kind, &schedule, started.elapsed(), polls);
                     return Ok(());
                 }
                 "Failed" => {
@@ -411,9 +372,26 @@ impl AsmClient {
         body: Option<(&'static str, String)>,
         what: &str,
     ) -> Result<Reply, AsmError> {
+        self.mutate_then(method, path, body, what, || {}).await
+    }
+
+    /// [`mutate`](Self::mutate), calling `accepted` once Azure has answered the first
+    /// submission (before waiting for its operation); never called when no answer came.
+    pub async fn mutate_then(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(&'static str, String)>,
+        what: &str,
+        accepted: impl FnOnce(),
+    ) -> Result<Reply, AsmError> {
+        let mut accepted = Some(accepted);
         let mut attempt = 0u32;
         loop {
             let reply = self.send(method.clone(), path, body.clone()).await?;
+            if let Some(f) = accepted.take() {
+                f();
+            }
             if reply.status != 202 {
                 return Ok(reply);
             }
@@ -493,39 +471,6 @@ mod tests {
             assert!(b <= o.retry_cap);
             assert!(b >= o.retry_base.mul_f64(0.5).min(o.retry_cap.mul_f64(0.5)));
         }
-    }
-
-    #[test]
-    fn operation_kinds_ignore_names() {
-        assert_eq!(
-            op_kind(
-                &Method::POST,
-                "services/hostedservices/a/deployments/a/roles"
-            ),
-            "POST roles"
-        );
-        assert_eq!(
-            op_kind(&Method::POST, "services/hostedservices/b/deployments"),
-            "POST deployments"
-        );
-        assert_eq!(
-            op_kind(
-                &Method::DELETE,
-                "services/hostedservices/a/deployments/a?comp=media"
-            ),
-            "DELETE deployments"
-        );
-        assert_eq!(
-            op_kind(
-                &Method::DELETE,
-                "services/hostedservices/a/deployments/a/roles/r?comp=media"
-            ),
-            "DELETE roles"
-        );
-        assert_eq!(
-            op_kind(&Method::PUT, "services/networking/media"),
-            "PUT media"
-        );
     }
 
     #[test]

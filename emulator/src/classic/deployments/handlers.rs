@@ -6,6 +6,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use super::addresses::{self, RoleAddresses};
 use super::find::{find_deployment, role_not_found, Which, MAX_ROLES};
 use super::render;
 use super::request::{parse_deployment, parse_role, DeploymentRequest};
@@ -41,6 +42,7 @@ fn prepare_role(
     mut role: Role,
     keys: AuthorizedKeys,
     salt: u32,
+    addresses: RoleAddresses,
 ) -> Role {
     let now = now_ms();
     role.phase = RolePhase::Creating;
@@ -76,6 +78,19 @@ fn prepare_role(
         sub.id, place.service_key, place.deployment, role.name
     );
     let fail_provisioning = emu.faults().vm_fails(&id);
+    let mut endpoints: Vec<EndpointSpec> = role
+        .endpoints
+        .iter()
+        .map(|e| EndpointSpec {
+            name: e.name.clone(),
+            protocol: e.protocol.clone(),
+            public: SocketAddr::new(h.vip.into(), e.port),
+            local_port: e.local_port,
+        })
+        .collect();
+    if let Some(p) = addresses.public {
+        endpoints.extend(addresses::public_endpoints(&role, p));
+    }
     role.vm_spec = Some(VmSpec {
         id,
         hostname: role.hostname.clone(),
@@ -88,19 +103,13 @@ fn prepare_role(
             Some(v) => format!("{}/{}", sub.id, v),
             None => format!("{}/{}", sub.id, place.service_key),
         },
-        endpoints: role
-            .endpoints
-            .iter()
-            .map(|e| EndpointSpec {
-                name: e.name.clone(),
-                protocol: e.protocol.clone(),
-                public: SocketAddr::new(h.vip.into(), e.port),
-                local_port: e.local_port,
-            })
-            .collect(),
+        endpoints,
         wants_public_ip: !role.public_ips.is_empty(),
         role_size: role.role_size.clone(),
         fail_provisioning,
+        subnet_address: addresses.subnet,
+        public_address: addresses.public,
+        custom_data: None,
     });
     role
 }
@@ -114,6 +123,7 @@ pub fn create(emu: &Arc<Emulator>, ctx: &RequestContext, svc: &str) -> ApiResult
     } = parse_deployment(&ctx.body_xml()?)?;
     let key = svc.to_ascii_lowercase();
     let mut st = emu.lock();
+    let planned = addresses::plan(&st, &ctx.subscription, virtual_network.as_deref(), &roles);
     let sub = ctx.subscription_mut(&mut st)?;
     let h = sub
         .hosted_services
@@ -129,6 +139,7 @@ pub fn create(emu: &Arc<Emulator>, ctx: &RequestContext, svc: &str) -> ApiResult
         ));
     }
     let keys = validate_roles(emu, sub, &h, virtual_network.as_deref(), &[], &roles)?;
+    let planned = planned?;
     let fail_with = duplicate_port(&[], &roles);
     let duration = emu.latency.scaled(emu.latency.create_deployment);
     let now = now_ms();
@@ -141,8 +152,9 @@ pub fn create(emu: &Arc<Emulator>, ctx: &RequestContext, svc: &str) -> ApiResult
     let prepared: Vec<Role> = roles
         .into_iter()
         .zip(keys)
+        .zip(planned)
         .enumerate()
-        .map(|(i, (role, keys))| prepare_role(emu, sub, &place, role, keys, i as u32))
+        .map(|(i, ((role, keys), addr))| prepare_role(emu, sub, &place, role, keys, i as u32, addr))
         .collect();
     if let Some(hm) = sub.hosted_services.get_mut(&key) {
         hm.deployment = Some(Deployment {
@@ -183,6 +195,18 @@ pub fn add_role(emu: &Arc<Emulator>, ctx: &RequestContext, svc: &str, dep: &str)
     let role = parse_role(&doc)?;
     let key = svc.to_ascii_lowercase();
     let mut st = emu.lock();
+    let vnet = ctx
+        .subscription(&st)?
+        .hosted_services
+        .get(&key)
+        .and_then(|h| h.deployment.as_ref())
+        .and_then(|d| d.virtual_network.clone());
+    let planned = addresses::plan(
+        &st,
+        &ctx.subscription,
+        vnet.as_deref(),
+        std::slice::from_ref(&role),
+    );
     let sub = ctx.subscription_mut(&mut st)?;
     let h = sub
         .hosted_services
@@ -210,6 +234,7 @@ pub fn add_role(emu: &Arc<Emulator>, ctx: &RequestContext, svc: &str, dep: &str)
         &d.roles,
         new_roles,
     )?;
+    let addr = planned?.into_iter().next().unwrap_or_default();
     let fail_with = duplicate_port(&d.roles, new_roles);
     let duration = emu.latency.scaled(emu.latency.add_role);
     let role_name = role.name.clone();
@@ -221,7 +246,7 @@ pub fn add_role(emu: &Arc<Emulator>, ctx: &RequestContext, svc: &str, dep: &str)
     };
     let salt = d.roles.len() as u32;
     let keys = keys.into_iter().next().unwrap_or_default();
-    let prepared = prepare_role(emu, sub, &place, role, keys, salt);
+    let prepared = prepare_role(emu, sub, &place, role, keys, salt, addr);
     if let Some(d) = sub
         .hosted_services
         .get_mut(&key)

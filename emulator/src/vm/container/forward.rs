@@ -1,14 +1,17 @@
 //! Azure's load balancer stand-in: an in-process TCP forwarder per input endpoint, listening
 //! on `VIP:PublicPort` (a loopback address) and relaying each connection to the VM's
-//! `address:LocalPort`. Dropping a `Forwarder` closes the listener and every relayed
-//! connection. It must never listen anywhere but the address it was given.
+//! `address:LocalPort` — from inside the VM's segment namespace when it has one. Dropping
+//! a `Forwarder` closes the listener and every relayed connection. It must never listen
+//! anywhere but the address it was given.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::super::VmError;
+use super::segment;
 
 /// A stopped VM has no address on the bridge: give up on it like a load balancer would,
 /// instead of holding the client for the kernel's two-minute SYN timeout.
@@ -26,8 +29,13 @@ impl Drop for Forwarder {
 }
 
 impl Forwarder {
-    /// Bind `public` now (so a taken port is an error at create time) and relay in the background.
-    pub async fn start(public: SocketAddr, target: SocketAddr) -> Result<Forwarder, VmError> {
+    /// Bind `public` now (so a taken port is an error at create time) and relay in the
+    /// background to `target`, reached from the namespace at `via` when given.
+    pub async fn start(
+        public: SocketAddr,
+        target: SocketAddr,
+        via: Option<PathBuf>,
+    ) -> Result<Forwarder, VmError> {
         let listener = TcpListener::bind(public).await.map_err(|e| {
             VmError::Host(format!(
                 "cannot listen on endpoint {public}: {e} (is another process using that port?)"
@@ -39,8 +47,9 @@ impl Forwarder {
                 tokio::select! {
                     accepted = listener.accept() => {
                         let Ok((mut inbound, _)) = accepted else { continue };
+                        let via = via.clone();
                         conns.spawn(async move {
-                            match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(target)).await.unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into())) {
+                            match connect(target, via).await {
                                 Ok(mut outbound) => {
                                     let _ = inbound.set_nodelay(true);
                                     let _ = outbound.set_nodelay(true);
@@ -55,6 +64,23 @@ impl Forwarder {
             }
         });
         Ok(Forwarder { task })
+    }
+}
+
+/// Connect to `target` from the host, or from inside the namespace at `via`.
+async fn connect(target: SocketAddr, via: Option<PathBuf>) -> std::io::Result<TcpStream> {
+    match via {
+        None => tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(target))
+            .await
+            .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into())),
+        Some(ns) => {
+            let stream =
+                tokio::task::spawn_blocking(move || segment::connect(&ns, target, CONNECT_TIMEOUT))
+                    .await
+                    .map_err(std::io::Error::other)??;
+            stream.set_nonblocking(true)?;
+            TcpStream::from_std(stream)
+        }
     }
 }
 
@@ -79,7 +105,9 @@ mod tests {
         let probe = std::net::TcpListener::bind("127.0.0.7:0").expect("free port");
         let public = probe.local_addr().expect("addr");
         drop(probe);
-        let fwd = Forwarder::start(public, target).await.expect("forwarder");
+        let fwd = Forwarder::start(public, target, None)
+            .await
+            .expect("forwarder");
         let mut c = TcpStream::connect(public).await.expect("connect");
         c.write_all(b"hello").await.expect("write");
         let mut buf = [0u8; 5];

@@ -1,6 +1,8 @@
 //! The `container` backend: each role is a real host booted with systemd-nspawn over an
 //! overlay of a debootstrapped image, in its own network namespace on a per-emulator
-//! bridge, reachable through loopback forwarders that play Azure's load balancer.
+//! bridge, reachable through loopback forwarders that play Azure's load balancer. A VM whose
+//! private address a face chose in the user's subnet sits instead on its virtual network's
+//! isolated segment (`segment.rs`) with exactly that address.
 //! It must never change the host beyond what it records and removes again.
 //!
 //! Each VM is the size of its role size: cores as a cpuset, memory as a memory limit, and
@@ -9,21 +11,26 @@
 //! Layout under `<state_dir>/container/`: `network.json` (the subnet and bridge this state
 //! dir owns, re-taken after a restart), `vms/<role>-<hash>/` per VM (`vm.json`, overlay
 //! `upper`/`work`/`merged`, `console.log`, `nspawn.pid`), `homes/<network>/` (shared /home),
-//! `lxcfs/` (lxcfs's mount point; `lxcfs.pid`, `lxcfs.log`).
+//! `lxcfs/` (lxcfs's mount point; `lxcfs.pid`, `lxcfs.log`), `apt-cacher-ng/` (the
+//! package cache's configuration, pid and logs; the VMs' apt goes through it).
 
+mod apt_sources;
+mod aptcache;
 mod boot;
+mod cache_relay;
 mod forward;
 pub mod image;
 mod lxcfs;
 mod net;
 mod provision;
+mod segment;
 mod size;
 mod sys;
 mod vms;
 
 use std::collections::HashMap;
 use std::fs;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -31,6 +38,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 
 use super::{ImageInfo, VmBackend, VmError, VmInfo, VmSpec, VmStatus};
+use aptcache::AptCache;
 use lxcfs::Lxcfs;
 use vms::{
     blocking, lock, read_json, start_forwarders, vm_key, write_json, BackendState, NetworkRecord,
@@ -55,7 +63,9 @@ impl ContainerBackend {
         sys::require_tool("ip", "iproute2")?;
         sys::require_tool("useradd", "passwd")?;
         sys::require_tool("lxcfs", "lxcfs")?;
+        sys::require_tool("apt-cacher-ng", "apt-cacher-ng")?;
         image::image_root(&opts.image_dir, DEFAULT_IMAGE)?;
+        let archives = apt_sources::host_archives()?;
         let root = opts.state_dir.join("container");
         let vms_dir = root.join("vms");
         fs::create_dir_all(&vms_dir).map_err(|e| sys::io_err("cannot create", &vms_dir, e))?;
@@ -64,6 +74,10 @@ impl ContainerBackend {
         let preferred = read_json::<NetworkRecord>(&net_file).map(|r| (r.subnet, r.bridge));
         let mut lease = net::lease_subnet(preferred)?;
         let cleanup = Self::clean_stale(&vms_dir);
+        for stale in segment::stale(&format!("{}-s", lease.bridge)) {
+            tracing::warn!(netns = %stale, "removing a network segment left by an earlier run");
+            sys::run_quiet("ip", ["netns", "del", stale.as_str()]);
+        }
         let lxcfs = match cleanup.and_then(|_| Lxcfs::start(&root)) {
             Ok(l) => l,
             Err(e) => {
@@ -76,11 +90,22 @@ impl ContainerBackend {
             lease.release();
             return Err(e);
         }
+        let shared_cache = aptcache::shared_cache_dir(&opts.image_dir);
+        let apt_cache = match AptCache::start(&root, lease.gateway(), &shared_cache, &archives) {
+            Ok(c) => c,
+            Err(e) => {
+                lxcfs.stop();
+                net::delete_bridge(&lease.bridge);
+                lease.release();
+                return Err(e);
+            }
+        };
         let record = NetworkRecord {
             subnet: lease.index,
             bridge: lease.bridge.clone(),
         };
         if let Err(e) = write_json(&net_file, &record) {
+            apt_cache.stop();
             lxcfs.stop();
             net::delete_bridge(&lease.bridge);
             lease.release();
@@ -93,10 +118,13 @@ impl ContainerBackend {
                 root,
                 index: lease.index,
                 bridge: lease.bridge.clone(),
+                segments: Mutex::new(segment::Segments::new(&lease.bridge)),
                 lease: Mutex::new(Some(lease)),
                 vms: Mutex::new(HashMap::new()),
+                releasing: Mutex::new(Vec::new()),
                 shut_down: AtomicBool::new(false),
                 lxcfs,
+                apt_cache,
             }),
         })
     }
@@ -118,6 +146,11 @@ impl ContainerBackend {
             format!("10.200.{}.0/24", self.inner.index),
             self.inner.bridge.clone(),
         )
+    }
+
+    /// Where the VMs' apt reaches the emulator's package cache (bridge address, port).
+    pub fn package_cache(&self) -> std::net::SocketAddrV4 {
+        self.inner.apt_cache.addr()
     }
 
     /// Proportional memory (PSS, bytes) used by one VM's processes, if it runs.
@@ -168,8 +201,8 @@ impl VmBackend for ContainerBackend {
                     spec.id
                 )));
             }
-            let host = inner.allocate(&vms)?;
-            let vm = Arc::new(inner.new_vm(spec, host, lower));
+            let slot = inner.allocate(&vms, spec)?;
+            let vm = Arc::new(inner.new_vm(spec, slot, lower));
             vms.insert(spec.id.clone(), vm.clone());
             vm
         };
@@ -235,14 +268,34 @@ impl VmBackend for ContainerBackend {
 
     async fn delete(&self, id: &str) -> Result<(), VmError> {
         let inner = self.inner.clone();
-        let vm = lock(&inner.vms).remove(id);
+        let vm = {
+            let mut vms = lock(&inner.vms);
+            let vm = vms.remove(id);
+            if let Some(v) = &vm {
+                lock(&inner.releasing).push((v.spec.network.clone(), v.net.addr));
+            }
+            vm
+        };
         match vm {
             Some(vm) => {
                 lock(&vm.forwarders).clear();
                 blocking(move || {
-                    let _op = lock(&vm.op);
-                    inner.teardown(&vm);
-                    inner.remove_dir(&vm)
+                    let released = (vm.spec.network.clone(), vm.net.addr);
+                    let out = {
+                        let _op = lock(&vm.op);
+                        inner.teardown(&vm);
+                        inner.remove_dir(&vm)
+                    };
+                    release(&inner, &released);
+                    // The segment goes with the last VM of its network.
+                    if vm.net.segment.is_some()
+                        && !lock(&inner.vms)
+                            .values()
+                            .any(|v| v.spec.network == vm.spec.network)
+                    {
+                        lock(&inner.segments).remove(&vm.spec.network);
+                    }
+                    out
                 })
                 .await?
             }
@@ -278,29 +331,12 @@ impl VmBackend for ContainerBackend {
                         spec.id
                     )));
                 };
-                let o = ip.octets();
-                if o[0] != 10
-                    || o[1] != 200
-                    || o[2] != inner.index
-                    || o[3] < net::FIRST_HOST
-                    || o[3] > net::LAST_HOST
-                {
-                    return Err(VmError::Host(format!(
-                        "VM `{}` had address {ip}, outside this emulator's subnet 10.200.{}.0/24",
-                        spec.id, inner.index
-                    )));
-                }
                 let vm = {
                     let mut map = lock(&inner.vms);
                     if map.contains_key(&spec.id) {
                         return Ok(());
                     }
-                    if map.values().any(|v| v.host == o[3]) {
-                        return Err(VmError::Host(format!(
-                            "address {ip} of VM `{}` is taken twice",
-                            spec.id
-                        )));
-                    }
+                    let slot = restored_slot(&inner.index, spec, ip, &map)?;
                     let dir = inner.root.join("vms").join(vm_key(&spec.id));
                     let recorded = read_json::<VmRecord>(&dir.join("vm.json"))
                         .map(|r| r.lower)
@@ -309,7 +345,7 @@ impl VmBackend for ContainerBackend {
                         Some(l) => l,
                         None => image::image_root(&inner.opts.image_dir, &spec.image)?,
                     };
-                    let vm = Arc::new(inner.new_vm(spec, o[3], lower));
+                    let vm = Arc::new(inner.new_vm(spec, slot, lower));
                     map.insert(spec.id.clone(), vm.clone());
                     vm
                 };
@@ -342,4 +378,60 @@ impl VmBackend for ContainerBackend {
         let i = self.inner.clone();
         let _ = blocking(move || i.shutdown_sync()).await;
     }
+}
+
+fn release(inner: &vms::BackendState, released: &(String, Ipv4Addr)) {
+    let mut r = lock(&inner.releasing);
+    if let Some(i) = r.iter().position(|x| x == released) {
+        r.remove(i);
+    }
+}
+
+/// The slot a VM persisted with address `ip` gets back: its host number on the emulator's
+/// bridge, or a free segment slot when a face chose its address.
+fn restored_slot(
+    index: &u8,
+    spec: &VmSpec,
+    ip: Ipv4Addr,
+    map: &HashMap<String, Arc<vms::Vm>>,
+) -> Result<u16, VmError> {
+    if let Some(a) = spec.subnet_address {
+        if a.ip != ip {
+            return Err(VmError::Host(format!(
+                "VM `{}` had address {ip}, not the {} chosen for it",
+                spec.id, a.ip
+            )));
+        }
+        if map
+            .values()
+            .any(|v| v.spec.network == spec.network && v.net.addr == ip)
+        {
+            return Err(VmError::Host(format!(
+                "address {ip} of VM `{}` is taken twice in its network",
+                spec.id
+            )));
+        }
+        return (vms::FIRST_SEGMENT_SLOT..=u16::MAX)
+            .find(|s| !map.values().any(|v| v.slot == *s))
+            .ok_or_else(|| VmError::Exhausted("no free VM slot".into()));
+    }
+    let o = ip.octets();
+    if o[0] != 10
+        || o[1] != 200
+        || o[2] != *index
+        || o[3] < net::FIRST_HOST
+        || o[3] > net::LAST_HOST
+    {
+        return Err(VmError::Host(format!(
+            "VM `{}` had address {ip}, outside this emulator's subnet 10.200.{index}.0/24",
+            spec.id
+        )));
+    }
+    if map.values().any(|v| v.slot == u16::from(o[3])) {
+        return Err(VmError::Host(format!(
+            "address {ip} of VM `{}` is taken twice",
+            spec.id
+        )));
+    }
+    Ok(u16::from(o[3]))
 }

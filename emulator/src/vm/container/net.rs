@@ -1,13 +1,16 @@
 //! Networking of the container backend: one bridge per emulator on a free `10.200.X.0/24`
 //! (held by a flock under /run so no two emulators ever share it), and per VM a network
-//! namespace with a veth whose host end sits on the bridge. Addresses: `.1` is the bridge
-//! (the VMs' default gateway), VMs get `.4` upwards (Azure reserves the first three).
+//! namespace with a veth whose host end sits on the bridge — or, for a VM whose address a
+//! face chose in the user's subnet, on its virtual network's isolated segment (`segment`).
+//! Addresses on the bridge: `.1` is the bridge (the VMs' default gateway), VMs get `.4`
+//! upwards (Azure reserves the first three).
 //! It must never touch interfaces, namespaces or routes it did not create.
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
-use super::super::VmError;
+use super::super::{SubnetAddress, VmError};
+use super::segment;
 use super::sys::{self, FileLock};
 
 pub const LOCK_DIR: &str = "/run/azure-emulator/subnets";
@@ -196,17 +199,36 @@ pub struct VmNet {
     pub netns: String,
     pub veth: String,
     pub addr: Ipv4Addr,
+    pub prefix: u8,
     pub gateway: Ipv4Addr,
+    /// The segment namespace the VM's link is plugged into (`None`: the emulator's bridge).
+    pub segment: Option<String>,
 }
 
 impl VmNet {
+    /// A VM on the emulator's bridge at `10.200.<index>.<host>`.
     pub fn new(bridge: &str, index: u8, host: u8) -> VmNet {
         let tag = bridge.trim_start_matches("acb");
         VmNet {
             netns: format!("{bridge}-{host}"),
             veth: format!("acv{tag}-{host}"),
             addr: subnet_addr(index, host),
+            prefix: 24,
             gateway: subnet_addr(index, 1),
+            segment: None,
+        }
+    }
+
+    /// A VM with the address a face chose, on segment `segment` (names use `slot`).
+    pub fn on_segment(bridge: &str, slot: u16, address: SubnetAddress, segment: &str) -> VmNet {
+        let tag = bridge.trim_start_matches("acb");
+        VmNet {
+            netns: format!("{bridge}-{slot}"),
+            veth: format!("acv{tag}-{slot}"),
+            addr: address.ip,
+            prefix: address.prefix,
+            gateway: address.gateway(),
+            segment: Some(segment.to_string()),
         }
     }
 
@@ -214,7 +236,13 @@ impl VmNet {
         Path::new("/run/netns").join(&self.netns)
     }
 
-    /// Namespace + veth (`eth0` inside, address and default route set) on `bridge`.
+    /// Where the host must make sockets to reach this VM (`None`: the host's own namespace).
+    pub fn reach_via(&self) -> Option<PathBuf> {
+        self.segment.as_deref().map(segment::netns_path)
+    }
+
+    /// Namespace + veth (`eth0` inside, address and default route set) on `bridge`, or on
+    /// the VM's segment.
     pub fn create(&self, bridge: &str) -> Result<(), VmError> {
         self.delete();
         let r = (|| {
@@ -241,12 +269,17 @@ impl VmNet {
                     ns,
                 ],
             )?;
-            sys::run(
-                "ip",
-                ["link", "set", self.veth.as_str(), "master", bridge, "up"],
-            )?;
+            match &self.segment {
+                Some(seg) => segment::attach(seg, &self.veth)?,
+                None => {
+                    sys::run(
+                        "ip",
+                        ["link", "set", self.veth.as_str(), "master", bridge, "up"],
+                    )?;
+                }
+            }
             sys::run("ip", ["-n", ns, "link", "set", "lo", "up"])?;
-            let cidr = format!("{}/24", self.addr);
+            let cidr = format!("{}/{}", self.addr, self.prefix);
             sys::run(
                 "ip",
                 ["-n", ns, "addr", "add", cidr.as_str(), "dev", "eth0"],
@@ -267,8 +300,13 @@ impl VmNet {
 
     /// Remove veth and namespace; idempotent.
     pub fn delete(&self) {
-        if interface_exists(&self.veth) {
-            sys::run_quiet("ip", ["link", "del", self.veth.as_str()]);
+        match &self.segment {
+            Some(seg) => segment::detach(seg, &self.veth),
+            None => {
+                if interface_exists(&self.veth) {
+                    sys::run_quiet("ip", ["link", "del", self.veth.as_str()]);
+                }
+            }
         }
         if self.netns_path().exists() {
             sys::run_quiet("ip", ["netns", "del", self.netns.as_str()]);
@@ -332,5 +370,13 @@ mod tests {
         let v = VmNet::new("acb123abc", 200, 254);
         assert!(v.veth.len() <= 15, "{}", v.veth);
         assert_eq!(v.addr, Ipv4Addr::new(10, 200, 200, 254));
+        let a = SubnetAddress {
+            ip: Ipv4Addr::new(10, 0, 1, 7),
+            prefix: 20,
+        };
+        let s = VmNet::on_segment("acb123abc", u16::MAX, a, "acb123abc-s0");
+        assert!(s.veth.len() <= 15, "{}", s.veth);
+        assert_eq!(s.gateway, Ipv4Addr::new(10, 0, 0, 1));
+        assert_eq!(s.prefix, 20);
     }
 }

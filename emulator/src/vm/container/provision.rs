@@ -1,9 +1,9 @@
 //! First-boot provisioning of one VM, written from the host into its not yet booted
 //! overlay — what Azure's Linux agent did from inside: host name, `/etc/hosts`, the Azure
 //! user with passwordless sudo and its `authorized_keys`, sshd's password policy, the
-//! network configuration, the shared `/home` mount point. It must never write outside the
-//! VM's root (and the network's shared /home) and never follow a symlink a VM could have
-//! planted.
+//! network configuration, the shared `/home` mount point, custom data where the agent
+//! keeps it. It must never write outside the VM's root (and the network's shared /home)
+//! and never follow a symlink a VM could have planted.
 
 use std::fs;
 use std::io::Write;
@@ -61,6 +61,14 @@ fn lookup_user(merged: &Path, user: &str) -> Option<(u32, u32)> {
         let f: Vec<&str> = l.split(':').collect();
         (f.len() >= 4 && f[0] == user).then(|| Some((f[2].parse().ok()?, f[3].parse().ok()?)))?
     })
+}
+
+/// Point the VM's apt at the emulator's package cache (rewritten at every boot).
+pub fn write_apt_proxy(merged: &Path, config: &str) -> Result<(), VmError> {
+    let dir = safe_join(merged, "/etc/apt/apt.conf.d")?;
+    fs::create_dir_all(&dir).map_err(|e| sys::io_err("cannot create", &dir, e))?;
+    let file = safe_join(merged, "/etc/apt/apt.conf.d/00azure-emulator-proxy")?;
+    write_file(&file, config, 0o644)
 }
 
 pub fn validate_spec(spec: &VmSpec) -> Result<(), VmError> {
@@ -270,6 +278,23 @@ pub fn provision(
         &format!("# Written by the emulator's provisioning (DisableSshPasswordAuthentication)\nPasswordAuthentication {pw}\nKbdInteractiveAuthentication no\n"),
         0o644,
     )?;
+
+    if let Some(data) = &spec.custom_data {
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(data.trim())
+            .map_err(|e| VmError::Host(format!("custom data is not base64: {e}")))?;
+        let dir = safe_join(merged, "/var/lib/waagent")?;
+        fs::create_dir_all(&dir).map_err(|e| sys::io_err("cannot create", &dir, e))?;
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))
+            .map_err(|e| sys::io_err("cannot chmod", &dir, e))?;
+        let path = dir.join("CustomData");
+        let mut f = fs::File::create(&path).map_err(|e| sys::io_err("cannot write", &path, e))?;
+        f.write_all(&bytes)
+            .map_err(|e| sys::io_err("cannot write", &path, e))?;
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600))
+            .map_err(|e| sys::io_err("cannot chmod", &path, e))?;
+    }
 
     if spec.fail_provisioning {
         // Provisioning "fails": sshd never comes up, so the VM never answers.

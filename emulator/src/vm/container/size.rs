@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use super::super::VmError;
 use super::sys;
-use crate::model::catalog;
+use crate::model::{catalog, vm_sizes};
 
 /// What the VM gets.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,19 +30,22 @@ pub fn unified_only() -> bool {
     Path::new(CGROUP_ROOT).join("cgroup.controllers").exists()
 }
 
-/// The size of a role size name for the VM in address slot `slot` (the slot rotates which
-/// host CPUs a VM smaller than the host gets, so VMs spread over the CPUs).
-pub fn for_role(role_size: &str, slot: u8) -> Result<VmSize, VmError> {
-    let (_, cores, memory_mb, ..) = catalog::role_size(role_size)
+/// The size of a size name — a classic role size (List Role Sizes) or an ARM VM size
+/// (`vmSizes`) — for the VM in slot `slot` (the slot rotates which host CPUs a VM smaller
+/// than the host gets, so VMs spread over the CPUs).
+pub fn for_role(role_size: &str, slot: u16) -> Result<VmSize, VmError> {
+    let (cores, memory_mb) = catalog::role_size(role_size)
+        .map(|(_, cores, memory_mb, ..)| (*cores, *memory_mb))
+        .or_else(|| vm_sizes::vm_size(role_size).map(|s| (s.cores, s.memory_mb)))
         .ok_or_else(|| VmError::Host(format!("unknown role size `{role_size}`")))?;
     let host = emulator_cpus()?;
-    let n = (*cores as usize).clamp(1, host.len());
+    let n = (cores as usize).clamp(1, host.len());
     let start = slot as usize % host.len();
     let mut cpus: Vec<u32> = (0..n).map(|i| host[(start + i) % host.len()]).collect();
     cpus.sort_unstable();
     Ok(VmSize {
         cpus,
-        memory_bytes: u64::from(*memory_mb) * 1024 * 1024,
+        memory_bytes: u64::from(memory_mb) * 1024 * 1024,
     })
 }
 
@@ -183,6 +186,11 @@ mod tests {
         assert_eq!(big.cpus.len(), host.len().min(32));
         assert_eq!(big.memory_bytes, 458_752 * 1024 * 1024);
         assert!(for_role("Huge", 4).is_err());
+        // ARM sizes come from the ARM catalogue.
+        let b2s = for_role("Standard_B2s", 300).unwrap();
+        assert_eq!(b2s.cpus.len(), host.len().min(2));
+        assert_eq!(b2s.memory_bytes, 4096 * 1024 * 1024);
+        assert_eq!(for_role("Standard_B1s", 4).unwrap().cpus.len(), 1);
         // Consecutive slots start on consecutive CPUs.
         if host.len() > 1 {
             assert_ne!(for_role("Small", 4).unwrap(), for_role("Small", 5).unwrap());

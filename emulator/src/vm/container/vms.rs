@@ -15,16 +15,20 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::super::{VmError, VmInfo, VmSpec, VmStatus};
+use super::aptcache::AptCache;
 use super::boot::{self, VmPaths};
 use super::forward::Forwarder;
 use super::lxcfs::Lxcfs;
 use super::net::{self, SubnetLease, VmNet};
 use super::provision;
+use super::segment::{self, Segments};
 use super::size;
 use super::sys;
 
 /// How long a VM may take from launch to an SSH banner before it is reported Failed.
 const BOOT_DEADLINE: Duration = Duration::from_secs(600);
+/// First slot of VMs on a segment (slots below are host numbers on the emulator's bridge).
+pub(super) const FIRST_SEGMENT_SLOT: u16 = 256;
 
 /// Options of the container backend (set from the emulator's command line).
 #[derive(Clone, Debug)]
@@ -47,11 +51,15 @@ pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub(super) struct VmRecord {
     pub(super) spec: VmSpec,
     pub(super) info: VmInfo,
-    pub(super) host: u8,
+    #[serde(alias = "host")]
+    pub(super) slot: u16,
     pub(super) lower: PathBuf,
     pub(super) machine: String,
     pub(super) netns: String,
     pub(super) veth: String,
+    /// The segment namespace its link was plugged into, if any.
+    #[serde(default)]
+    pub(super) segment: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -69,7 +77,9 @@ pub(super) struct Running {
 pub(super) struct Vm {
     pub(super) spec: VmSpec,
     pub(super) info: VmInfo,
-    pub(super) host: u8,
+    /// Host number on the emulator's bridge (below [`FIRST_SEGMENT_SLOT`]) or a segment
+    /// VM's slot; names its namespace and veth.
+    pub(super) slot: u16,
     pub(super) paths: VmPaths,
     pub(super) net: VmNet,
     pub(super) lower: PathBuf,
@@ -88,9 +98,15 @@ pub(super) struct BackendState {
     pub(super) bridge: String,
     pub(super) lease: Mutex<Option<SubnetLease>>,
     pub(super) vms: Mutex<HashMap<String, Arc<Vm>>>,
+    pub(super) segments: Mutex<Segments>,
+    /// (network, address) of deleted VMs still being torn down: a new VM with the same
+    /// address (and so the same MAC) waits until the old one is off its segment.
+    pub(super) releasing: Mutex<Vec<(String, Ipv4Addr)>>,
     pub(super) shut_down: AtomicBool,
     /// Shows each VM its own size in /proc and /sys.
     pub(super) lxcfs: Lxcfs,
+    /// The package cache the VMs' apt uses.
+    pub(super) apt_cache: AptCache,
 }
 
 pub(super) fn vm_key(id: &str) -> String {
@@ -150,16 +166,28 @@ impl BackendState {
         })
     }
 
-    pub(super) fn new_vm(&self, spec: &VmSpec, host: u8, lower: PathBuf) -> Vm {
-        let net = VmNet::new(&self.bridge, self.index, host);
+    pub(super) fn new_vm(&self, spec: &VmSpec, slot: u16, lower: PathBuf) -> Vm {
+        let net = match (spec.subnet_address, u8::try_from(slot)) {
+            (Some(a), _) => {
+                let seg = lock(&self.segments).name_of(&spec.network);
+                VmNet::on_segment(&self.bridge, slot, a, &seg)
+            }
+            (None, Ok(host)) => VmNet::new(&self.bridge, self.index, host),
+            (None, Err(_)) => VmNet::new(&self.bridge, self.index, 0),
+        };
         let ip = IpAddr::V4(net.addr);
+        let public_ip = match spec.public_address {
+            Some(p) => Some(IpAddr::V4(p)),
+            // Legacy: the host reaches a VM on the emulator's bridge directly.
+            None => (spec.wants_public_ip && net.segment.is_none()).then_some(ip),
+        };
         Vm {
             spec: spec.clone(),
             info: VmInfo {
                 private_ip: ip,
-                public_ip: spec.wants_public_ip.then_some(ip),
+                public_ip,
             },
-            host,
+            slot,
             paths: VmPaths {
                 dir: self.root.join("vms").join(vm_key(&spec.id)),
                 machine: net.netns.clone(),
@@ -181,11 +209,12 @@ impl BackendState {
             &VmRecord {
                 spec: vm.spec.clone(),
                 info: vm.info.clone(),
-                host: vm.host,
+                slot: vm.slot,
                 lower: vm.lower.clone(),
                 machine: vm.paths.machine.clone(),
                 netns: vm.net.netns.clone(),
                 veth: vm.net.veth.clone(),
+                segment: vm.net.segment.clone(),
             },
         )
     }
@@ -207,8 +236,21 @@ impl BackendState {
                 provision::provision(&vm.paths.merged(), &vm.spec, &vm.net, home.as_deref())?;
                 fs::write(&marker, "").map_err(|e| sys::io_err("cannot write", &marker, e))?;
             }
+            // A VM on a segment reaches the package cache through its gateway's relay.
+            let cache = match vm.net.segment {
+                Some(_) => lock(&self.segments).ensure(
+                    &vm.spec.network,
+                    vm.net.gateway,
+                    vm.net.prefix,
+                    self.apt_cache.addr(),
+                )?,
+                None => self.apt_cache.addr(),
+            };
+            self.wait_released(&vm.spec.network, vm.net.addr);
+            // At every boot: the cache's port may differ after an emulator restart.
+            provision::write_apt_proxy(&vm.paths.merged(), &AptCache::proxy_config(cache))?;
             vm.net.create(&self.bridge)?;
-            let vm_size = size::for_role(&vm.spec.role_size, vm.host)?;
+            let vm_size = size::for_role(&vm.spec.role_size, vm.slot)?;
             boot::launch(
                 &vm.paths,
                 &vm.net,
@@ -236,9 +278,20 @@ impl BackendState {
             let exited = launched.exited.clone();
             let addr = SocketAddr::new(vm.info.private_ip, 22);
             let log = vm.paths.console_log();
+            let via = vm.net.reach_via();
             let spawned = std::thread::Builder::new()
-                .name(format!("probe-{}", vm.host))
+                .name(format!("probe-{}", vm.slot))
                 .spawn(move || {
+                    // A segment VM is reached from inside its segment (this thread only).
+                    if let Some(ns) = via {
+                        if let Err(e) = segment::enter(&ns) {
+                            *lock(&status) = VmStatus::Failed(format!(
+                                "cannot reach the VM's network {}: {e}",
+                                ns.display()
+                            ));
+                            return;
+                        }
+                    }
                     let start = Instant::now();
                     loop {
                         if stop.load(Ordering::SeqCst) {
@@ -346,6 +399,8 @@ impl BackendState {
                 });
             }
         });
+        lock(&self.segments).remove_all();
+        self.apt_cache.stop();
         self.lxcfs.stop();
         net::delete_bridge(&self.bridge);
         if let Some(mut lease) = lock(&self.lease).take() {
@@ -353,9 +408,30 @@ impl BackendState {
         }
     }
 
-    pub(super) fn allocate(&self, vms: &HashMap<String, Arc<Vm>>) -> Result<u8, VmError> {
+    /// A free slot for a new VM: a host number on the emulator's bridge, or (for a VM on a
+    /// segment) a slot above them; a segment address may not be taken twice in its network.
+    pub(super) fn allocate(
+        &self,
+        vms: &HashMap<String, Arc<Vm>>,
+        spec: &VmSpec,
+    ) -> Result<u16, VmError> {
+        if let Some(a) = spec.subnet_address {
+            if let Some(other) = vms
+                .values()
+                .find(|v| v.spec.network == spec.network && v.net.addr == a.ip)
+            {
+                return Err(VmError::Host(format!(
+                    "address {} of network {} is already VM `{}`'s",
+                    a.ip, spec.network, other.spec.id
+                )));
+            }
+            return (FIRST_SEGMENT_SLOT..=u16::MAX)
+                .find(|s| !vms.values().any(|v| v.slot == *s))
+                .ok_or_else(|| VmError::Exhausted("no free VM slot".into()));
+        }
         (net::FIRST_HOST..=net::LAST_HOST)
-            .find(|h| !vms.values().any(|v| v.host == *h))
+            .map(u16::from)
+            .find(|h| !vms.values().any(|v| v.slot == *h))
             .ok_or_else(|| {
                 VmError::Exhausted(format!(
                     "all {} addresses of 10.200.{}.0/24 are taken by this emulator's VMs",
@@ -363,6 +439,18 @@ impl BackendState {
                     self.index
                 ))
             })
+    }
+
+    /// Wait (bounded) until no deleted VM with `addr` in `network` is still being torn down.
+    fn wait_released(&self, network: &str, addr: Ipv4Addr) {
+        let deadline = Instant::now() + boot::STOP_DEADLINE + Duration::from_secs(15);
+        while lock(&self.releasing)
+            .iter()
+            .any(|(n, a)| n == network && *a == addr)
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 
@@ -374,6 +462,7 @@ impl Drop for BackendState {
 }
 
 pub(super) async fn start_forwarders(vm: &Vm) -> Result<(), VmError> {
+    let via = vm.net.reach_via();
     let mut fwds = Vec::new();
     for ep in &vm.spec.endpoints {
         if ep.protocol != "tcp" {
@@ -384,6 +473,7 @@ pub(super) async fn start_forwarders(vm: &Vm) -> Result<(), VmError> {
             Forwarder::start(
                 ep.public,
                 SocketAddr::new(vm.info.private_ip, ep.local_port),
+                via.clone(),
             )
             .await?,
         );
@@ -410,7 +500,9 @@ pub(super) fn clean_stale_vm(dir: &Path) -> Result<(), VmError> {
         netns: rec.netns,
         veth: rec.veth,
         addr: ipv4_of(&rec.info),
+        prefix: 32,
         gateway: ipv4_of(&rec.info),
+        segment: rec.segment,
     }
     .delete();
     Ok(())

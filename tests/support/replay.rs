@@ -1,11 +1,9 @@
-//! Test servers speaking the ARM wire protocol over real HTTPS (OpenSSL, one thread per
-//! connection): [`Server`] runs any handler and records every request; [`replay`] answers
-//! with recorded Azure traffic (`tests/fixtures/arm-golden/`); `fake::FakeArm` is a small
-//! stateful ARM + token endpoint for the provider's lifecycle tests.
+//! Recorded Azure Resource Manager traffic played back over real HTTPS (OpenSSL, one thread
+//! per connection), for the client's wire-level tests: [`Server`] runs a handler and
+//! records every request; [`replay`] answers each request with the recorded exchange of the
+//! same method and path (`tests/fixtures/arm-golden/`, see its NOTICE). It keeps no state
+//! beyond the recording: lifecycle tests run against the emulator's ARM face instead.
 #![allow(dead_code)]
-
-pub mod fake;
-mod fake_resources;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
