@@ -20,6 +20,10 @@ use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 
+#[path = "support/sandbox_home.rs"]
+mod sandbox_home;
+use sandbox_home::{repo, SandboxHome};
+
 #[path = "e2e_sandbox/cut_short.rs"]
 mod cut_short;
 #[path = "e2e_sandbox/membership.rs"]
@@ -34,51 +38,13 @@ struct Sandbox {
     cluster: &'static str,
 }
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The virtualenv holding `ansible-playbook` (the sandbox config points at
-/// `~/.elasticluster/ansible/bin/ansible-playbook`).
-fn ansible_venv() -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    for dir in std::env::split_paths(&path) {
-        if dir.join("ansible-playbook").is_file() {
-            return dir.parent().map(Path::to_path_buf).unwrap_or(dir);
-        }
-    }
-    panic!(
-        "ansible-playbook is not on PATH: run the tests through `bash .ci/run`, which installs it"
-    );
-}
-
 impl Sandbox {
     fn new(cluster: &'static str) -> Sandbox {
-        // SAFETY: geteuid has no preconditions.
-        assert_eq!(
-            unsafe { libc::geteuid() },
-            0,
-            "the sandbox end-to-end tests need root (network namespaces, containers): run them through `bash .ci/run` as root"
-        );
-        let emulator =
-            assert_cmd::cargo::cargo_bin("elasticluster").with_file_name("azure-emulator");
-        assert!(
-            emulator.is_file(),
-            "{} is missing: build it with `cargo build --workspace` first",
-            emulator.display()
-        );
-        let home_dir = tempfile::tempdir().expect("temp home");
-        let home = home_dir.path().to_path_buf();
-        let dot = home.join(".elasticluster");
-        std::fs::create_dir_all(&dot).expect("mkdir ~/.elasticluster");
-        std::os::unix::fs::symlink(ansible_venv(), dot.join("ansible")).expect("link ansible venv");
-        let st = std::process::Command::new("ssh-keygen")
-            .args(["-q", "-t", "rsa", "-b", "2048", "-N", "", "-f"])
-            .arg(dot.join("sandbox-key"))
-            .status()
-            .expect("run ssh-keygen");
-        assert!(st.success(), "ssh-keygen failed");
-        let storage = home.join("storage");
+        let SandboxHome {
+            dir: home_dir,
+            home,
+            storage,
+        } = SandboxHome::new("the sandbox end-to-end tests");
         Sandbox {
             _home: home_dir,
             home,

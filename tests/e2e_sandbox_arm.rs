@@ -11,16 +11,20 @@
 //!
 //! Needs root, systemd-nspawn and ansible-playbook on PATH (`bash .ci/run` provides them).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Output;
 use std::time::Duration;
 
 use assert_cmd::Command;
+
+#[path = "support/sandbox_home.rs"]
+mod sandbox_home;
 use elasticluster::providers::azure_arm::model::ResourceGroup;
 use elasticluster::providers::azure_arm::secret::{ClientSecret, SecretSource};
 use elasticluster::providers::azure_arm::token::Credentials;
 use elasticluster::providers::azure_arm::{ArmOptions, ArmProvider, ArmSettings};
 use elasticluster::providers::azure_sandbox::Sandbox;
+use sandbox_home::{repo, SandboxHome};
 
 const CLUSTER: &str = "sandbox-arm";
 
@@ -30,42 +34,13 @@ struct Env {
     storage: PathBuf,
 }
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn ansible_venv() -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    for dir in std::env::split_paths(&path) {
-        if dir.join("ansible-playbook").is_file() {
-            return dir.parent().map(Path::to_path_buf).unwrap_or(dir);
-        }
-    }
-    panic!(
-        "ansible-playbook is not on PATH: run the tests through `bash .ci/run`, which installs it"
-    );
-}
-
 impl Env {
     fn new() -> Env {
-        // SAFETY: geteuid has no preconditions.
-        assert_eq!(
-            unsafe { libc::geteuid() },
-            0,
-            "the sandbox end-to-end tests need root (network namespaces, containers): run them through `bash .ci/run` as root"
-        );
-        let home_dir = tempfile::tempdir().expect("temp home");
-        let home = home_dir.path().to_path_buf();
-        let dot = home.join(".elasticluster");
-        std::fs::create_dir_all(&dot).expect("mkdir ~/.elasticluster");
-        std::os::unix::fs::symlink(ansible_venv(), dot.join("ansible")).expect("link ansible venv");
-        let st = std::process::Command::new("ssh-keygen")
-            .args(["-q", "-t", "rsa", "-b", "2048", "-N", "", "-f"])
-            .arg(dot.join("sandbox-key"))
-            .status()
-            .expect("run ssh-keygen");
-        assert!(st.success(), "ssh-keygen failed");
-        let storage = home.join("storage");
+        let SandboxHome {
+            dir: home_dir,
+            home,
+            storage,
+        } = SandboxHome::new("the ARM sandbox end-to-end test");
         Env {
             _home: home_dir,
             home,
