@@ -4,7 +4,9 @@
 //! group with a network and three container VMs — only the frontend with a public address,
 //! the compute nodes reached through it — Ansible installs Slurm through the frontend,
 //! `srun -N2 hostname` runs on both compute nodes, `ssh` and `sftp` reach a compute node
-//! through the frontend, `stop` deletes the group and stops the emulator; the emulator,
+//! through the frontend, `resize -a` adds a node Slurm uses at once, `remove-node` drains
+//! and removes it with no ghost left in `sinfo`, `stop` deletes the group and stops the
+//! emulator; the emulator,
 //! restarted on the same state, lists no resource group over ARM.
 //!
 //! Needs root, systemd-nspawn and ansible-playbook on PATH (`bash .ci/run` provides them).
@@ -218,6 +220,31 @@ fn slurm_on_arm_sandbox_end_to_end() {
         &batch.display().to_string(),
     ]);
     assert!(out.status.success(), "sftp failed: {}", text(&out));
+
+    // Membership changes behind the jump host, as on classic: a new node gets the whole
+    // playbook through the frontend and Slurm uses it at once; removing an idle node drains
+    // it, deletes its VM and leaves no ghost in sinfo.
+    let out = env.run(&["resize", CLUSTER, "-a", "1:compute", "--yes"]);
+    assert!(out.status.success(), "resize -a failed: {}", text(&out));
+    let out = env.ssh(&["--", "srun -N3 hostname"]);
+    let mut hosts: Vec<&str> = out.split_whitespace().collect();
+    hosts.sort();
+    assert_eq!(
+        hosts,
+        ["compute001", "compute002", "compute003"],
+        "srun -N3 hostname after resize printed: {out}"
+    );
+    let out = env.run(&["remove-node", CLUSTER, "compute003", "--yes"]);
+    assert!(out.status.success(), "remove-node failed: {}", text(&out));
+    let nodes = env.ssh(&["--", "sinfo -h -N -o %N"]);
+    let mut nodes: Vec<&str> = nodes.split_whitespace().collect();
+    nodes.sort();
+    nodes.dedup();
+    assert_eq!(
+        nodes,
+        ["compute001", "compute002"],
+        "sinfo after remove-node compute003"
+    );
 
     let out = env.run(&["stop", CLUSTER, "--yes"]);
     assert!(out.status.success(), "stop failed: {}", text(&out));
