@@ -13,6 +13,7 @@
 pub mod admin;
 mod catalog;
 mod compute;
+mod deletion;
 pub mod errors;
 mod groups;
 pub mod identity;

@@ -9,20 +9,19 @@ mod create;
 mod plumbing;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::{json, Value};
 
 pub use create::put;
 
+use super::deletion::delete_resource;
 use super::errors::{empty, json, ArmError, ArmResult};
-use super::operations::{self, HINT_DELETE, HINT_VM};
+use super::operations::{self, HINT_VM};
 use super::render::{self, Refs};
 use super::request::ArmRequest;
 use super::ArmFace;
 use crate::engine::Emulator;
 use crate::model::arm::{ArmPending, PowerAction, PowerState, ResourceKind};
-use crate::model::now_ms;
 use crate::model::vm_sizes::VM_SIZES;
 
 fn lookup(
@@ -57,7 +56,7 @@ pub fn resize_options(emu: &Emulator, ctx: &ArmRequest, rg: &str, name: &str) ->
     Ok(json(200, &json!({ "value": value })))
 }
 
-/// DELETE of a VM or a disk.
+/// DELETE of a VM or a disk (a disk still attached to a VM is refused).
 pub fn delete(
     face: &ArmFace,
     emu: &Arc<Emulator>,
@@ -66,84 +65,26 @@ pub fn delete(
     kind: ResourceKind,
     name: &str,
 ) -> ArmResult {
-    let mut st = emu.lock();
-    let sub = st
-        .subscriptions
-        .get_mut(&ctx.subscription)
-        .ok_or_else(|| ArmError::subscription_not_found(&ctx.subscription))?;
-    let group = rg.to_ascii_lowercase();
-    let key = kind.key(name);
-    let Some(g) = sub.arm.groups.get(&group) else {
-        return Err(ArmError::group_not_found(rg));
-    };
-    let Some(r) = g.resources.get(&key).cloned() else {
-        return Ok(empty(204));
-    };
-    let location = r.body["location"].as_str().unwrap_or("eastus").to_string();
-    let running = r
-        .operation
-        .clone()
-        .filter(|_| r.provisioning_state() == "Deleting");
-    let (op, remaining) = match running {
-        Some(op) => {
-            let due = sub.operations.get(&op).map(|o| o.completes_at).unwrap_or(0);
-            (op, Duration::from_millis((due - now_ms()).max(0) as u64))
-        }
-        None => {
-            if kind == ResourceKind::Disk {
-                if let Some(vm) = Refs::build(sub).vm_of_disk(r.id()) {
-                    return Err(ArmError::new(
-                        409,
-                        "OperationNotAllowed",
-                        format!("Disk {name} is attached to VM {vm}."),
-                    ));
-                }
+    delete_resource(face, emu, ctx, rg, kind, name, |sub, r| {
+        if kind == ResourceKind::Disk {
+            if let Some(vm) = Refs::build(sub).vm_of_disk(r.id()) {
+                return Err(ArmError::new(
+                    409,
+                    "OperationNotAllowed",
+                    format!("Disk {name} is attached to VM {vm}."),
+                ));
             }
-            let l = &face.latency;
-            let secs = match (&r.vm, ctx.query("forceDeletion")) {
-                (None, _) => l.small_delete,
-                (Some(_), Some(f)) if f.eq_ignore_ascii_case("true") => l.vm_force_delete,
-                (Some(v), _)
-                    if v.power != PowerState::Running && v.power != PowerState::Starting =>
-                {
-                    l.vm_delete_stopped
-                }
-                _ => l.vm_delete,
-            };
-            let d = l.scaled(secs);
-            let op = operations::begin(
-                emu,
-                sub,
-                super::network::kind_name(kind, "Delete"),
-                d,
-                ArmPending::Delete {
-                    group: group.clone(),
-                    key: key.clone(),
-                },
-            );
-            if let Some(rm) = sub
-                .arm
-                .groups
-                .get_mut(&group)
-                .and_then(|g| g.resources.get_mut(&key))
-            {
-                rm.set_provisioning_state("Deleting");
-                rm.operation = Some(op.clone());
-            }
-            (op, d)
         }
-    };
-    emu.persist(&st);
-    Ok(operations::announce(
-        empty(202),
-        face,
-        ctx,
-        "Microsoft.Compute",
-        &location,
-        &op,
-        true,
-        Some((remaining, HINT_DELETE)),
-    ))
+        let l = &face.latency;
+        Ok(match (&r.vm, ctx.query("forceDeletion")) {
+            (None, _) => l.small_delete,
+            (Some(_), Some(f)) if f.eq_ignore_ascii_case("true") => l.vm_force_delete,
+            (Some(v), _) if v.power != PowerState::Running && v.power != PowerState::Starting => {
+                l.vm_delete_stopped
+            }
+            _ => l.vm_delete,
+        })
+    })
 }
 
 /// `POST virtualMachines/{vm}/{action}`.

@@ -13,12 +13,12 @@ mod vnet;
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::errors::{empty, json, ArmError, ArmResult};
-use super::operations::{self, HINT_DELETE};
+use super::deletion::delete_resource;
+use super::errors::{json, ArmError, ArmResult};
+use super::operations;
 use super::render::{self, Refs};
 use super::request::ArmRequest;
 pub use super::resources::{body_location, find, writable_group};
@@ -297,7 +297,7 @@ fn in_use(kind: ResourceKind, r: &ArmResource, refs: &Refs) -> Option<ArmError> 
     }
 }
 
-/// DELETE of a network resource.
+/// DELETE of a network resource (refused while another resource still uses it).
 pub fn delete(
     face: &ArmFace,
     emu: &Arc<Emulator>,
@@ -306,71 +306,15 @@ pub fn delete(
     kind: ResourceKind,
     name: &str,
 ) -> ArmResult {
-    let mut st = emu.lock();
-    let sub = st
-        .subscriptions
-        .get_mut(&ctx.subscription)
-        .ok_or_else(|| ArmError::subscription_not_found(&ctx.subscription))?;
-    let group_key = rg.to_ascii_lowercase();
-    let key = kind.key(name);
-    let Some(g) = sub.arm.groups.get(&group_key) else {
-        return Err(ArmError::group_not_found(rg));
-    };
-    let Some(r) = g.resources.get(&key).cloned() else {
-        return Ok(empty(204));
-    };
-    let location = r.body["location"].as_str().unwrap_or("eastus").to_string();
-    let running = r
-        .operation
-        .clone()
-        .filter(|_| r.provisioning_state() == "Deleting");
-    let (op, remaining) = match running {
-        Some(op) => {
-            let due = sub.operations.get(&op).map(|o| o.completes_at).unwrap_or(0);
-            (op, Duration::from_millis((due - now_ms()).max(0) as u64))
+    delete_resource(face, emu, ctx, rg, kind, name, |sub, r| {
+        if let Some(e) = in_use(kind, r, &Refs::build(sub)) {
+            return Err(e);
         }
-        None => {
-            if let Some(e) = in_use(kind, &r, &Refs::build(sub)) {
-                return Err(e);
+        Ok(match kind {
+            ResourceKind::VirtualNetwork | ResourceKind::NetworkSecurityGroup => {
+                face.latency.network_delete
             }
-            let secs = match kind {
-                ResourceKind::VirtualNetwork | ResourceKind::NetworkSecurityGroup => {
-                    face.latency.network_delete
-                }
-                _ => face.latency.small_delete,
-            };
-            let d = face.latency.scaled(secs);
-            let op = operations::begin(
-                emu,
-                sub,
-                kind_name(kind, "Delete"),
-                d,
-                ArmPending::Delete {
-                    group: group_key.clone(),
-                    key: key.clone(),
-                },
-            );
-            if let Some(rm) = sub
-                .arm
-                .groups
-                .get_mut(&group_key)
-                .and_then(|g| g.resources.get_mut(&key))
-            {
-                rm.set_provisioning_state("Deleting");
-                rm.operation = Some(op.clone());
-            }
-            (op, d)
-        }
-    };
-    emu.persist(&st);
-    Ok(operations::announce(
-        empty(202),
-        face,
-        ctx,
-        kind.namespace(),
-        &location,
-        &op,
-        true,
-        Some((remaining, HINT_DELETE)),
-    ))
+            _ => face.latency.small_delete,
+        })
+    })
 }
