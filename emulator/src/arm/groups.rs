@@ -13,6 +13,7 @@ use super::errors::{empty, json, ArmError, ArmResult};
 use super::operations::{self, HINT_GROUP_DELETE};
 use super::render::{self, Refs};
 use super::request::ArmRequest;
+use super::resources::group_in;
 use super::{urls, ArmFace};
 use crate::engine::Emulator;
 use crate::model::arm::{ArmPending, ResourceGroup, ResourceKind};
@@ -238,15 +239,7 @@ pub fn list(emu: &Emulator, ctx: &ArmRequest) -> ArmResult {
 /// `GET resourceGroups/{rg}/resources[?$filter=resourceType eq '…']`.
 pub fn resources(emu: &Emulator, ctx: &ArmRequest, name: &str) -> ArmResult {
     let st = emu.lock();
-    let sub = st
-        .subscriptions
-        .get(&ctx.subscription)
-        .ok_or_else(|| ArmError::subscription_not_found(&ctx.subscription))?;
-    let g = sub
-        .arm
-        .groups
-        .get(&name.to_ascii_lowercase())
-        .ok_or_else(|| ArmError::group_not_found(name))?;
+    let (sub, g) = group_in(&st, ctx, name)?;
     let want = ctx.query("$filter").and_then(|f| {
         let lower = f.to_ascii_lowercase();
         let i = lower.find("resourcetype eq '")? + 17;

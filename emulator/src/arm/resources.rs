@@ -12,7 +12,7 @@ use super::request::ArmRequest;
 use super::urls;
 use crate::engine::Emulator;
 use crate::model::arm::{ArmResource, ResourceGroup, ResourceKind};
-use crate::model::Subscription;
+use crate::model::{State, Subscription};
 
 /// The `location` of a PUT body, as a known programmatic name.
 pub fn body_location(body: &Value, kind: ResourceKind) -> Result<&'static str, ArmError> {
@@ -49,6 +49,24 @@ pub fn writable_group<'a>(
     Ok(g)
 }
 
+/// The request's subscription and its group `rg`, for reading (404 for either when absent).
+pub fn group_in<'a>(
+    st: &'a State,
+    ctx: &ArmRequest,
+    rg: &str,
+) -> Result<(&'a Subscription, &'a ResourceGroup), ArmError> {
+    let sub = st
+        .subscriptions
+        .get(&ctx.subscription)
+        .ok_or_else(|| ArmError::subscription_not_found(&ctx.subscription))?;
+    let g = sub
+        .arm
+        .groups
+        .get(&rg.to_ascii_lowercase())
+        .ok_or_else(|| ArmError::group_not_found(rg))?;
+    Ok((sub, g))
+}
+
 /// A resource anywhere in the subscription, by id.
 pub fn find<'a>(sub: &'a Subscription, id: &str) -> Option<&'a ArmResource> {
     let (_, rg, kind, name, _) = urls::parse_id(id)?;
@@ -68,15 +86,7 @@ pub fn get(
     name: &str,
 ) -> ArmResult {
     let st = emu.lock();
-    let sub = st
-        .subscriptions
-        .get(&ctx.subscription)
-        .ok_or_else(|| ArmError::subscription_not_found(&ctx.subscription))?;
-    let g = sub
-        .arm
-        .groups
-        .get(&rg.to_ascii_lowercase())
-        .ok_or_else(|| ArmError::group_not_found(rg))?;
+    let (sub, g) = group_in(&st, ctx, rg)?;
     let r = g
         .resources
         .get(&kind.key(name))
@@ -96,15 +106,7 @@ pub fn get(
 pub fn list(emu: &Emulator, ctx: &ArmRequest, rg: &str, kind: ResourceKind) -> ArmResult {
     let items: Vec<Value> = {
         let st = emu.lock();
-        let sub = st
-            .subscriptions
-            .get(&ctx.subscription)
-            .ok_or_else(|| ArmError::subscription_not_found(&ctx.subscription))?;
-        let g = sub
-            .arm
-            .groups
-            .get(&rg.to_ascii_lowercase())
-            .ok_or_else(|| ArmError::group_not_found(rg))?;
+        let (sub, g) = group_in(&st, ctx, rg)?;
         let refs = Refs::for_rendering(sub, kind);
         g.resources
             .values()

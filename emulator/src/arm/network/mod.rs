@@ -21,6 +21,7 @@ use super::errors::{json, ArmError, ArmResult};
 use super::operations;
 use super::render::{self, Refs};
 use super::request::ArmRequest;
+use super::resources::group_in;
 pub use super::resources::{body_location, find, writable_group};
 use super::{urls, ArmFace};
 use crate::engine::Emulator;
@@ -107,15 +108,7 @@ pub async fn put(
     let key = kind.key(name);
     let (built, id, existing) = {
         let state: &State = &st;
-        let sub_ro = state
-            .subscriptions
-            .get(&ctx.subscription)
-            .ok_or_else(|| ArmError::subscription_not_found(&ctx.subscription))?;
-        let group_ro = sub_ro
-            .arm
-            .groups
-            .get(&rg.to_ascii_lowercase())
-            .ok_or_else(|| ArmError::group_not_found(rg))?;
+        let (sub_ro, group_ro) = group_in(state, ctx, rg)?;
         if group_ro.deleting {
             return Err(ArmError::group_being_deleted(&group_ro.name));
         }

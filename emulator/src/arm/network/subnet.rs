@@ -13,6 +13,7 @@ use crate::arm::errors::{empty, json, ArmError, ArmResult};
 use crate::arm::operations::{self, HINT_DELETE, HINT_VNET};
 use crate::arm::render::{self, Refs};
 use crate::arm::request::ArmRequest;
+use crate::arm::resources::group_in;
 use crate::arm::ArmFace;
 use crate::engine::Emulator;
 use crate::model::arm::{ArmPending, ArmResource, ResourceKind};
@@ -38,15 +39,7 @@ fn rendered(
     vnet: &str,
 ) -> Result<Vec<Value>, ArmError> {
     let st = emu.lock();
-    let sub = st
-        .subscriptions
-        .get(&ctx.subscription)
-        .ok_or_else(|| ArmError::subscription_not_found(&ctx.subscription))?;
-    let g = sub
-        .arm
-        .groups
-        .get(&rg.to_ascii_lowercase())
-        .ok_or_else(|| ArmError::group_not_found(rg))?;
+    let (sub, g) = group_in(&st, ctx, rg)?;
     let v = g
         .resources
         .get(&ResourceKind::VirtualNetwork.key(vnet))
