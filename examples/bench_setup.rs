@@ -1,7 +1,9 @@
 //! Benchmark (not a test): `elasticluster setup` on sandbox Slurm clusters with 2, 4 and 8
 //! workers, on the pre-baked image (`sandbox`: every package preinstalled) and on the stock
 //! image (`sandbox-stock`: the playbooks install every package through the emulator's
-//! package cache). Per run: wall time of the first setup and of an unchanged re-run, the
+//! package cache). Per run: wall time of the first setup, of an unchanged re-run (`setup`:
+//! the playbooks check every node against what its last setup recorded, and stop there
+//! when all match) and of an unchanged re-run of every task (`setup --full`), the
 //! CPU seconds of `elasticluster` + Ansible (getrusage of the children) and of the whole
 //! host (/proc/stat: includes the VMs, the emulator — and anything else running), and how
 //! much the package cache fetched. Then the ratios the issue asks for, and for the stock
@@ -141,8 +143,17 @@ fn run(storage: &Path, args: &[&str]) -> Result<Run, String> {
     })
 }
 
-/// Start `cluster` with `workers` compute nodes (no setup), set it up twice, stop it.
-fn bench(cluster: &str, workers: u32) -> Result<(Run, Run), String> {
+/// What one cluster size measured: the first setup, the unchanged re-run (checked only),
+/// the unchanged re-run of every task.
+struct Sample {
+    first: Run,
+    again: Run,
+    full: Run,
+}
+
+/// Start `cluster` with `workers` compute nodes (no setup), set it up three times (first,
+/// unchanged, unchanged with `--full`), stop it.
+fn bench(cluster: &str, workers: u32) -> Result<Sample, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let storage = dir.path();
     let nodes = format!("{workers}:compute");
@@ -150,10 +161,11 @@ fn bench(cluster: &str, workers: u32) -> Result<(Run, Run), String> {
         storage,
         &["start", cluster, "--nodes", &nodes, "--no-setup"],
     )?;
-    let result = (|| -> Result<(Run, Run), String> {
+    let result = (|| -> Result<Sample, String> {
         let first = run(storage, &["setup", cluster])?;
         let again = run(storage, &["setup", cluster])?;
-        Ok((first, again))
+        let full = run(storage, &["setup", cluster, "--full"])?;
+        Ok(Sample { first, again, full })
     })();
     let stopped = run(storage, &["stop", cluster, "--yes"]);
     let r = result?;
@@ -177,19 +189,21 @@ fn main() {
     }
     let images = [("pre-baked", "sandbox"), ("stock", "sandbox-stock")];
     println!(
-        "{:>9} {:>7} {:>9} {:>9} {:>7} {:>10} {:>10} {:>10} {:>10} {:>8}",
+        "{:>9} {:>7} {:>9} {:>9} {:>7} {:>9} {:>7} {:>10} {:>10} {:>10} {:>10} {:>8}",
         "image",
         "workers",
         "first s",
         "re-run s",
         "re/1st",
+        "--full s",
+        "full/1st",
         "ctl CPU 1",
         "host CPU 1",
         "ctl CPU re",
         "host CPU re",
         "fetch MB"
     );
-    let mut results: Vec<(&str, u32, Run, Run)> = Vec::new();
+    let mut results: Vec<(&str, u32, Sample)> = Vec::new();
     let mut failed = false;
     for (label, cluster) in images {
         if only.as_deref().is_some_and(|o| o != label) {
@@ -197,19 +211,22 @@ fn main() {
         }
         for &w in &sizes {
             match bench(cluster, w) {
-                Ok((first, again)) => {
+                Ok(sample) => {
+                    let Sample { first, again, full } = &sample;
                     println!(
-                        "{label:>9} {w:>7} {:>9.1} {:>9.1} {:>7.2} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>8.1}",
+                        "{label:>9} {w:>7} {:>9.1} {:>9.1} {:>7.2} {:>9.1} {:>7.2} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>8.1}",
                         first.wall,
                         again.wall,
                         again.wall / first.wall,
+                        full.wall,
+                        full.wall / first.wall,
                         first.child_cpu,
                         first.host_cpu,
                         again.child_cpu,
                         again.host_cpu,
-                        first.fetched_mb + again.fetched_mb
+                        first.fetched_mb + again.fetched_mb + full.fetched_mb
                     );
-                    results.push((label, w, first, again));
+                    results.push((label, w, sample));
                 }
                 Err(e) => {
                     failed = true;
@@ -225,24 +242,25 @@ fn main() {
             results
                 .iter()
                 .find(|r| r.0 == label && r.1 == w)
-                .map(|r| r.2.wall)
+                .map(|r| r.2.first.wall)
         };
         let (Some(small), Some(big)) = (of(2), of(8)) else {
             continue;
         };
         println!("  {label}: 1+8 / 1+2 first run = {:.2}", big / small);
     }
-    for (label, w, first, again) in &results {
+    for (label, w, s) in &results {
         println!(
-            "  {label} 1+{w}: re-run / first run = {:.2}",
-            again.wall / first.wall
+            "  {label} 1+{w}: re-run / first run = {:.2} (every task, --full: {:.2})",
+            s.again.wall / s.first.wall,
+            s.full.wall / s.first.wall
         );
     }
 
     let stock: Vec<_> = results.iter().filter(|r| r.0 == "stock").collect();
     if !stock.is_empty() {
         println!("\nstock image, first run: wall seconds per role (Ansible, linear strategy)");
-        let mut roles: Vec<&String> = stock.iter().flat_map(|r| r.2.roles.keys()).collect();
+        let mut roles: Vec<&String> = stock.iter().flat_map(|r| r.2.first.roles.keys()).collect();
         roles.sort();
         roles.dedup();
         print!("{:>18}", "role");
@@ -253,7 +271,10 @@ fn main() {
         for role in roles {
             print!("{role:>18}");
             for r in &stock {
-                print!(" {:>8.1}", r.2.roles.get(role).copied().unwrap_or(0.0));
+                print!(
+                    " {:>8.1}",
+                    r.2.first.roles.get(role).copied().unwrap_or(0.0)
+                );
             }
             println!();
         }
@@ -261,7 +282,10 @@ fn main() {
         // ansible-playbook start-up, readiness checks).
         print!("{:>18}", "(outside Ansible)");
         for r in &stock {
-            print!(" {:>8.1}", r.2.wall - r.2.roles.values().sum::<f64>());
+            print!(
+                " {:>8.1}",
+                r.2.first.wall - r.2.first.roles.values().sum::<f64>()
+            );
         }
         println!();
     }

@@ -2,7 +2,8 @@
 //! `elasticluster` binary. The tool starts its own Azure-classic emulator with container VMs,
 //! the embedded playbooks install Slurm / GridEngine, jobs run (and, for Slurm, are in the
 //! slurmdbd accounting database), the nodes have the size of their flavor (Slurm's node
-//! lines, `qhost`), a second setup changes nothing, nodes join and leave (a busy node is
+//! lines, `qhost`), a second setup only checks an unchanged cluster and repairs a drifted
+//! file (`setup --full` runs every task and changes nothing), nodes join and leave (a busy node is
 //! drained and kept until `--force`, an idle one leaves first, the scheduler never lists a
 //! node that is gone, jobs survive the reconfigurations; see `e2e_sandbox/membership.rs`),
 //! membership changes killed with SIGKILL are finished by the next command with no ghost
@@ -219,6 +220,78 @@ fn check_idempotent_setup(sb: &Sandbox, extra: &[&str]) -> String {
     text(&out)
 }
 
+/// The tasks of site.yml's first play: a node compares itself with what its last complete
+/// setup recorded, and every node is set up unless all of them match.
+const CHECK_TASKS: [&str; 3] = [
+    "Compare the node with what the last complete setup recorded",
+    "Show what differs",
+    "Set up every node unless all of them matched",
+];
+
+/// The names of the tasks a setup ran, from the `TASK [...]` headers Ansible printed.
+fn tasks_run(output: &str) -> Vec<&str> {
+    output
+        .lines()
+        .filter_map(|l| l.strip_prefix("TASK ["))
+        .filter_map(|l| l.split_once(']').map(|(name, _)| name))
+        .collect()
+}
+
+/// A plain `setup` of an unchanged cluster only checks it: the first play finds every node
+/// as its last complete setup left it, and no role runs (a few seconds instead of a whole
+/// setup). Returns the setup's duration.
+fn check_unchanged_setup_only_checks(sb: &Sandbox) -> Duration {
+    let started = Instant::now();
+    let output = check_idempotent_setup(sb, &[]);
+    let took = started.elapsed();
+    let tasks = tasks_run(&output);
+    assert!(
+        tasks.contains(&CHECK_TASKS[0]) && tasks.iter().all(|t| CHECK_TASKS.contains(t)),
+        "an unchanged cluster should only be checked, but these tasks ran: {tasks:?}\n{output}"
+    );
+    took
+}
+
+/// A node that drifted from its last setup is repaired by a plain `setup`: a line added to
+/// a worker's slurm.conf is named as the difference, the whole setup runs and writes the
+/// file back, and the next `setup` finds nothing to do again.
+fn check_drifted_file_repaired(sb: &Sandbox) {
+    let conf = "/etc/slurm/slurm.conf";
+    sb.ssh(&[
+        "-n",
+        "compute001",
+        "--",
+        &format!("echo '# drifted' | sudo -n tee -a {conf} >/dev/null"),
+    ]);
+    let out = sb.run(&["setup", sb.cluster]);
+    assert!(
+        out.status.success(),
+        "setup after drift failed: {}",
+        text(&out)
+    );
+    let all = text(&out);
+    assert!(
+        all.contains(&format!("{conf}: content, owner or mode changed")),
+        "the check should name the drifted file: {all}"
+    );
+    assert!(
+        tasks_run(&all)
+            .iter()
+            .any(|t| t.starts_with("slurm : Write slurm.conf")),
+        "the whole setup should have run after drift: {all}"
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("changed nothing"),
+        "the setup after drift should have changed slurm.conf back: {all}"
+    );
+    let tail = sb.ssh(&["-n", "compute001", "--", &format!("tail -n 1 {conf}")]);
+    assert!(
+        !tail.contains("# drifted"),
+        "slurm.conf still has the drifted line"
+    );
+    check_unchanged_setup_only_checks(sb);
+}
+
 /// The frontend's job accounting (`sacct -X -n`, jobs of the last day), polled until it
 /// lists a COMPLETED job: slurmctld hands finished jobs to slurmdbd asynchronously.
 fn completed_jobs(sb: &Sandbox) -> String {
@@ -392,7 +465,12 @@ fn slurm_sandbox_end_to_end() {
 
     check_shared_home(&sb);
     // Ansible at its most verbose: the password must still not show.
-    let output = check_idempotent_setup(&sb, &["-vvvv", "--", "-vvvv"]);
+    // `--full`: every task, even though nothing changed.
+    let output = check_idempotent_setup(&sb, &["--full", "-vvvv", "--", "-vvvv"]);
+    assert!(
+        tasks_run(&output).iter().any(|t| t.starts_with("slurm : ")),
+        "`setup --full` should run every task"
+    );
     assert!(
         output.contains("ESTABLISH SSH CONNECTION"),
         "the second setup should have run ansible-playbook -vvvv"
@@ -405,6 +483,12 @@ fn slurm_sandbox_end_to_end() {
     // The re-run kept the database, its records and the password.
     assert_eq!(completed_jobs(&sb), jobs, "the job record changed");
     assert_eq!(check_slurmdbd_secret(&sb), password, "the password changed");
+    let checked = check_unchanged_setup_only_checks(&sb);
+    eprintln!(
+        "unchanged setup (checked only): {:.1} s",
+        checked.as_secs_f64()
+    );
+    check_drifted_file_repaired(&sb);
     let (busy, queued) = slurm_membership(&sb);
     slurm_cut_short(&sb, &busy, &queued);
     check_clean_stop(&sb);
@@ -432,7 +516,7 @@ fn gridengine_sandbox_end_to_end() {
     check_qhost_sizes(&sb);
 
     check_shared_home(&sb);
-    check_idempotent_setup(&sb, &[]);
+    check_unchanged_setup_only_checks(&sb);
     gridengine_membership(&sb);
     check_export_import_stop(&sb);
 }

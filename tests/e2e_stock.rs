@@ -195,6 +195,10 @@ fn check_drift_repaired(sb: &Sandbox) {
         !out.contains("changed nothing"),
         "the re-run should have restarted slurmd: {out}"
     );
+    assert!(
+        out.contains("service slurmd is inactive"),
+        "the check should name the stopped service: {out}"
+    );
     let state = sb.ssh(Some("compute002"), "systemctl is-active slurmd || true");
     assert_eq!(state.trim(), "active", "slurmd is not back on compute002");
     // slurmctld notices the re-registered node within its ping interval.
@@ -264,6 +268,13 @@ fn slurm_on_a_stock_image_installs_everything_and_repairs_drift() {
     assert!(
         out.contains("changed nothing"),
         "the re-run changed something: {out}"
+    );
+    // Only checked: each node matches what its last setup recorded, so no role runs.
+    assert!(
+        out.contains("TASK [Compare the node with what the last complete setup recorded]")
+            && !out.contains("TASK [common :")
+            && !out.contains("TASK [slurm :"),
+        "the unchanged re-run should only have checked the nodes: {out}"
     );
 
     check_drift_repaired(&sb);

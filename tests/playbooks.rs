@@ -163,8 +163,9 @@ fn nfs_roles_in_check_mode_show_export_and_fstab_lines() {
 
 /// The configuration refuses groups the bundled playbooks do not configure: its list must be
 /// exactly the groups `site.yml`'s plays name (besides `all`, the deprecated
-/// `slurm_clients`, which the configuration renames, and the group elasticluster itself
-/// fills with the nodes that get only membership updates).
+/// `slurm_clients`, which the configuration renames, the group elasticluster itself
+/// fills with the nodes that get only membership updates, and the group the first play
+/// fills when the nodes need setting up).
 #[test]
 fn configuration_knows_exactly_the_bundled_groups() {
     let site = std::fs::read_to_string(repo_playbooks().join("site.yml")).unwrap();
@@ -175,11 +176,14 @@ fn configuration_knows_exactly_the_bundled_groups() {
             h.trim()
                 .trim_matches('"')
                 .split(':')
-                .map(|g| g.trim_start_matches('!').to_string())
+                .map(|g| g.trim_start_matches(['!', '&']).to_string())
                 .collect::<Vec<_>>()
         })
         .filter(|g| {
-            g != "all" && g != "slurm_clients" && g != elasticluster::setup::MEMBERSHIP_ONLY_GROUP
+            g != "all"
+                && g != "slurm_clients"
+                && g != elasticluster::setup::MEMBERSHIP_ONLY_GROUP
+                && g != elasticluster::setup::SETUP_RUN_GROUP
         })
         .collect();
     named.sort();
@@ -190,4 +194,88 @@ fn configuration_knows_exactly_the_bundled_groups() {
         .collect();
     known.sort();
     assert_eq!(named, known);
+}
+
+/// Runs the playbooks' node-state module on this machine (`ansible localhost`, connection
+/// local) with `args` (JSON); returns whether it succeeded and what it printed.
+fn node_state(library: &Path, args: &serde_json::Value) -> (bool, String) {
+    run(Command::new(bin("ansible"))
+        .args(["localhost", "-c", "local", "-M"])
+        .arg(library)
+        .args(["-m", "elasticluster_node_state", "-a"])
+        .arg(args.to_string())
+        .env("ANSIBLE_PYTHON_INTERPRETER", "/usr/bin/python3")
+        .env("ANSIBLE_LOCALHOST_WARNING", "false")
+        .env("ANSIBLE_INVENTORY_UNPARSED_WARNING", "false"))
+}
+
+/// What lets an unchanged cluster be only checked: after `record`, `check` with the same
+/// inputs finds the node converged, and it is not once anything recorded differs — the
+/// inputs, a file's content, its mode, a file that was absent, a package, a check.
+#[test]
+fn node_state_module_finds_every_difference_from_its_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let pb = playbooks::extract(dir.path()).unwrap();
+    let library = pb.join("library");
+    let conf = dir.path().join("node.conf");
+    let absent = dir.path().join("absent.conf");
+    let manifest = dir.path().join("state/setup-state.json");
+    std::fs::write(&conf, "a = 1\n").unwrap();
+    let part = serde_json::json!({
+        "files": [conf, absent],
+        "packages": ["bash"],
+        "checks": [format!("grep -q 'a = 1' {}", conf.display())],
+    });
+    let args = |state: &str, inputs: &str| {
+        serde_json::json!({"state": state, "inputs": inputs, "path": manifest, "parts": [part]})
+    };
+    let check = |inputs: &str| {
+        let (ok, out) = node_state(&library, &args("check", inputs));
+        assert!(ok, "check failed to run:\n{out}");
+        out
+    };
+    let converged = |out: &str| out.contains("\"converged\": true");
+
+    let out = check("i1");
+    assert!(
+        !converged(&out) && out.contains("no complete setup recorded"),
+        "{out}"
+    );
+    let (ok, out) = node_state(&library, &args("record", "i1"));
+    assert!(ok && out.contains("\"changed\": true"), "{out}");
+    assert!(converged(&check("i1")), "{}", check("i1"));
+    // Recording the same again changes nothing.
+    let (ok, out) = node_state(&library, &args("record", "i1"));
+    assert!(ok && out.contains("\"changed\": false"), "{out}");
+
+    let out = check("i2");
+    assert!(!converged(&out) && out.contains("inventory or the setup arguments changed"));
+
+    std::fs::write(&conf, "a = 2\n").unwrap();
+    let out = check("i1");
+    assert!(!converged(&out), "{out}");
+    assert!(out.contains(&format!("{}: content, owner or mode changed", conf.display())));
+    assert!(out.contains("check failed: grep"), "{out}");
+    std::fs::write(&conf, "a = 1\n").unwrap();
+    assert!(converged(&check("i1")));
+
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&conf).unwrap().permissions().mode();
+    std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(mode ^ 0o004)).unwrap();
+    assert!(!converged(&check("i1")));
+    std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(mode)).unwrap();
+
+    std::fs::write(&absent, "").unwrap();
+    let out = check("i1");
+    assert!(out.contains(&format!("{}: exists", absent.display())), "{out}");
+    std::fs::remove_file(&absent).unwrap();
+    assert!(converged(&check("i1")));
+
+    // A package recorded at another version (as after an upgrade) is a difference too.
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let mut recorded: serde_json::Value = serde_json::from_str(&text).unwrap();
+    recorded["packages"]["bash"] = "0.0-older".into();
+    std::fs::write(&manifest, recorded.to_string()).unwrap();
+    let out = check("i1");
+    assert!(!converged(&out) && out.contains("package bash"), "{out}");
 }

@@ -15,6 +15,11 @@ pub struct Args {
         value_name = "EXTRA"
     )]
     pub extra: Vec<String>,
+    /// Run every task on every node. Without it, a cluster whose nodes all still match
+    /// what their last complete setup left (same playbooks, inventory and arguments;
+    /// same files, services and packages) is only checked.
+    #[arg(long)]
+    pub full: bool,
     /// Report progress as JSON objects, one per line, on stdout (see README).
     #[arg(long = "json-events")]
     pub json_events: bool,
@@ -27,6 +32,7 @@ pub fn run(ws: &Workspace, args: Args) -> Result<(), OpsError> {
             cluster: args.cluster,
             extra: args.extra,
             json_events: args.json_events,
+            full: args.full,
         },
     )
 }

@@ -18,8 +18,12 @@ use crate::setup::{Host, Inventory, SetupError, SetupOutcome, SetupProvider};
 /// Which nodes get the whole setup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SetupScope {
-    /// Every node (`start`, `setup`): facts are gathered afresh everywhere.
+    /// Every node (`start`, `setup`): facts are gathered afresh everywhere — unless every
+    /// node still is as its last complete setup with the same inputs left it, which the
+    /// playbooks check first (then nothing else runs).
     AllNodes,
+    /// Every node, every task, whatever that check finds (`setup --full`).
+    AllNodesEveryTask,
     /// Nodes joined or left (`resize`, `remove-node`): the nodes configured before get only
     /// what depends on the list of nodes, with their cached facts; the others get it all.
     MembershipChange,
@@ -65,7 +69,8 @@ pub fn setup_cluster(
         storage_dir,
         verbosity,
     ))
-    .with_output_to_stderr(quiet_stdout);
+    .with_output_to_stderr(quiet_stdout)
+    .with_every_task(scope == SetupScope::AllNodesEveryTask);
     let outcome = provider.setup(&inventory, known_hosts, extra_args)?;
     let readiness = readiness::wait_ready(&inventory, known_hosts, ready_timeout)?;
     Ok(SetupReport { outcome, readiness })

@@ -55,6 +55,10 @@ pub struct Inventory {
 /// The inventory group of [`Inventory::membership_only`] (the playbooks know this name).
 pub const MEMBERSHIP_ONLY_GROUP: &str = "elasticluster_membership_only";
 
+/// The group the playbooks' first play puts every node in when any node differs from what
+/// its last complete setup recorded (then every play runs; reserved like the one above).
+pub const SETUP_RUN_GROUP: &str = "elasticluster_setup_run";
+
 impl Inventory {
     /// Hosts that belong to `group`, in inventory order.
     pub fn hosts_in(&self, group: &str) -> impl Iterator<Item = &Host> {

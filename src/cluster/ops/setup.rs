@@ -16,6 +16,9 @@ pub struct SetupOptions {
     pub extra: Vec<String>,
     /// Report as JSON events on stdout.
     pub json_events: bool,
+    /// Run every task on every node even when the playbooks find every node as its last
+    /// complete setup left it.
+    pub full: bool,
 }
 
 pub fn setup(ws: &Workspace, opts: SetupOptions) -> Result<(), OpsError> {
@@ -37,7 +40,11 @@ fn set_up(ws: &Workspace, opts: &SetupOptions, report: &Reporter) -> Result<(), 
     configure(
         &session,
         &template,
-        SetupScope::AllNodes,
+        if opts.full {
+            SetupScope::AllNodesEveryTask
+        } else {
+            SetupScope::AllNodes
+        },
         &opts.extra,
         ws.verbosity,
         report,

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::setup::{Inventory, SetupError, MEMBERSHIP_ONLY_GROUP};
+use crate::setup::{Inventory, SetupError, MEMBERSHIP_ONLY_GROUP, SETUP_RUN_GROUP};
 use crate::ssh::proxy_command;
 
 /// Variables the tool owns on each host line; a user variable of the same name is refused
@@ -33,7 +33,11 @@ pub fn render(inventory: &Inventory, known_hosts: &Path) -> Result<String, Setup
         check_name("host name", &host.name)?;
         for group in &host.groups {
             check_name("group name", group)?;
-            if group == "all" || group == "ungrouped" || group == MEMBERSHIP_ONLY_GROUP {
+            if group == "all"
+                || group == "ungrouped"
+                || group == MEMBERSHIP_ONLY_GROUP
+                || group == SETUP_RUN_GROUP
+            {
                 return Err(SetupError::BadInventory(format!(
                     "group name `{group}` (node kind `{}`) is reserved by Ansible; use another name in `{}_groups`",
                     host.kind, host.kind
@@ -277,6 +281,16 @@ mod tests {
             membership_only: Vec::new(),
         };
         assert!(render(&inv, Path::new("/k")).is_err());
+        for ours in [MEMBERSHIP_ONLY_GROUP, SETUP_RUN_GROUP] {
+            let inv = Inventory {
+                cluster_name: "c".into(),
+                hosts: vec![host("frontend001", "frontend", &[ours])],
+                vars: BTreeMap::new(),
+                membership_only: Vec::new(),
+            };
+            let err = render(&inv, Path::new("/k")).unwrap_err().to_string();
+            assert!(err.contains(ours) && err.contains("reserved"), "{err}");
+        }
         let inv = Inventory {
             cluster_name: "c".into(),
             hosts: vec![host("front end", "frontend", &["slurm_master"])],

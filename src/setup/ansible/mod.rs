@@ -7,6 +7,7 @@
 //! points OpenSSH at the cluster's known_hosts with `StrictHostKeyChecking=yes`, and this
 //! module never adds an option that turns checking off.
 
+pub mod inputs;
 pub mod inventory;
 pub mod playbooks;
 
@@ -293,6 +294,8 @@ pub struct AnsibleSetupProvider {
     pub settings: AnsibleSettings,
     /// Send `ansible-playbook`'s output to stderr (stdout carries JSON events).
     output_to_stderr: bool,
+    /// Run every task even on an unchanged cluster (`setup --full`).
+    full: bool,
 }
 
 impl AnsibleSetupProvider {
@@ -300,7 +303,15 @@ impl AnsibleSetupProvider {
         Self {
             settings,
             output_to_stderr: false,
+            full: false,
         }
+    }
+
+    /// The same provider, every task run on every node when `yes` even where the
+    /// playbooks' first check finds every node as its last complete setup left it.
+    pub fn with_every_task(mut self, yes: bool) -> Self {
+        self.full = yes;
+        self
     }
 
     /// The same provider, `ansible-playbook`'s output going to stderr when `yes`.
@@ -335,10 +346,18 @@ impl AnsibleSetupProvider {
         inventory: &Inventory,
         known_hosts: &Path,
     ) -> Result<PathBuf, SetupError> {
+        Ok(self.write_inventory_text(inventory, known_hosts)?.0)
+    }
+
+    fn write_inventory_text(
+        &self,
+        inventory: &Inventory,
+        known_hosts: &Path,
+    ) -> Result<(PathBuf, String), SetupError> {
         let text = inventory::render(inventory, known_hosts)?;
         let path = self.inventory_path(&inventory.cluster_name);
         write_atomic(&path, text.as_bytes())?;
-        Ok(path)
+        Ok((path, text))
     }
 
     /// Prepares everything (inventory, playbooks) and returns the invocation, without
@@ -380,12 +399,12 @@ impl AnsibleSetupProvider {
             }
             None => extracted.join(playbooks::SITE_PLAYBOOK),
         };
-        let inventory_path = self.write_inventory(inventory, known_hosts)?;
+        let (inventory_path, inventory_text) = self.write_inventory_text(inventory, known_hosts)?;
         let user_env: BTreeMap<String, String> = std::env::vars().collect();
         let callback_dir = extracted.join(playbooks::CALLBACK_DIR);
         let summary = self.summary_path(&inventory.cluster_name);
         let fact_cache = self.fact_cache_path(&inventory.cluster_name);
-        build_invocation(
+        let mut invocation = build_invocation(
             s,
             RunPaths {
                 playbook: &playbook,
@@ -398,7 +417,18 @@ impl AnsibleSetupProvider {
             inventory.hosts.len(),
             extra_args,
             &user_env,
-        )
+        )?;
+        // Only the embedded playbooks (verified on extraction, versioned by their path)
+        // check before they set up; a playbook of the user's may depend on files the
+        // digest cannot see, so it always runs whole.
+        if s.playbook_path.is_none() {
+            let digest = inputs::digest(&invocation, inventory_text.as_bytes(), &user_env);
+            invocation.env.insert(inputs::INPUTS_ENV.into(), digest);
+        }
+        if self.full {
+            invocation.env.insert(inputs::FULL_ENV.into(), "1".into());
+        }
+        Ok(invocation)
     }
 }
 
