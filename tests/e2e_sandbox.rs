@@ -15,15 +15,11 @@
 //! provides all of them). Each test has its own storage dir, hence its own emulator, bridge,
 //! subnet and VIP block; a guard stops the cluster even when an assertion fails.
 
-use std::path::{Path, PathBuf};
-use std::process::Output;
 use std::time::{Duration, Instant};
 
-use assert_cmd::Command;
-
-#[path = "support/sandbox_home.rs"]
-mod sandbox_home;
-use sandbox_home::{repo, SandboxHome};
+#[path = "support/sandbox_cluster.rs"]
+mod sandbox_cluster;
+use sandbox_cluster::{text, SandboxCluster};
 
 #[path = "e2e_sandbox/cut_short.rs"]
 mod cut_short;
@@ -32,108 +28,17 @@ mod membership;
 use cut_short::slurm_cut_short;
 use membership::{check_export_import_stop, gridengine_membership, slurm_membership};
 
-struct Sandbox {
-    _home: tempfile::TempDir,
-    home: PathBuf,
-    storage: PathBuf,
-    cluster: &'static str,
-}
-
-impl Sandbox {
-    fn new(cluster: &'static str) -> Sandbox {
-        let SandboxHome {
-            dir: home_dir,
-            home,
-            storage,
-        } = SandboxHome::new("the sandbox end-to-end tests");
-        Sandbox {
-            _home: home_dir,
-            home,
-            storage,
-            cluster,
-        }
-    }
-
-    fn cmd(&self) -> Command {
-        self.cmd_on(&self.storage)
-    }
-
-    fn cmd_on(&self, storage: &Path) -> Command {
-        let mut c = Command::cargo_bin("elasticluster").expect("elasticluster binary");
-        c.env("HOME", &self.home)
-            .env_remove("ELASTICLUSTER_SANDBOX_TIME_SCALE")
-            .arg("-s")
-            .arg(storage)
-            .arg("-c")
-            .arg(repo().join("examples/sandbox.conf"))
-            .timeout(Duration::from_secs(1200));
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd().args(args).output().expect("run elasticluster")
-    }
-
-    /// `elasticluster ARGS` on the storage directory `storage` instead of the sandbox's own.
-    fn run_in(&self, storage: &Path, args: &[&str]) -> Output {
-        self.cmd_on(storage)
-            .args(args)
-            .output()
-            .expect("run elasticluster")
-    }
-
-    /// `elasticluster ARGS`, which must succeed; how long it took.
-    fn run_ok(&self, args: &[&str]) -> (Output, Duration) {
-        let t = Instant::now();
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "`elasticluster {}` failed: {}",
-            args.join(" "),
-            text(&out)
-        );
-        (out, t.elapsed())
-    }
-
-    fn ssh(&self, args: &[&str]) -> String {
-        let mut all = vec!["ssh", self.cluster];
-        all.extend_from_slice(args);
-        let out = self.run(&all);
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        assert!(
-            out.status.success(),
-            "`elasticluster {}` failed: {}\n{}",
-            all.join(" "),
-            text,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        text
-    }
-
-    fn emulator_state(&self) -> PathBuf {
-        self.storage.join("sandbox").join("emulator")
-    }
-}
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        if self.storage.join(format!("{}.toml", self.cluster)).exists() {
-            let _ = self.run(&["stop", self.cluster, "--yes"]);
-        }
-    }
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
+/// One sandbox cluster; `elasticluster` commands time out after 20 minutes.
+fn sandbox(cluster: &'static str) -> SandboxCluster {
+    SandboxCluster::new(
+        "the sandbox end-to-end tests",
+        cluster,
+        Duration::from_secs(1200),
     )
 }
 
 /// `start` (with `env` set for it) reports the cluster ready; returns everything it printed.
-fn start_ready(sb: &Sandbox, env: &[(&str, &str)]) -> String {
+fn start_ready(sb: &SandboxCluster, env: &[(&str, &str)]) -> String {
     let mut cmd = sb.cmd();
     cmd.envs(env.iter().copied()).args(["start", sb.cluster]);
     let out = cmd.output().expect("run elasticluster start");
@@ -153,7 +58,7 @@ const SMALL_CORES: u32 = 1;
 const SMALL_MEMORY_MB: u32 = 1792;
 
 /// Slurm's node lines (from the nodes' facts) give every compute node a Small VM's size.
-fn check_slurm_node_sizes(sb: &Sandbox) {
+fn check_slurm_node_sizes(sb: &SandboxCluster) {
     let out = sb.ssh(&["--", "scontrol -o show node"]);
     eprintln!("scontrol -o show node:\n{out}");
     // What slurmd itself detects on a node (for the record; Slurm uses the configured size).
@@ -172,7 +77,7 @@ fn check_slurm_node_sizes(sb: &Sandbox) {
 }
 
 /// `qhost` shows every compute node with a Small VM's cores and memory.
-fn check_qhost_sizes(sb: &Sandbox) {
+fn check_qhost_sizes(sb: &SandboxCluster) {
     let out = sb.ssh(&["--", "qhost"]);
     eprintln!("qhost:\n{out}");
     let rows: Vec<Vec<&str>> = out
@@ -196,7 +101,7 @@ fn check_qhost_sizes(sb: &Sandbox) {
 }
 
 /// The file a user writes in their home on the frontend is visible on a compute node.
-fn check_shared_home(sb: &Sandbox) {
+fn check_shared_home(sb: &SandboxCluster) {
     let token = format!("e2e-{}", std::process::id());
     sb.ssh(&["--", &format!("echo {token} > ~/shared-home-check")]);
     let seen = sb.ssh(&["-n", "compute002", "--", "cat ~/shared-home-check"]);
@@ -205,7 +110,7 @@ fn check_shared_home(sb: &Sandbox) {
 
 /// A second setup on an unchanged cluster changes nothing and still reports ready.
 /// `extra` goes after `setup NAME`; returns everything the run printed.
-fn check_idempotent_setup(sb: &Sandbox, extra: &[&str]) -> String {
+fn check_idempotent_setup(sb: &SandboxCluster, extra: &[&str]) -> String {
     let mut args = vec!["setup", sb.cluster];
     args.extend_from_slice(extra);
     let out = sb.run(&args);
@@ -240,7 +145,7 @@ fn tasks_run(output: &str) -> Vec<&str> {
 /// A plain `setup` of an unchanged cluster only checks it: the first play finds every node
 /// as its last complete setup left it, and no role runs (a few seconds instead of a whole
 /// setup). Returns the setup's duration.
-fn check_unchanged_setup_only_checks(sb: &Sandbox) -> Duration {
+fn check_unchanged_setup_only_checks(sb: &SandboxCluster) -> Duration {
     let started = Instant::now();
     let output = check_idempotent_setup(sb, &[]);
     let took = started.elapsed();
@@ -255,7 +160,7 @@ fn check_unchanged_setup_only_checks(sb: &Sandbox) -> Duration {
 /// A node that drifted from its last setup is repaired by a plain `setup`: a line added to
 /// a worker's slurm.conf is named as the difference, the whole setup runs and writes the
 /// file back, and the next `setup` finds nothing to do again.
-fn check_drifted_file_repaired(sb: &Sandbox) {
+fn check_drifted_file_repaired(sb: &SandboxCluster) {
     let conf = "/etc/slurm/slurm.conf";
     sb.ssh(&[
         "-n",
@@ -294,7 +199,7 @@ fn check_drifted_file_repaired(sb: &Sandbox) {
 
 /// The frontend's job accounting (`sacct -X -n`, jobs of the last day), polled until it
 /// lists a COMPLETED job: slurmctld hands finished jobs to slurmdbd asynchronously.
-fn completed_jobs(sb: &Sandbox) -> String {
+fn completed_jobs(sb: &SandboxCluster) -> String {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let out = sb.ssh(&["--", "sacct -X -n -S now-1days -o JobID,State"]);
@@ -311,7 +216,7 @@ fn completed_jobs(sb: &Sandbox) -> String {
 
 /// slurmdbd's configuration is private to `slurm`, and the database password it holds is
 /// the one the playbook made on the frontend; returns that password.
-fn check_slurmdbd_secret(sb: &Sandbox) -> String {
+fn check_slurmdbd_secret(sb: &SandboxCluster) -> String {
     let mode = sb.ssh(&["--", "stat -c '%a %U' /etc/slurm/slurmdbd.conf"]);
     assert_eq!(mode.trim(), "600 slurm", "slurmdbd.conf mode/owner");
     let password = sb.ssh(&[
@@ -334,7 +239,7 @@ fn check_slurmdbd_secret(sb: &Sandbox) -> String {
 
 /// The secret appears in no file `elasticluster` keeps about the cluster (state, inventory,
 /// known_hosts: every file directly in the storage directory).
-fn check_secret_not_stored(sb: &Sandbox, secret: &str) {
+fn check_secret_not_stored(sb: &SandboxCluster, secret: &str) {
     let mut seen = Vec::new();
     for entry in std::fs::read_dir(&sb.storage).expect("read storage dir") {
         let path = entry.expect("storage entry").path();
@@ -364,7 +269,7 @@ fn check_secret_not_stored(sb: &Sandbox, secret: &str) {
 
 /// `stop` deletes everything and stops the emulator: no state left, no VM process left, and
 /// the emulator's own inventory (its admin API, read from its persisted state) is empty.
-fn check_clean_stop(sb: &Sandbox) {
+fn check_clean_stop(sb: &SandboxCluster) {
     let out = sb.run(&["stop", sb.cluster, "--yes"]);
     assert!(out.status.success(), "stop failed: {}", text(&out));
     assert!(
@@ -380,7 +285,7 @@ fn check_clean_stop(sb: &Sandbox) {
 }
 
 /// No process of the sandbox runs and the emulator's inventory is empty.
-fn check_sandbox_empty(sb: &Sandbox) {
+fn check_sandbox_empty(sb: &SandboxCluster) {
     let ps = std::process::Command::new("ps")
         .args(["-eo", "args"])
         .output()
@@ -429,7 +334,7 @@ fn check_sandbox_empty(sb: &Sandbox) {
 
 #[test]
 fn slurm_sandbox_end_to_end() {
-    let sb = Sandbox::new("sandbox");
+    let sb = sandbox("sandbox");
     // The first setup, which makes and uses the database password, runs Ansible at -vvvv.
     let start_output = start_ready(&sb, &[("ANSIBLE_VERBOSITY", "4")]);
     assert!(
@@ -496,7 +401,7 @@ fn slurm_sandbox_end_to_end() {
 
 #[test]
 fn gridengine_sandbox_end_to_end() {
-    let sb = Sandbox::new("sandbox-gridengine");
+    let sb = sandbox("sandbox-gridengine");
     start_ready(&sb, &[]);
 
     // As the cluster user (GridEngine refuses uid < 1000), wait for the job to finish.

@@ -11,92 +11,22 @@
 //!
 //! Needs root, systemd-nspawn and ansible-playbook on PATH (`bash .ci/run` provides them).
 
-use std::path::PathBuf;
-use std::process::Output;
 use std::time::Duration;
 
-use assert_cmd::Command;
-
-#[path = "support/sandbox_home.rs"]
-mod sandbox_home;
+#[path = "support/sandbox_cluster.rs"]
+mod sandbox_cluster;
 use elasticluster::providers::azure_arm::model::ResourceGroup;
 use elasticluster::providers::azure_arm::secret::{ClientSecret, SecretSource};
 use elasticluster::providers::azure_arm::token::Credentials;
 use elasticluster::providers::azure_arm::{ArmOptions, ArmProvider, ArmSettings};
 use elasticluster::providers::azure_sandbox::Sandbox;
-use sandbox_home::{repo, SandboxHome};
+use sandbox_cluster::{text, SandboxCluster};
 
 const CLUSTER: &str = "sandbox-arm";
 
-struct Env {
-    _home: tempfile::TempDir,
-    home: PathBuf,
-    storage: PathBuf,
-}
-
-impl Env {
-    fn new() -> Env {
-        let SandboxHome {
-            dir: home_dir,
-            home,
-            storage,
-        } = SandboxHome::new("the ARM sandbox end-to-end test");
-        Env {
-            _home: home_dir,
-            home,
-            storage,
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::cargo_bin("elasticluster")
-            .expect("elasticluster binary")
-            .env("HOME", &self.home)
-            .env_remove("ELASTICLUSTER_SANDBOX_TIME_SCALE")
-            .arg("-s")
-            .arg(&self.storage)
-            .arg("-c")
-            .arg(repo().join("examples/sandbox.conf"))
-            .args(args)
-            .timeout(Duration::from_secs(1500))
-            .output()
-            .expect("run elasticluster")
-    }
-
-    fn ssh(&self, args: &[&str]) -> String {
-        let mut all = vec!["ssh", CLUSTER];
-        all.extend_from_slice(args);
-        let out = self.run(&all);
-        assert!(
-            out.status.success(),
-            "`elasticluster {}` failed: {}",
-            all.join(" "),
-            text(&out)
-        );
-        String::from_utf8_lossy(&out.stdout).to_string()
-    }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        if self.storage.join(format!("{CLUSTER}.toml")).exists() {
-            let _ = self.run(&["stop", CLUSTER, "--yes"]);
-        }
-    }
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 /// Resource groups the sandbox's emulator still has, asked over ARM with the sandbox's own
 /// service principal (the emulator is restarted on the stopped sandbox's state, then stopped).
-fn groups_left(env: &Env) -> Vec<String> {
+fn groups_left(env: &SandboxCluster) -> Vec<String> {
     // This test process is not installed next to the emulator as the tool is: find it on
     // PATH, in the directory of the `elasticluster` binary under test (target/…/).
     let tool = assert_cmd::cargo::cargo_bin("elasticluster");
@@ -148,7 +78,11 @@ fn groups_left(env: &Env) -> Vec<String> {
 
 #[test]
 fn slurm_on_arm_sandbox_end_to_end() {
-    let env = Env::new();
+    let env = SandboxCluster::new(
+        "the ARM sandbox end-to-end test",
+        CLUSTER,
+        Duration::from_secs(1500),
+    );
     let out = env.run(&["start", CLUSTER]);
     assert!(out.status.success(), "start failed: {}", text(&out));
     assert!(

@@ -11,101 +11,23 @@
 //! root, systemd-nspawn, apt-cacher-ng, ansible-playbook on PATH and both VM images. One
 //! cluster serves every check, to keep CI time down; a guard stops it on failure.
 
-use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use assert_cmd::Command;
-
-#[path = "support/sandbox_home.rs"]
-mod sandbox_home;
-use sandbox_home::{repo, SandboxHome};
+#[path = "support/sandbox_cluster.rs"]
+mod sandbox_cluster;
+use sandbox_cluster::{text, SandboxCluster};
 
 const CLUSTER: &str = "sandbox-stock";
 const PACKAGE_CACHE: &str = "/var/cache/azure-emulator/apt-cacher-ng";
 
-struct Sandbox {
-    _home: tempfile::TempDir,
-    home: PathBuf,
-    storage: PathBuf,
-}
-
-impl Sandbox {
-    fn new() -> Sandbox {
-        let SandboxHome {
-            dir: home_dir,
-            home,
-            storage,
-        } = SandboxHome::new("the stock-image end-to-end test");
-        Sandbox {
-            _home: home_dir,
-            home,
-            storage,
-        }
-    }
-
-    fn cmd(&self) -> Command {
-        let mut c = Command::cargo_bin("elasticluster").expect("elasticluster binary");
-        c.env("HOME", &self.home)
-            .env_remove("ELASTICLUSTER_SANDBOX_TIME_SCALE")
-            .arg("-s")
-            .arg(&self.storage)
-            .arg("-c")
-            .arg(repo().join("examples/sandbox.conf"))
-            .timeout(Duration::from_secs(1500));
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd().args(args).output().expect("run elasticluster")
-    }
-
-    /// `elasticluster ssh CLUSTER [-n NODE] -- COMMAND`, which must succeed; its stdout.
-    fn ssh(&self, node: Option<&str>, command: &str) -> String {
-        let mut all = vec!["ssh", CLUSTER];
-        if let Some(n) = node {
-            all.extend(["-n", n]);
-        }
-        all.extend(["--", command]);
-        let out = self.run(&all);
-        assert!(
-            out.status.success(),
-            "`elasticluster {}` failed: {}",
-            all.join(" "),
-            text(&out)
-        );
-        String::from_utf8_lossy(&out.stdout).to_string()
-    }
-
-    /// `setup` succeeds and reports the cluster ready; returns its stdout.
-    fn setup(&self) -> String {
-        let out = self.run(&["setup", CLUSTER]);
-        assert!(out.status.success(), "setup failed: {}", text(&out));
-        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-        assert!(stdout.contains("is ready!"), "{}", text(&out));
-        stdout
-    }
-
-    fn emulator_state(&self) -> PathBuf {
-        self.storage.join("sandbox").join("emulator")
-    }
-}
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        if self.storage.join(format!("{CLUSTER}.toml")).exists() {
-            let _ = self.run(&["stop", CLUSTER, "--yes"]);
-        }
-    }
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+/// `setup` succeeds and reports the cluster ready; returns its stdout.
+fn setup(sb: &SandboxCluster) -> String {
+    let out = sb.run(&["setup", CLUSTER]);
+    assert!(out.status.success(), "setup failed: {}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(stdout.contains("is ready!"), "{}", text(&out));
+    stdout
 }
 
 /// Bytes under `dir` (the package cache's size: how much a run downloaded).
@@ -125,8 +47,8 @@ fn bytes_under(dir: &Path) -> u64 {
 
 /// `srun -N2 hostname` runs on both workers (srun exits 0 even when a launch failed, so
 /// check what it printed).
-fn check_job_on_both_workers(sb: &Sandbox) {
-    let out = sb.ssh(None, "srun -N2 hostname");
+fn check_job_on_both_workers(sb: &SandboxCluster) {
+    let out = sb.ssh(&["--", "srun -N2 hostname"]);
     let mut hosts: Vec<&str> = out
         .lines()
         .map(str::trim)
@@ -142,9 +64,9 @@ fn check_job_on_both_workers(sb: &Sandbox) {
 
 /// The image had no Slurm: the playbook installed it (apt's history says so) through the
 /// emulator's package cache (the VM's apt proxy is its default gateway).
-fn check_installed_through_cache(sb: &Sandbox) {
+fn check_installed_through_cache(sb: &SandboxCluster) {
     for node in ["compute001", "frontend001"] {
-        let history = sb.ssh(Some(node), "cat /var/log/apt/history.log");
+        let history = sb.ssh(&["-n", node, "--", "cat /var/log/apt/history.log"]);
         assert!(
             history.lines().any(|l| l.starts_with("Install:")
                 && l.contains("munge:amd64")
@@ -153,8 +75,8 @@ fn check_installed_through_cache(sb: &Sandbox) {
         );
         // The cache answers on the VM's default gateway: the emulator's bridge, or the
         // relay on the subnet gateway of the VM's isolated virtual network segment.
-        let proxy = sb.ssh(Some(node), "apt-config dump Acquire::http::Proxy");
-        let route = sb.ssh(Some(node), "ip -4 route show default");
+        let proxy = sb.ssh(&["-n", node, "--", "apt-config dump Acquire::http::Proxy"]);
+        let route = sb.ssh(&["-n", node, "--", "ip -4 route show default"]);
         let gateway = route
             .split_whitespace()
             .skip_while(|w| *w != "via")
@@ -165,7 +87,7 @@ fn check_installed_through_cache(sb: &Sandbox) {
             "{node}: apt does not use the emulator's package cache at its gateway {gateway}: {proxy}"
         );
     }
-    let history = sb.ssh(Some("frontend001"), "cat /var/log/apt/history.log");
+    let history = sb.ssh(&["-n", "frontend001", "--", "cat /var/log/apt/history.log"]);
     assert!(
         history.contains("slurmctld:amd64") && history.contains("mariadb-server:amd64"),
         "frontend001: slurmctld and MariaDB not installed by the playbook: {history}"
@@ -173,20 +95,25 @@ fn check_installed_through_cache(sb: &Sandbox) {
 }
 
 /// sinfo's state of `node` (e.g. `idle`, `down*`).
-fn node_state(sb: &Sandbox, node: &str) -> String {
-    sb.ssh(None, &format!("sinfo -h -N -n {node} -o %t"))
+fn node_state(sb: &SandboxCluster, node: &str) -> String {
+    sb.ssh(&["--", &format!("sinfo -h -N -n {node} -o %t")])
         .trim()
         .to_string()
 }
 
 /// A worker whose slurmd stopped is repaired by a re-run: slurmd runs again and the node
 /// is idle in sinfo.
-fn check_drift_repaired(sb: &Sandbox) {
-    sb.ssh(Some("compute002"), "sudo -n systemctl stop slurmd");
-    let state = sb.ssh(Some("compute002"), "systemctl is-active slurmd || true");
+fn check_drift_repaired(sb: &SandboxCluster) {
+    sb.ssh(&["-n", "compute002", "--", "sudo -n systemctl stop slurmd"]);
+    let state = sb.ssh(&[
+        "-n",
+        "compute002",
+        "--",
+        "systemctl is-active slurmd || true",
+    ]);
     assert_eq!(state.trim(), "inactive", "slurmd should be stopped");
     let started = Instant::now();
-    let out = sb.setup();
+    let out = setup(sb);
     eprintln!(
         "re-run after drift: {:.1} s",
         started.elapsed().as_secs_f64()
@@ -199,7 +126,12 @@ fn check_drift_repaired(sb: &Sandbox) {
         out.contains("service slurmd is inactive"),
         "the check should name the stopped service: {out}"
     );
-    let state = sb.ssh(Some("compute002"), "systemctl is-active slurmd || true");
+    let state = sb.ssh(&[
+        "-n",
+        "compute002",
+        "--",
+        "systemctl is-active slurmd || true",
+    ]);
     assert_eq!(state.trim(), "active", "slurmd is not back on compute002");
     // slurmctld notices the re-registered node within its ping interval.
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -220,7 +152,7 @@ fn check_drift_repaired(sb: &Sandbox) {
 /// `stop` deletes the cluster and stops the emulator: no state file, and no process of
 /// this sandbox left (VMs, emulator, its lxcfs and apt-cacher-ng all ran with paths under
 /// the sandbox's state directory).
-fn check_clean_stop(sb: &Sandbox) {
+fn check_clean_stop(sb: &SandboxCluster) {
     let out = sb.run(&["stop", CLUSTER, "--yes"]);
     assert!(out.status.success(), "stop failed: {}", text(&out));
     assert!(
@@ -239,7 +171,11 @@ fn check_clean_stop(sb: &Sandbox) {
 
 #[test]
 fn slurm_on_a_stock_image_installs_everything_and_repairs_drift() {
-    let sb = Sandbox::new();
+    let sb = SandboxCluster::new(
+        "the stock-image end-to-end test",
+        CLUSTER,
+        Duration::from_secs(1500),
+    );
     let cache_before = bytes_under(Path::new(PACKAGE_CACHE));
     let started = Instant::now();
     let out = sb.run(&["start", CLUSTER]);
@@ -263,7 +199,7 @@ fn slurm_on_a_stock_image_installs_everything_and_repairs_drift() {
     check_installed_through_cache(&sb);
 
     let started = Instant::now();
-    let out = sb.setup();
+    let out = setup(&sb);
     eprintln!("unchanged re-run: {:.1} s", started.elapsed().as_secs_f64());
     assert!(
         out.contains("changed nothing"),

@@ -226,9 +226,7 @@ fn node_state_module_finds_every_difference_from_its_record() {
         "packages": ["bash"],
         "checks": [format!("grep -q 'a = 1' {}", conf.display())],
     });
-    let args = |state: &str, inputs: &str| {
-        serde_json::json!({"state": state, "inputs": inputs, "path": manifest, "parts": [part]})
-    };
+    let args = |state: &str, inputs: &str| serde_json::json!({"state": state, "inputs": inputs, "path": manifest, "parts": [part]});
     let check = |inputs: &str| {
         let (ok, out) = node_state(&library, &args("check", inputs));
         assert!(ok, "check failed to run:\n{out}");
@@ -254,7 +252,10 @@ fn node_state_module_finds_every_difference_from_its_record() {
     std::fs::write(&conf, "a = 2\n").unwrap();
     let out = check("i1");
     assert!(!converged(&out), "{out}");
-    assert!(out.contains(&format!("{}: content, owner or mode changed", conf.display())));
+    assert!(out.contains(&format!(
+        "{}: content, owner or mode changed",
+        conf.display()
+    )));
     assert!(out.contains("check failed: grep"), "{out}");
     std::fs::write(&conf, "a = 1\n").unwrap();
     assert!(converged(&check("i1")));
@@ -267,7 +268,10 @@ fn node_state_module_finds_every_difference_from_its_record() {
 
     std::fs::write(&absent, "").unwrap();
     let out = check("i1");
-    assert!(out.contains(&format!("{}: exists", absent.display())), "{out}");
+    assert!(
+        out.contains(&format!("{}: exists", absent.display())),
+        "{out}"
+    );
     std::fs::remove_file(&absent).unwrap();
     assert!(converged(&check("i1")));
 

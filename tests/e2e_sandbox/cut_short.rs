@@ -13,10 +13,10 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use super::membership::{assert_job, slurm_jobs, slurm_nodes, sorted_lines, state_has_node};
-use super::{text, Sandbox};
+use super::{text, SandboxCluster};
 
 /// The state file's text.
-fn state_text(sb: &Sandbox) -> String {
+fn state_text(sb: &SandboxCluster) -> String {
     std::fs::read_to_string(sb.storage.join(format!("{}.toml", sb.cluster))).unwrap_or_default()
 }
 
@@ -48,7 +48,7 @@ fn marked_leaving(node: &'static str) -> impl Fn(&str) -> bool {
 }
 
 /// The host names of every VM the emulator has (from its persisted state), sorted.
-fn cloud_hosts(sb: &Sandbox) -> Vec<String> {
+fn cloud_hosts(sb: &SandboxCluster) -> Vec<String> {
     let path = sb.emulator_state().join("state.json");
     let raw = std::fs::read_to_string(&path).expect("the emulator's state.json");
     let state: azure_emulator::model::State =
@@ -65,14 +65,8 @@ fn cloud_hosts(sb: &Sandbox) -> Vec<String> {
 }
 
 /// The binary with the sandbox's environment, as a plain process (to be killed).
-fn spawn(sb: &Sandbox, args: &[&str], stderr: Stdio) -> std::process::Child {
-    std::process::Command::new(assert_cmd::cargo::cargo_bin("elasticluster"))
-        .env("HOME", &sb.home)
-        .env_remove("ELASTICLUSTER_SANDBOX_TIME_SCALE")
-        .arg("-s")
-        .arg(&sb.storage)
-        .arg("-c")
-        .arg(super::repo().join("examples/sandbox.conf"))
+fn spawn(sb: &SandboxCluster, args: &[&str], stderr: Stdio) -> std::process::Child {
+    sb.process_on(&sb.storage)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -95,7 +89,7 @@ fn kill(mut child: std::process::Child, args: &[&str]) {
 }
 
 /// Run `elasticluster ARGS` and SIGKILL it as soon as `cond(state file)` holds.
-fn kill_when_state(sb: &Sandbox, args: &[&str], cond: impl Fn(&str) -> bool) {
+fn kill_when_state(sb: &SandboxCluster, args: &[&str], cond: impl Fn(&str) -> bool) {
     let mut child = spawn(sb, args, Stdio::null());
     let deadline = Instant::now() + Duration::from_secs(300);
     while !cond(&state_text(sb)) {
@@ -116,7 +110,7 @@ fn kill_when_state(sb: &Sandbox, args: &[&str], cond: impl Fn(&str) -> bool) {
 }
 
 /// Run `elasticluster ARGS` and SIGKILL it once it printed a line containing `line`.
-fn kill_at_line(sb: &Sandbox, args: &[&str], line: &str) {
+fn kill_at_line(sb: &SandboxCluster, args: &[&str], line: &str) {
     let mut child = spawn(sb, args, Stdio::piped());
     let err = child.stderr.take().expect("stderr");
     let mut seen = Vec::new();
@@ -140,7 +134,7 @@ fn kill_at_line(sb: &Sandbox, args: &[&str], line: &str) {
 /// After `slurm_membership` (nodes: compute003, running job `busy`; job `queued` waiting):
 /// kill -9 at several points of `resize -a` and `remove-node`, each followed by another
 /// command that must finish the job with nothing leaked and no ghost in `sinfo`.
-pub(super) fn slurm_cut_short(sb: &Sandbox, busy: &str, queued: &str) {
+pub(super) fn slurm_cut_short(sb: &SandboxCluster, busy: &str, queued: &str) {
     let c = sb.cluster;
     let jobs_go_on = || {
         assert_job(sb, busy, "RUNNING");

@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{check_clean_stop, check_sandbox_empty, text, Sandbox};
+use super::{check_clean_stop, check_sandbox_empty, text, SandboxCluster};
 
 /// The lines of `out`, trimmed, without empty ones, sorted.
 pub(super) fn sorted_lines(out: &str) -> Vec<String> {
@@ -24,7 +24,7 @@ pub(super) fn sorted_lines(out: &str) -> Vec<String> {
 
 /// Poll `probe` (a command on the frontend) until `done(its output)`, for up to 2 minutes.
 pub(super) fn wait_for(
-    sb: &Sandbox,
+    sb: &SandboxCluster,
     probe: &str,
     what: &str,
     done: impl Fn(&str) -> bool,
@@ -41,7 +41,7 @@ pub(super) fn wait_for(
 }
 
 /// Slurm job id → state (`RUNNING`, `PENDING`, …) and node list, from squeue.
-pub(super) fn slurm_jobs(sb: &Sandbox) -> Vec<(String, String, String)> {
+pub(super) fn slurm_jobs(sb: &SandboxCluster) -> Vec<(String, String, String)> {
     sb.ssh(&["--", "squeue -h -o '%i %T %N'"])
         .lines()
         .filter_map(|l| {
@@ -55,20 +55,20 @@ pub(super) fn slurm_jobs(sb: &Sandbox) -> Vec<(String, String, String)> {
         .collect()
 }
 
-fn slurm_state(sb: &Sandbox, job: &str) -> Option<String> {
+fn slurm_state(sb: &SandboxCluster, job: &str) -> Option<String> {
     slurm_jobs(sb)
         .into_iter()
         .find(|(id, _, _)| id == job)
         .map(|(_, st, _)| st)
 }
 
-pub(super) fn slurm_nodes(sb: &Sandbox) -> Vec<String> {
+pub(super) fn slurm_nodes(sb: &SandboxCluster) -> Vec<String> {
     let mut v = sorted_lines(&sb.ssh(&["--", "sinfo -h -N -o %N"]));
     v.dedup();
     v
 }
 
-pub(super) fn state_has_node(sb: &Sandbox, node: &str) -> bool {
+pub(super) fn state_has_node(sb: &SandboxCluster, node: &str) -> bool {
     std::fs::read_to_string(sb.storage.join(format!("{}.toml", sb.cluster)))
         .unwrap_or_default()
         .contains(&format!("name = \"{node}\""))
@@ -76,7 +76,7 @@ pub(super) fn state_has_node(sb: &Sandbox, node: &str) -> bool {
 
 /// Asserts that Slurm shows `job` in `want` (`RUNNING`, `PENDING`); otherwise fails with
 /// what the accounting and slurmctld's log say about it.
-pub(super) fn assert_job(sb: &Sandbox, job: &str, want: &str) {
+pub(super) fn assert_job(sb: &SandboxCluster, job: &str, want: &str) {
     let got = slurm_state(sb, job);
     if got.as_deref() != Some(want) {
         let why = sb.ssh(&[
@@ -96,7 +96,7 @@ pub(super) fn assert_job(sb: &Sandbox, job: &str, want: &str) {
 /// each command `sinfo` lists exactly the nodes that exist and the jobs elsewhere, running
 /// or queued, are still there. Returns the ids of the job left running on compute003 and
 /// of the job left queued.
-pub(super) fn slurm_membership(sb: &Sandbox) -> (String, String) {
+pub(super) fn slurm_membership(sb: &SandboxCluster) -> (String, String) {
     let c = sb.cluster;
     let submit = |what: &str| {
         sb.ssh(&["--", &format!("cd ~ && sbatch --parsable {what}")])
@@ -194,7 +194,7 @@ pub(super) fn slurm_membership(sb: &Sandbox) -> (String, String) {
 }
 
 /// GridEngine hosts in `qhost` (no `global`).
-fn qhosts(sb: &Sandbox) -> Vec<String> {
+fn qhosts(sb: &SandboxCluster) -> Vec<String> {
     sb.ssh(&["--", "qhost"])
         .lines()
         .skip(3)
@@ -205,7 +205,7 @@ fn qhosts(sb: &Sandbox) -> Vec<String> {
 /// A GridEngine host with a running job is drained (its queue disabled) and kept; an idle
 /// one leaves GridEngine's host lists and the cloud, and the job elsewhere goes on; a node
 /// added afterwards takes a new name and works.
-pub(super) fn gridengine_membership(sb: &Sandbox) {
+pub(super) fn gridengine_membership(sb: &SandboxCluster) {
     let c = sb.cluster;
     let job = sb
         .ssh(&[
@@ -278,7 +278,7 @@ pub(super) fn gridengine_membership(sb: &Sandbox) {
 /// The cluster exported with its keys and imported into a second storage directory is
 /// reached and stopped from there; nothing is left in the cloud. The original storage
 /// directory's `stop` then finds nothing left and also succeeds.
-pub(super) fn check_export_import_stop(sb: &Sandbox) {
+pub(super) fn check_export_import_stop(sb: &SandboxCluster) {
     let c = sb.cluster;
     let zip = sb.home.join("exported.zip");
     let zip_s = zip.display().to_string();

@@ -2,8 +2,8 @@
 //! root checked, the emulator built next to the tool, `~/.elasticluster/ansible` linked to
 //! the Ansible virtualenv on PATH, a fresh `~/.elasticluster/sandbox-key` (the key
 //! `examples/sandbox.conf` names), and `<home>/storage` as the storage directory. Included
-//! by path (`#[path = "support/sandbox_home.rs"]`) so the e2e tests need nothing else of
-//! `support`. The directory goes when `dir` is dropped.
+//! by path from `sandbox_cluster.rs`, which is what the e2e tests use. The directory goes
+//! when `dir` is dropped.
 
 use std::path::{Path, PathBuf};
 

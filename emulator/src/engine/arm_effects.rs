@@ -28,15 +28,20 @@ fn resource_mut<'a>(
         .and_then(|g| g.resources.get_mut(key))
 }
 
-/// The resource, if operation `op_id` is still the one working on it (a later delete
-/// supersedes a create or update still running).
-fn owned_by<'a>(
+/// Operation `op_id` ends on its resource, if it is still the one working on it (a later
+/// delete supersedes a create or update still running): the resource is left `state` and
+/// no operation works on it any more. Returns it for what else the ending changes.
+fn end_operation<'a>(
     sub: &'a mut Subscription,
     group: &str,
     key: &str,
     op_id: &str,
+    state: &str,
 ) -> Option<&'a mut ArmResource> {
-    resource_mut(sub, group, key).filter(|r| r.operation.as_deref() == Some(op_id))
+    let r = resource_mut(sub, group, key).filter(|r| r.operation.as_deref() == Some(op_id))?;
+    r.set_provisioning_state(state);
+    r.operation = None;
+    Some(r)
 }
 
 fn delete_vm_action(r: &ArmResource, actions: &mut Vec<HostAction>) {
@@ -85,9 +90,8 @@ fn remove(sub: &mut Subscription, group: &str, key: &str, actions: &mut Vec<Host
     }
 }
 
-/// Mark a resource and its nested items (subnets, rules, IP configurations) `state`.
-fn settle(r: &mut ArmResource, state: &str) {
-    r.set_provisioning_state(state);
+/// Mark a resource's nested items (subnets, rules, IP configurations) `state`.
+fn settle_nested(r: &mut ArmResource, state: &str) {
     for list in ["subnets", "securityRules", "ipConfigurations"] {
         if let Some(items) = r.body["properties"][list].as_array_mut() {
             for i in items {
@@ -107,19 +111,15 @@ pub fn apply(
 ) {
     match pending {
         ArmPending::Provision { group, key } => {
-            if let Some(r) = owned_by(sub, group, key, op_id) {
-                settle(r, "Succeeded");
-                r.operation = None;
+            if let Some(r) = end_operation(sub, group, key, op_id, "Succeeded") {
+                settle_nested(r, "Succeeded");
             }
         }
         ArmPending::CreateVm { group, key } => {
-            if let Some(r) = owned_by(sub, group, key, op_id) {
-                r.set_provisioning_state("Succeeded");
-                r.operation = None;
-                if let Some(vm) = r.vm.as_mut() {
-                    vm.power = PowerState::Running;
-                    vm.failure = None;
-                }
+            let r = end_operation(sub, group, key, op_id, "Succeeded");
+            if let Some(vm) = r.and_then(|r| r.vm.as_mut()) {
+                vm.power = PowerState::Running;
+                vm.failure = None;
             }
         }
         ArmPending::Delete { group, key } => remove(sub, group, key, actions),
@@ -164,23 +164,19 @@ pub fn apply(
 pub fn roll_back(sub: &mut Subscription, pending: &ArmPending, op_id: &str, error: &OpError) {
     match pending {
         ArmPending::Provision { group, key } => {
-            if let Some(r) = owned_by(sub, group, key, op_id) {
-                settle(r, "Failed");
-                r.operation = None;
+            if let Some(r) = end_operation(sub, group, key, op_id, "Failed") {
+                settle_nested(r, "Failed");
             }
         }
         ArmPending::CreateVm { group, key } => {
-            if let Some(r) = owned_by(sub, group, key, op_id) {
-                r.set_provisioning_state("Failed");
-                r.operation = None;
-                if let Some(vm) = r.vm.as_mut() {
-                    vm.failure = Some((error.code.clone(), error.message.clone()));
-                    vm.power = if vm.info.is_some() {
-                        PowerState::Running
-                    } else {
-                        PowerState::Stopped
-                    };
-                }
+            let r = end_operation(sub, group, key, op_id, "Failed");
+            if let Some(vm) = r.and_then(|r| r.vm.as_mut()) {
+                vm.failure = Some((error.code.clone(), error.message.clone()));
+                vm.power = if vm.info.is_some() {
+                    PowerState::Running
+                } else {
+                    PowerState::Stopped
+                };
             }
         }
         ArmPending::Delete { group, key } => {

@@ -1,20 +1,21 @@
-//! The management certificate as a TLS client identity, and the certificate that carries
-//! the user's SSH public key to the VMs (a service certificate).
+//! The management certificate as a TLS client identity (with extra trusted CAs), the
+//! reading of private keys and PEM files that the SSH service certificate (`service_cert`)
+//! shares, and the one place certificates are made (`self_signed`).
 //!
 //! Accepts PEM keys in any form OpenSSL reads (PKCS#1, PKCS#8, cert and key in one file or
 //! two) and OpenSSH-format RSA private keys. Never writes key material anywhere; never logs it.
 
 use std::path::{Path, PathBuf};
 
-use base64::Engine;
 use openssl::asn1::Asn1Time;
-use openssl::bn::{BigNum, BigNumContext};
+use openssl::bn::BigNum;
 use openssl::hash::MessageDigest;
-use openssl::pkey::{PKey, Private, Public};
-use openssl::rsa::{Rsa, RsaPrivateKeyBuilder};
+use openssl::pkey::{PKey, Private};
+use openssl::rsa::Rsa;
 use openssl::x509::{X509Builder, X509NameBuilder, X509};
 
 use super::error::AsmError;
+use super::openssh_key::parse_openssh_rsa_private;
 
 /// A management certificate ready for reqwest/native-tls.
 #[derive(Clone)]
@@ -38,19 +39,19 @@ impl std::fmt::Debug for ManagementIdentity {
     }
 }
 
-fn key_err(path: &Path, detail: impl Into<String>) -> AsmError {
+pub(super) fn key_err(path: &Path, detail: impl Into<String>) -> AsmError {
     AsmError::KeyMaterial {
         path: path.to_path_buf(),
         detail: detail.into(),
     }
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, AsmError> {
+pub(super) fn read(path: &Path) -> Result<Vec<u8>, AsmError> {
     std::fs::read(path).map_err(|e| key_err(path, format!("cannot read: {e}")))
 }
 
 /// PEM blocks of one kind (`CERTIFICATE`, or any `… PRIVATE KEY`) out of a file.
-fn pem_blocks(text: &str, want_key: bool) -> Vec<String> {
+pub(super) fn pem_blocks(text: &str, want_key: bool) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur: Option<(String, String)> = None;
     for line in text.lines() {
@@ -182,226 +183,6 @@ pub fn load_ca_bundle(path: &Path) -> Result<Vec<Vec<u8>>, AsmError> {
         }
     }
     Ok(certs.into_iter().map(String::into_bytes).collect())
-}
-
-// ---------------------------------------------------------------------------------------
-// SSH key → service certificate
-// ---------------------------------------------------------------------------------------
-
-/// The certificate uploaded to each cloud service so that Azure installs the user's SSH key.
-#[derive(Clone, Debug)]
-pub struct SshServiceCert {
-    /// DER of the X.509 certificate.
-    pub der: Vec<u8>,
-    /// Uppercase hex SHA-1 thumbprint: the `Fingerprint` in the VM's `SSH/PublicKeys`.
-    pub thumbprint: String,
-}
-
-impl SshServiceCert {
-    /// Body data of Add Service Certificate (`CertificateFormat` = `cer`).
-    pub fn data_base64(&self) -> String {
-        base64::engine::general_purpose::STANDARD.encode(&self.der)
-    }
-}
-
-/// Read the SSH reader's `u32`-length-prefixed string.
-struct SshReader<'a> {
-    buf: &'a [u8],
-}
-
-impl<'a> SshReader<'a> {
-    fn u32(&mut self) -> Result<u32, String> {
-        if self.buf.len() < 4 {
-            return Err("truncated key data".into());
-        }
-        let (h, t) = self.buf.split_at(4);
-        self.buf = t;
-        Ok(u32::from_be_bytes([h[0], h[1], h[2], h[3]]))
-    }
-    fn string(&mut self) -> Result<&'a [u8], String> {
-        let n = self.u32()? as usize;
-        if self.buf.len() < n {
-            return Err("truncated key data".into());
-        }
-        let (h, t) = self.buf.split_at(n);
-        self.buf = t;
-        Ok(h)
-    }
-    fn bn(&mut self) -> Result<BigNum, String> {
-        BigNum::from_slice(self.string()?).map_err(|e| e.to_string())
-    }
-}
-
-/// Parse an OpenSSH public key line `ssh-rsa AAAA… comment` into an RSA public key.
-pub fn parse_openssh_rsa_public(line: &str) -> Result<Rsa<Public>, String> {
-    let mut parts = line.split_whitespace();
-    let kind = parts.next().ok_or("empty public key file")?;
-    if kind != "ssh-rsa" {
-        return Err(format!(
-            "key type `{kind}` is not supported: Azure classic accepts only RSA SSH keys (make one with `ssh-keygen -t rsa -b 3072`)"
-        ));
-    }
-    let b64 = parts
-        .next()
-        .ok_or("public key data missing after `ssh-rsa`")?;
-    let blob = base64::engine::general_purpose::STANDARD
-        .decode(b64)
-        .map_err(|e| format!("public key is not valid base64: {e}"))?;
-    let mut r = SshReader { buf: &blob };
-    if r.string()? != b"ssh-rsa" {
-        return Err("public key blob is not ssh-rsa".into());
-    }
-    let e = r.bn()?;
-    let n = r.bn()?;
-    Rsa::from_public_components(n, e).map_err(|e| e.to_string())
-}
-
-/// Parse an unencrypted OpenSSH-format (`openssh-key-v1`) RSA private key.
-fn parse_openssh_rsa_private(text: &str) -> Result<Rsa<Private>, String> {
-    let b64: String = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.starts_with("-----"))
-        .collect();
-    let blob = base64::engine::general_purpose::STANDARD
-        .decode(b64)
-        .map_err(|e| format!("OpenSSH private key is not valid base64: {e}"))?;
-    let magic = b"openssh-key-v1\0";
-    let rest = blob
-        .strip_prefix(magic.as_slice())
-        .ok_or("not an OpenSSH private key")?;
-    let mut r = SshReader { buf: rest };
-    let cipher = r.string()?;
-    let _kdf = r.string()?;
-    let _kdfopts = r.string()?;
-    if cipher != b"none" {
-        return Err(
-            "the private key is passphrase-protected; give an unencrypted key \
-                    (e.g. `ssh-keygen -p -N '' -f COPY` on a copy)"
-                .into(),
-        );
-    }
-    let nkeys = r.u32()?;
-    if nkeys != 1 {
-        return Err(format!("expected one key in the file, found {nkeys}"));
-    }
-    let _pub = r.string()?;
-    let private = r.string()?;
-    let mut p = SshReader { buf: private };
-    let c1 = p.u32()?;
-    let c2 = p.u32()?;
-    if c1 != c2 {
-        return Err("corrupt OpenSSH private key (check bytes differ)".into());
-    }
-    let kind = p.string()?;
-    if kind != b"ssh-rsa" {
-        return Err(format!(
-            "key type `{}` is not supported: Azure classic accepts only RSA SSH keys",
-            String::from_utf8_lossy(kind)
-        ));
-    }
-    let n = p.bn()?;
-    let e = p.bn()?;
-    let d = p.bn()?;
-    let iqmp = p.bn()?;
-    let pp = p.bn()?;
-    let q = p.bn()?;
-    let mut ctx = BigNumContext::new().map_err(|e| e.to_string())?;
-    let one = BigNum::from_u32(1).map_err(|e| e.to_string())?;
-    let mut p1 = BigNum::new().map_err(|e| e.to_string())?;
-    p1.checked_sub(&pp, &one).map_err(|e| e.to_string())?;
-    let mut q1 = BigNum::new().map_err(|e| e.to_string())?;
-    q1.checked_sub(&q, &one).map_err(|e| e.to_string())?;
-    let mut dmp1 = BigNum::new().map_err(|e| e.to_string())?;
-    dmp1.nnmod(&d, &p1, &mut ctx).map_err(|e| e.to_string())?;
-    let mut dmq1 = BigNum::new().map_err(|e| e.to_string())?;
-    dmq1.nnmod(&d, &q1, &mut ctx).map_err(|e| e.to_string())?;
-    let rsa = RsaPrivateKeyBuilder::new(n, e, d)
-        .and_then(|b| b.set_factors(pp, q))
-        .and_then(|b| b.set_crt_params(dmp1, dmq1, iqmp))
-        .map_err(|e| e.to_string())?
-        .build();
-    if !rsa.check_key().unwrap_or(false) {
-        return Err("corrupt OpenSSH RSA private key (consistency check failed)".into());
-    }
-    Ok(rsa)
-}
-
-/// Build the SSH service certificate from `[login] user_key_public` / `user_key_private`.
-///
-/// * `user_key_public` holding a PEM certificate: used as is (the original's instructions).
-/// * `user_key_public` holding an OpenSSH `ssh-rsa` line: wrapped into a self-signed X.509
-///   certificate signed with `user_key_private` (which must be the matching private key).
-pub fn ssh_service_cert(
-    public_path: &Path,
-    private_path: &Path,
-    subject_cn: &str,
-) -> Result<SshServiceCert, AsmError> {
-    let bytes = read(public_path)?;
-    let text = String::from_utf8_lossy(&bytes);
-    if let Some(pem) = pem_blocks(&text, false).first() {
-        let cert = X509::from_pem(pem.as_bytes())
-            .map_err(|e| key_err(public_path, format!("cannot parse the certificate: {e}")))?;
-        let der = cert
-            .to_der()
-            .map_err(|e| key_err(public_path, e.to_string()))?;
-        let thumbprint = thumbprint(&cert).map_err(|e| key_err(public_path, e.to_string()))?;
-        return Ok(SshServiceCert { der, thumbprint });
-    }
-    let line = text
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty() && !l.starts_with('#'))
-        .unwrap_or("");
-    let public = parse_openssh_rsa_public(line).map_err(|d| key_err(public_path, d))?;
-    let private = load_private_key(private_path)?;
-    let priv_rsa = private.rsa().map_err(|_| {
-        key_err(
-            private_path,
-            "not an RSA private key: Azure classic accepts only RSA SSH keys",
-        )
-    })?;
-    if priv_rsa.n() != public.n() || priv_rsa.e() != public.e() {
-        return Err(key_err(
-            private_path,
-            format!(
-                "this private key does not match the public key in {}",
-                public_path.display()
-            ),
-        ));
-    }
-    let der = self_signed_der(&public, &private, subject_cn).map_err(|e| {
-        key_err(
-            private_path,
-            format!("cannot make the SSH certificate: {e}"),
-        )
-    })?;
-    let cert = X509::from_der(&der).map_err(|e| key_err(private_path, e.to_string()))?;
-    let thumbprint = thumbprint(&cert).map_err(|e| key_err(private_path, e.to_string()))?;
-    Ok(SshServiceCert { der, thumbprint })
-}
-
-fn self_signed_der(
-    public: &Rsa<Public>,
-    private: &PKey<Private>,
-    cn: &str,
-) -> Result<Vec<u8>, openssl::error::ErrorStack> {
-    let pubkey = PKey::from_rsa(public.clone())?;
-    // Deterministic serial from the key and a fixed validity window: re-runs upload the
-    // same certificate (same bytes, same thumbprint).
-    let digest = openssl::hash::hash(MessageDigest::sha1(), &public.public_key_to_der()?)?;
-    let cert = self_signed(
-        &pubkey,
-        private,
-        &SelfSigned {
-            cn,
-            serial: &digest[..16],
-            not_before: Asn1Time::from_str("20200101000000Z")?,
-            not_after: Asn1Time::from_str("20491231235959Z")?,
-            ip_san: None,
-        },
-    )?;
-    cert.to_der()
 }
 
 /// What a self-signed certificate says.
@@ -538,67 +319,5 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("does not belong"), "{e}");
-    }
-
-    #[test]
-    fn ssh_key_is_wrapped_deterministically_and_pem_cert_used_as_is() {
-        if !have("ssh-keygen") {
-            return;
-        }
-        let d = tempfile::tempdir().unwrap();
-        let key = d.path().join("id_rsa");
-        let out = Command::new("ssh-keygen")
-            .args(["-q", "-t", "rsa", "-b", "2048", "-N", "", "-f"])
-            .arg(&key)
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-        let public = d.path().join("id_rsa.pub");
-        let c1 = ssh_service_cert(&public, &key, "x").unwrap();
-        let c2 = ssh_service_cert(&public, &key, "x").unwrap();
-        assert_eq!(c1.thumbprint, c2.thumbprint);
-        let cert = X509::from_der(&c1.der).unwrap();
-        let rsa = cert.public_key().unwrap().rsa().unwrap();
-        let want = parse_openssh_rsa_public(&std::fs::read_to_string(&public).unwrap()).unwrap();
-        assert_eq!(rsa.n(), want.n());
-        // signed by the key itself
-        assert!(cert.verify(&cert.public_key().unwrap()).unwrap());
-        // a PEM copy of the private key gives the same result
-        let pem = d.path().join("id_rsa_pem");
-        std::fs::copy(&key, &pem).unwrap();
-        assert!(Command::new("ssh-keygen")
-            .args(["-q", "-p", "-N", "", "-m", "PEM", "-f"])
-            .arg(&pem)
-            .output()
-            .unwrap()
-            .status
-            .success());
-        let c3 = ssh_service_cert(&public, &pem, "x").unwrap();
-        assert_eq!(c3.thumbprint, c1.thumbprint);
-        // PEM certificate as user_key_public: used as is
-        let certpem = d.path().join("cert.pem");
-        std::fs::write(&certpem, cert.to_pem().unwrap()).unwrap();
-        let c4 = ssh_service_cert(&certpem, &key, "ignored").unwrap();
-        assert_eq!(c4.der, c1.der);
-        // mismatched private key
-        let k2 = d.path().join("other");
-        Command::new("ssh-keygen")
-            .args(["-q", "-t", "rsa", "-b", "2048", "-N", "", "-f"])
-            .arg(&k2)
-            .output()
-            .unwrap();
-        let e = ssh_service_cert(&public, &k2, "x").unwrap_err().to_string();
-        assert!(e.contains("does not match"), "{e}");
-        // ed25519 → clear message
-        let k3 = d.path().join("ed");
-        Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-            .arg(&k3)
-            .output()
-            .unwrap();
-        let e = ssh_service_cert(&d.path().join("ed.pub"), &k3, "x")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("only RSA"), "{e}");
     }
 }

@@ -12,8 +12,8 @@ use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 
-use super::identity::{ssh_service_cert, SshServiceCert};
 use super::layout::{self, SUBNET_NAME};
+use super::service_cert::{ssh_service_cert, SshServiceCert};
 use super::transport::{AsmClient, ClientOptions, SubscriptionAccess};
 use super::xml::RoleSpec;
 use crate::providers::{

@@ -14,10 +14,10 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use super::identity::SshServiceCert;
 use super::ledger_writes::{write_later, written};
 use super::provider::AzureClassicProvider;
 use super::resources as r;
+use super::service_cert::SshServiceCert;
 use super::transport::AsmClient;
 use crate::providers::{Events, Ledger, ProviderEvent, Resource, ResourceState, ATTR_REQUESTED};
 
