@@ -369,6 +369,13 @@ fn slurm_sandbox_end_to_end() {
     );
 
     check_shared_home(&sb);
+    // Same inputs as the start's setup: only checked; then a drifted file is repaired.
+    let checked = check_unchanged_setup_only_checks(&sb);
+    eprintln!(
+        "unchanged setup (checked only): {:.1} s",
+        checked.as_secs_f64()
+    );
+    check_drifted_file_repaired(&sb);
     // Ansible at its most verbose: the password must still not show.
     // `--full`: every task, even though nothing changed.
     let output = check_idempotent_setup(&sb, &["--full", "-vvvv", "--", "-vvvv"]);
@@ -385,15 +392,9 @@ fn slurm_sandbox_end_to_end() {
         "the database password is in the setup output"
     );
     check_secret_not_stored(&sb, &password);
-    // The re-run kept the database, its records and the password.
+    // The re-runs kept the database, its records and the password.
     assert_eq!(completed_jobs(&sb), jobs, "the job record changed");
     assert_eq!(check_slurmdbd_secret(&sb), password, "the password changed");
-    let checked = check_unchanged_setup_only_checks(&sb);
-    eprintln!(
-        "unchanged setup (checked only): {:.1} s",
-        checked.as_secs_f64()
-    );
-    check_drifted_file_repaired(&sb);
     let (busy, queued) = slurm_membership(&sb);
     slurm_cut_short(&sb, &busy, &queued);
     check_clean_stop(&sb);
