@@ -5,7 +5,9 @@
 //! node's managed files, services and packages): same inputs and an unchanged node mean
 //! nothing to do. It must never leave out something that changes what the playbooks do —
 //! when in doubt, a value goes into the digest (a needless full run costs time, a
-//! missing input would leave a node unconfigured).
+//! missing input would leave a node unconfigured). Only what changes nothing but the output
+//! is left out (`-v`…, `ANSIBLE_VERBOSITY`, colours, callbacks, the log file): asking an
+//! unchanged cluster for more detail must not set it up again.
 
 use std::collections::BTreeMap;
 
@@ -15,6 +17,29 @@ use super::Invocation;
 pub const INPUTS_ENV: &str = "ELASTICLUSTER_SETUP_INPUTS";
 /// Environment variable that makes the playbooks run every task whatever the check says.
 pub const FULL_ENV: &str = "ELASTICLUSTER_SETUP_FULL";
+
+/// `ANSIBLE_*` variables that only change what Ansible prints, never what it does.
+const DISPLAY_ONLY_ENV: &[&str] = &[
+    "ANSIBLE_VERBOSITY",
+    "ANSIBLE_NOCOLOR",
+    "ANSIBLE_FORCE_COLOR",
+    "ANSIBLE_STDOUT_CALLBACK",
+    "ANSIBLE_CALLBACKS_ENABLED",
+    "ANSIBLE_CALLBACK_PLUGINS",
+    "ANSIBLE_LOG_PATH",
+    "ANSIBLE_DISPLAY_SKIPPED_HOSTS",
+    "ANSIBLE_DISPLAY_OK_HOSTS",
+    "ANSIBLE_DISPLAY_ARGS_TO_STDOUT",
+    "ANSIBLE_SHOW_CUSTOM_STATS",
+];
+
+/// `-v`, `-vvvv`, `--verbose`: more output, the same run.
+fn display_only_arg(arg: &str) -> bool {
+    arg == "--verbose"
+        || arg
+            .strip_prefix('-')
+            .is_some_and(|v| !v.is_empty() && v.chars().all(|c| c == 'v'))
+}
 
 /// Hex SHA-256 over the invocation, the inventory text and the caller's `ANSIBLE_*`
 /// environment (which the child inherits and which wins over ours).
@@ -31,13 +56,17 @@ pub fn digest(
         }
     };
     field("program", invocation.program.as_bytes());
-    for arg in &invocation.args {
+    for arg in invocation.args.iter().filter(|a| !display_only_arg(a)) {
         field("arg", arg.as_bytes());
     }
-    for (k, v) in &invocation.env {
+    let counts = |k: &String| !DISPLAY_ONLY_ENV.contains(&k.as_str());
+    for (k, v) in invocation.env.iter().filter(|(k, _)| counts(k)) {
         field(k, v.as_bytes());
     }
-    for (k, v) in user_env.iter().filter(|(k, _)| k.starts_with("ANSIBLE_")) {
+    for (k, v) in user_env
+        .iter()
+        .filter(|(k, _)| k.starts_with("ANSIBLE_") && counts(k))
+    {
         field(k, v.as_bytes());
     }
     field("inventory", inventory_text);
@@ -79,6 +108,24 @@ mod tests {
             base,
             digest(&invocation(), b"[frontend]\nf001\n", &unrelated)
         );
+    }
+
+    #[test]
+    fn more_output_is_the_same_run() {
+        let env = BTreeMap::new();
+        let base = digest(&invocation(), b"inv", &env);
+        let mut verbose = invocation();
+        verbose.args.insert(1, "-vvvv".into());
+        verbose.args.insert(1, "--verbose".into());
+        verbose
+            .env
+            .insert("ANSIBLE_CALLBACK_PLUGINS".into(), "/x".into());
+        let loud = BTreeMap::from([("ANSIBLE_VERBOSITY".to_string(), "4".to_string())]);
+        assert_eq!(base, digest(&verbose, b"inv", &loud));
+        // Not every short option is verbosity.
+        let mut check = invocation();
+        check.args.insert(1, "-C".into());
+        assert_ne!(base, digest(&check, b"inv", &env));
     }
 
     #[test]
