@@ -135,7 +135,12 @@ impl AptCache {
         format!(
             "// Written by the Azure emulator at every boot: packages come through the\n\
              // emulator's package cache, as Azure's images use a mirror inside Azure.\n\
-             Acquire::http::Proxy \"http://{}/\";\n",
+             Acquire::http::Proxy \"http://{}/\";\n\
+             // One request at a time, and a failed fetch is tried again: when the cache\n\
+             // drops a connection (it may, when several VMs refresh the same index in the\n\
+             // same second), a pipelined apt could wait on it for ever.\n\
+             Acquire::http::Pipeline-Depth \"0\";\n\
+             Acquire::Retries \"3\";\n",
             addr
         )
     }
@@ -197,6 +202,10 @@ fn config(
         "CacheDir: {}\nLogDir: {}\nSupportDir: /usr/lib/apt-cacher-ng\n\
          PidFile: {}\nSocketPath: {}\nBindAddress: {listen}\nPort: {port}\n\
          ForeGround: 1\nExThreshold: 4\n\
+         # Index files fetched in the last hour are served without asking the archive again:\n\
+         # the VMs of a cluster refresh their lists at the same moment, and apt-cacher-ng\n\
+         # fails one of two refreshes of the same index that start in the same second.\n\
+         FreshIndexMaxAge: 3600\n\
          # Only the archives below: a VM reaches nothing else through the cache.\n\
          ForceManaged: 1\n",
         cache.display(),
@@ -233,6 +242,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn vms_apt_never_pipelines_through_the_cache_and_retries() {
+        let c = AptCache::proxy_config(SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 3142));
+        assert!(
+            c.contains("Acquire::http::Proxy \"http://10.0.0.1:3142/\";"),
+            "{c}"
+        );
+        assert!(c.contains("Acquire::http::Pipeline-Depth \"0\";"), "{c}");
+        assert!(c.contains("Acquire::Retries \"3\";"), "{c}");
+    }
+
+    #[test]
     fn config_serves_only_the_given_archives_on_the_bridge() {
         let c = config(
             Path::new("/s/apt-cacher-ng"),
@@ -245,6 +265,8 @@ mod tests {
         assert!(c.contains("BindAddress: 10.200.3.1\nPort: 41234\n"), "{c}");
         assert!(c.contains("ForceManaged: 1"), "{c}");
         assert!(c.contains("CacheDir: /c\n"), "{c}");
+        // A cluster's simultaneous refreshes are served from one fetch.
+        assert!(c.contains("\nFreshIndexMaxAge: 3600\n"), "{c}");
         assert!(
             c.contains("Remap-archive1: http://a/debian-security ; http://a/debian-security"),
             "{c}"
