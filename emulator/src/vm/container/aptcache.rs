@@ -129,6 +129,27 @@ impl AptCache {
         self.addr
     }
 
+    /// Fetch `urls` (the archives' release indexes) through the cache once, one after the
+    /// other, in the background, so that they are fresh (`FreshIndexMaxAge`) when the VMs
+    /// of a cluster all refresh their lists at once: apt-cacher-ng fails one of two
+    /// refreshes of the same index that start in the same second, and the apt whose
+    /// request failed was seen waiting for ever. Failures only leave the cache as it was.
+    pub fn warm(&self, urls: Vec<String>) {
+        let proxy = self.addr;
+        let spawned = std::thread::Builder::new()
+            .name("apt-cache-warm".into())
+            .spawn(move || {
+                for url in urls {
+                    if let Err(e) = fetch_through(proxy, &url) {
+                        tracing::debug!(%url, "could not warm the package cache: {e}");
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::debug!("could not start warming the package cache: {e}");
+        }
+    }
+
     /// The apt configuration a VM gets (`/etc/apt/apt.conf.d/00azure-emulator-proxy`),
     /// reaching the cache at `addr` (the cache itself, or a segment's relay to it).
     pub fn proxy_config(addr: SocketAddrV4) -> String {
@@ -219,6 +240,23 @@ fn config(
     c
 }
 
+/// GET `url` through the HTTP proxy at `proxy`, reading the answer to its end.
+fn fetch_through(proxy: SocketAddrV4, url: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let host = url
+        .strip_prefix("http://")
+        .and_then(|rest| rest.split('/').next())
+        .ok_or_else(|| std::io::Error::other("not an http:// URL"))?;
+    let mut s = TcpStream::connect_timeout(&SocketAddr::V4(proxy), Duration::from_secs(5))?;
+    s.set_read_timeout(Some(Duration::from_secs(60)))?;
+    write!(
+        s,
+        "GET {url} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )?;
+    std::io::copy(&mut s, &mut std::io::sink())?;
+    Ok(())
+}
+
 /// Stop the apt-cacher-ng an earlier run of this state dir left (its pid file names it and
 /// the process is still apt-cacher-ng).
 pub fn stop_stale(dir: &Path) {
@@ -240,6 +278,39 @@ pub fn stop_stale(dir: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn warming_asks_the_proxy_for_the_full_url() {
+        let proxy = TcpListener::bind("127.0.0.1:0").unwrap();
+        let SocketAddr::V4(addr) = proxy.local_addr().unwrap() else {
+            unreachable!("bound on IPv4")
+        };
+        let server = std::thread::spawn(move || {
+            use std::io::{BufRead, BufReader, Write};
+            let (mut conn, _) = proxy.accept().unwrap();
+            let mut request = Vec::new();
+            for line in BufReader::new(conn.try_clone().unwrap()).lines() {
+                let line = line.unwrap();
+                if line.is_empty() {
+                    break;
+                }
+                request.push(line);
+            }
+            conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                .unwrap();
+            request
+        });
+        fetch_through(addr, "http://deb.example/debian/dists/bookworm/InRelease").unwrap();
+        let request = server.join().unwrap();
+        assert_eq!(
+            request[0],
+            "GET http://deb.example/debian/dists/bookworm/InRelease HTTP/1.1"
+        );
+        assert!(
+            request.contains(&"Host: deb.example".to_string()),
+            "{request:?}"
+        );
+    }
 
     #[test]
     fn vms_apt_never_pipelines_through_the_cache_and_retries() {
