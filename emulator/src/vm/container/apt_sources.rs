@@ -56,33 +56,6 @@ pub fn host_archives() -> Result<Vec<String>, VmError> {
     Ok(out)
 }
 
-/// The index a VM's `apt update` asks for first on each archive — `dists/<suite>/InRelease`
-/// of the recipes' suites (release, updates, security) — on this host's archives.
-pub fn host_release_indexes() -> Result<Vec<String>, VmError> {
-    let mut out: Vec<String> = Vec::new();
-    for r in super::image::RECIPES {
-        let suite = r.conf("suite").unwrap_or("bookworm");
-        let (main, security) = host_archive(suite)?;
-        for url in release_indexes(suite, &main, security.as_deref()) {
-            if !out.contains(&url) {
-                out.push(url);
-            }
-        }
-    }
-    Ok(out)
-}
-
-fn release_indexes(suite: &str, main: &str, security: Option<&str>) -> Vec<String> {
-    let mut out = vec![
-        format!("{main}/dists/{suite}/InRelease"),
-        format!("{main}/dists/{suite}-updates/InRelease"),
-    ];
-    if let Some(sec) = security {
-        out.push(format!("{sec}/dists/{suite}-security/InRelease"));
-    }
-    out
-}
-
 fn parse_deb822(text: &str) -> Vec<(String, Vec<String>)> {
     let mut out = Vec::new();
     for block in text.split("\n\n") {
@@ -137,23 +110,6 @@ fn parse_one_line(text: &str) -> Vec<(String, Vec<String>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn release_indexes_of_a_suite() {
-        assert_eq!(
-            release_indexes(
-                "bookworm",
-                "http://a/debian",
-                Some("http://a/debian-security")
-            ),
-            [
-                "http://a/debian/dists/bookworm/InRelease",
-                "http://a/debian/dists/bookworm-updates/InRelease",
-                "http://a/debian-security/dists/bookworm-security/InRelease"
-            ]
-        );
-        assert_eq!(release_indexes("trixie", "http://b/d", None).len(), 2);
-    }
 
     #[test]
     fn parses_deb822_and_one_line_sources() {

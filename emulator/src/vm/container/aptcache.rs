@@ -129,39 +129,13 @@ impl AptCache {
         self.addr
     }
 
-    /// Fetch `urls` (the archives' release indexes) through the cache once, one after the
-    /// other, in the background, so that they are fresh (`FreshIndexMaxAge`) when the VMs
-    /// of a cluster all refresh their lists at once: apt-cacher-ng fails one of two
-    /// refreshes of the same index that start in the same second, and the apt whose
-    /// request failed was seen waiting for ever. Failures only leave the cache as it was.
-    pub fn warm(&self, urls: Vec<String>) {
-        let proxy = self.addr;
-        let spawned = std::thread::Builder::new()
-            .name("apt-cache-warm".into())
-            .spawn(move || {
-                for url in urls {
-                    if let Err(e) = fetch_through(proxy, &url) {
-                        tracing::debug!(%url, "could not warm the package cache: {e}");
-                    }
-                }
-            });
-        if let Err(e) = spawned {
-            tracing::debug!("could not start warming the package cache: {e}");
-        }
-    }
-
     /// The apt configuration a VM gets (`/etc/apt/apt.conf.d/00azure-emulator-proxy`),
     /// reaching the cache at `addr` (the cache itself, or a segment's relay to it).
     pub fn proxy_config(addr: SocketAddrV4) -> String {
         format!(
             "// Written by the Azure emulator at every boot: packages come through the\n\
              // emulator's package cache, as Azure's images use a mirror inside Azure.\n\
-             Acquire::http::Proxy \"http://{}/\";\n\
-             // One request at a time, and a failed fetch is tried again: when the cache\n\
-             // drops a connection (it may, when several VMs refresh the same index in the\n\
-             // same second), a pipelined apt could wait on it for ever.\n\
-             Acquire::http::Pipeline-Depth \"0\";\n\
-             Acquire::Retries \"3\";\n",
+             Acquire::http::Proxy \"http://{}/\";\n",
             addr
         )
     }
@@ -223,10 +197,6 @@ fn config(
         "CacheDir: {}\nLogDir: {}\nSupportDir: /usr/lib/apt-cacher-ng\n\
          PidFile: {}\nSocketPath: {}\nBindAddress: {listen}\nPort: {port}\n\
          ForeGround: 1\nExThreshold: 4\n\
-         # Index files fetched in the last hour are served without asking the archive again:\n\
-         # the VMs of a cluster refresh their lists at the same moment, and apt-cacher-ng\n\
-         # fails one of two refreshes of the same index that start in the same second.\n\
-         FreshIndexMaxAge: 3600\n\
          # Only the archives below: a VM reaches nothing else through the cache.\n\
          ForceManaged: 1\n",
         cache.display(),
@@ -238,23 +208,6 @@ fn config(
         c.push_str(&format!("Remap-archive{i}: {url} ; {url}\n"));
     }
     c
-}
-
-/// GET `url` through the HTTP proxy at `proxy`, reading the answer to its end.
-fn fetch_through(proxy: SocketAddrV4, url: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let host = url
-        .strip_prefix("http://")
-        .and_then(|rest| rest.split('/').next())
-        .ok_or_else(|| std::io::Error::other("not an http:// URL"))?;
-    let mut s = TcpStream::connect_timeout(&SocketAddr::V4(proxy), Duration::from_secs(5))?;
-    s.set_read_timeout(Some(Duration::from_secs(60)))?;
-    write!(
-        s,
-        "GET {url} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )?;
-    std::io::copy(&mut s, &mut std::io::sink())?;
-    Ok(())
 }
 
 /// Stop the apt-cacher-ng an earlier run of this state dir left (its pid file names it and
@@ -280,50 +233,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn warming_asks_the_proxy_for_the_full_url() {
-        let proxy = TcpListener::bind("127.0.0.1:0").unwrap();
-        let SocketAddr::V4(addr) = proxy.local_addr().unwrap() else {
-            unreachable!("bound on IPv4")
-        };
-        let server = std::thread::spawn(move || {
-            use std::io::{BufRead, BufReader, Write};
-            let (mut conn, _) = proxy.accept().unwrap();
-            let mut request = Vec::new();
-            for line in BufReader::new(conn.try_clone().unwrap()).lines() {
-                let line = line.unwrap();
-                if line.is_empty() {
-                    break;
-                }
-                request.push(line);
-            }
-            conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-                .unwrap();
-            request
-        });
-        fetch_through(addr, "http://deb.example/debian/dists/bookworm/InRelease").unwrap();
-        let request = server.join().unwrap();
-        assert_eq!(
-            request[0],
-            "GET http://deb.example/debian/dists/bookworm/InRelease HTTP/1.1"
-        );
-        assert!(
-            request.contains(&"Host: deb.example".to_string()),
-            "{request:?}"
-        );
-    }
-
-    #[test]
-    fn vms_apt_never_pipelines_through_the_cache_and_retries() {
-        let c = AptCache::proxy_config(SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 3142));
-        assert!(
-            c.contains("Acquire::http::Proxy \"http://10.0.0.1:3142/\";"),
-            "{c}"
-        );
-        assert!(c.contains("Acquire::http::Pipeline-Depth \"0\";"), "{c}");
-        assert!(c.contains("Acquire::Retries \"3\";"), "{c}");
-    }
-
-    #[test]
     fn config_serves_only_the_given_archives_on_the_bridge() {
         let c = config(
             Path::new("/s/apt-cacher-ng"),
@@ -336,8 +245,6 @@ mod tests {
         assert!(c.contains("BindAddress: 10.200.3.1\nPort: 41234\n"), "{c}");
         assert!(c.contains("ForceManaged: 1"), "{c}");
         assert!(c.contains("CacheDir: /c\n"), "{c}");
-        // A cluster's simultaneous refreshes are served from one fetch.
-        assert!(c.contains("\nFreshIndexMaxAge: 3600\n"), "{c}");
         assert!(
             c.contains("Remap-archive1: http://a/debian-security ; http://a/debian-security"),
             "{c}"

@@ -100,7 +100,6 @@ impl ContainerBackend {
                 return Err(e);
             }
         };
-        apt_cache.warm(apt_sources::host_release_indexes().unwrap_or_default());
         let record = NetworkRecord {
             subnet: lease.index,
             bridge: lease.bridge.clone(),
