@@ -51,18 +51,11 @@ struct Emulator {
     ca: PathBuf,
 }
 
+#[path = "bench_common/built.rs"]
+mod built;
+
 fn program() -> PathBuf {
-    let me = std::env::current_exe().expect("current exe");
-    // target/release/examples/bench_arm → target/release/
-    let dir = me.parent().and_then(Path::parent).expect("target dir");
-    let name = "azure-emulator";
-    if dir.join(name).is_file() {
-        return dir.join(name);
-    }
-    panic!(
-        "no emulator in {}: run `cargo build --release --workspace` first",
-        dir.display()
-    );
+    built::built_program("azure-emulator")
 }
 
 fn start_emulator(dir: &Path) -> Emulator {

@@ -15,36 +15,22 @@ mod support;
 
 #[path = "bench_common/mod.rs"]
 mod bench_common;
+#[path = "bench_common/built.rs"]
+mod built;
 
 use std::io::BufRead;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use bench_common::*;
 use support::*;
 
-fn binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("current exe");
-    // target/<profile>/examples/bench_cli → target/<profile>/elasticluster
-    exe.parent()
-        .and_then(|p| p.parent())
-        .map(|p| p.join("elasticluster"))
-        .expect("target dir")
-}
-
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let args = args();
-    let bin = binary();
-    if !bin.exists() {
-        eprintln!(
-            "{} not found: build it first with the same profile (cargo build [--release])",
-            bin.display()
-        );
-        std::process::exit(1);
-    }
+    let bin = built::built_program("elasticluster");
     println!("elasticluster binary, none backend, {SERVICES_PER_SUBSCRIPTION} cloud services per subscription, target wall/bound ≤ {TARGET}");
     for &scale in &args.scales {
         header();

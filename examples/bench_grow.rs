@@ -16,20 +16,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+#[path = "bench_common/built.rs"]
+mod built;
+
 fn elasticluster() -> PathBuf {
-    // target/<profile>/examples/bench_grow → target/<profile>/elasticluster
-    let me = std::env::current_exe().unwrap_or_default();
-    let bin = me
-        .parent()
-        .and_then(Path::parent)
-        .map(|d| d.join("elasticluster"));
-    match bin {
-        Some(b) if b.is_file() => b,
-        _ => {
-            eprintln!("bench_grow: build the tool first: cargo build --workspace");
-            std::process::exit(1);
-        }
-    }
+    built::built_program("elasticluster")
 }
 
 fn run(storage: &Path, args: &[&str]) -> Result<Duration, String> {

@@ -24,20 +24,11 @@ use std::time::Instant;
 
 const PACKAGE_CACHE: &str = "/var/cache/azure-emulator/apt-cacher-ng";
 
+#[path = "bench_common/built.rs"]
+mod built;
+
 fn elasticluster() -> PathBuf {
-    // target/<profile>/examples/bench_setup → target/<profile>/elasticluster
-    let me = std::env::current_exe().unwrap_or_default();
-    let bin = me
-        .parent()
-        .and_then(Path::parent)
-        .map(|d| d.join("elasticluster"));
-    match bin {
-        Some(b) if b.is_file() => b,
-        _ => {
-            eprintln!("bench_setup: build the tool first: cargo build --workspace");
-            std::process::exit(1);
-        }
-    }
+    built::built_program("elasticluster")
 }
 
 /// CPU seconds of reaped children (user + system).
