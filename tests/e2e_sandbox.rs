@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 #[path = "support/sandbox_cluster.rs"]
 mod sandbox_cluster;
-use sandbox_cluster::{text, SandboxCluster};
+use sandbox_cluster::{only_checked, tasks_run, text, SandboxCluster};
 
 #[path = "e2e_sandbox/cut_short.rs"]
 mod cut_short;
@@ -125,23 +125,6 @@ fn check_idempotent_setup(sb: &SandboxCluster, extra: &[&str]) -> String {
     text(&out)
 }
 
-/// The tasks of site.yml's first play: a node compares itself with what its last complete
-/// setup recorded, and every node is set up unless all of them match.
-const CHECK_TASKS: [&str; 3] = [
-    "Compare the node with what the last complete setup recorded",
-    "Show what differs",
-    "Set up every node unless all of them matched",
-];
-
-/// The names of the tasks a setup ran, from the `TASK [...]` headers Ansible printed.
-fn tasks_run(output: &str) -> Vec<&str> {
-    output
-        .lines()
-        .filter_map(|l| l.strip_prefix("TASK ["))
-        .filter_map(|l| l.split_once(']').map(|(name, _)| name))
-        .collect()
-}
-
 /// A plain `setup` of an unchanged cluster only checks it: the first play finds every node
 /// as its last complete setup left it, and no role runs (a few seconds instead of a whole
 /// setup). Returns the setup's duration.
@@ -149,10 +132,10 @@ fn check_unchanged_setup_only_checks(sb: &SandboxCluster) -> Duration {
     let started = Instant::now();
     let output = check_idempotent_setup(sb, &[]);
     let took = started.elapsed();
-    let tasks = tasks_run(&output);
     assert!(
-        tasks.contains(&CHECK_TASKS[0]) && tasks.iter().all(|t| CHECK_TASKS.contains(t)),
-        "an unchanged cluster should only be checked, but these tasks ran: {tasks:?}\n{output}"
+        only_checked(&output),
+        "an unchanged cluster should only be checked, but these tasks ran: {:?}\n{output}",
+        tasks_run(&output)
     );
     took
 }

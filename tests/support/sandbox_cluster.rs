@@ -134,3 +134,27 @@ pub fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stderr)
     )
 }
+
+/// The tasks of site.yml's first play: a node compares itself with what its last complete
+/// setup recorded, and every node is set up unless all of them match.
+pub const CHECK_TASKS: [&str; 3] = [
+    "Compare the node with what the last complete setup recorded",
+    "Show what differs",
+    "Set up every node unless all of them matched",
+];
+
+/// The names of the tasks a setup ran, from the `TASK [...]` headers Ansible printed.
+pub fn tasks_run(output: &str) -> Vec<&str> {
+    output
+        .lines()
+        .filter_map(|l| l.strip_prefix("TASK ["))
+        .filter_map(|l| l.split_once(']').map(|(name, _)| name))
+        .collect()
+}
+
+/// Whether a setup's output shows that it only checked the nodes (site.yml's first play,
+/// and no other task: every node matched its last complete setup).
+pub fn only_checked(output: &str) -> bool {
+    let tasks = tasks_run(output);
+    tasks.contains(&CHECK_TASKS[0]) && tasks.iter().all(|t| CHECK_TASKS.contains(t))
+}

@@ -1,6 +1,6 @@
 //! Resource Manager's error vocabulary: the compact `{"error":{"code","message",…}}` body of
 //! every refusal, with the status, code and wording Azure uses where one is recorded
-//! (`../shared/reference/azure-arm-api.md` §1.5, §2.5, §2.6), and the JSON response helpers
+//! (the ARM API reference, §1.5, §2.5, §2.6), and the JSON response helpers
 //! every handler uses. It decides nothing about when an error applies.
 
 use serde_json::{json, Value};
