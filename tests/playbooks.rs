@@ -283,3 +283,87 @@ fn node_state_module_finds_every_difference_from_its_record() {
     let out = check("i1");
     assert!(!converged(&out) && out.contains("package bash"), "{out}");
 }
+
+/// Runs the packages role's facts module on this machine with `path_prefix` (a directory
+/// with a stand-in `dpkg-query`, or none) first on PATH; returns `ansible_facts.packages`.
+fn package_facts(path_prefix: Option<&Path>) -> serde_json::Map<String, serde_json::Value> {
+    let dir = tempfile::tempdir().unwrap();
+    let pb = playbooks::extract(dir.path()).unwrap();
+    let mut path = std::env::var_os("PATH").unwrap_or_default();
+    if let Some(prefix) = path_prefix {
+        path = std::env::join_paths(
+            std::iter::once(prefix.to_path_buf()).chain(std::env::split_paths(&path)),
+        )
+        .unwrap();
+    }
+    let (ok, out) = run(Command::new(bin("ansible"))
+        .args(["localhost", "-c", "local", "-M"])
+        .arg(pb.join("roles/packages/library"))
+        .args(["-m", "elasticluster_package_facts", "--tree"])
+        .arg(dir.path().join("tree"))
+        .env("PATH", path)
+        .env("ANSIBLE_PYTHON_INTERPRETER", "/usr/bin/python3")
+        .env("ANSIBLE_LOCALHOST_WARNING", "false")
+        .env("ANSIBLE_INVENTORY_UNPARSED_WARNING", "false"));
+    assert!(ok, "the module failed:\n{out}");
+    let text = std::fs::read_to_string(dir.path().join("tree/localhost")).unwrap();
+    let mut result: serde_json::Value = serde_json::from_str(&text).unwrap();
+    result["ansible_facts"]["packages"]
+        .as_object_mut()
+        .unwrap()
+        .clone()
+}
+
+/// The packages role reads what is installed with its own module (one dpkg-query) instead
+/// of package_facts: the roles rely on `ansible_facts.packages[name][0].version`, and on a
+/// package being absent unless dpkg has it fully installed, so that the role installs it.
+#[test]
+fn package_facts_module_reports_what_dpkg_has_installed() {
+    // This machine's dpkg: every installed package, at dpkg's version.
+    let packages = package_facts(None);
+    let listing = Command::new("dpkg-query")
+        .args([
+            "--show",
+            "--showformat=${Package}\t${Version}\t${db:Status-Status}\n",
+        ])
+        .output()
+        .unwrap();
+    let listing = String::from_utf8(listing.stdout).unwrap();
+    let installed: Vec<(&str, &str)> = listing
+        .lines()
+        .filter_map(|l| match l.split('\t').collect::<Vec<_>>()[..] {
+            [name, version, "installed"] => Some((name, version)),
+            _ => None,
+        })
+        .collect();
+    assert!(installed.len() > 50, "{listing}");
+    for (name, version) in installed {
+        let reported = &packages[name][0]["version"];
+        assert_eq!(reported, version, "{name}");
+    }
+    assert!(!packages.contains_key("no-such-package-elasticluster"));
+
+    // States this machine may not have: only `installed` counts, and a package installed
+    // for two architectures is listed under its name twice.
+    let fake = tempfile::tempdir().unwrap();
+    let script = fake.path().join("dpkg-query");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\nprintf '%s\\t%s\\t%s\\t%s\\n' \\\n  \
+         slurmd 22.05.8-4 amd64 installed \\\n  \
+         libc6 2.36-9 amd64 installed \\\n  \
+         libc6 2.36-9 i386 installed \\\n  \
+         munge 0.5.15-2 amd64 half-configured \\\n  \
+         mariadb-server 1:10.11.6-0 amd64 unpacked \\\n  \
+         slurmctld 22.05.8-4 amd64 config-files\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let packages = package_facts(Some(fake.path()));
+    let mut names: Vec<&String> = packages.keys().collect();
+    names.sort();
+    assert_eq!(names, ["libc6", "slurmd"]);
+    assert_eq!(packages["slurmd"][0]["version"], "22.05.8-4");
+    assert_eq!(packages["libc6"].as_array().unwrap().len(), 2);
+}
