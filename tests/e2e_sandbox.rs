@@ -100,12 +100,24 @@ fn check_qhost_sizes(sb: &SandboxCluster) {
     }
 }
 
-/// The file a user writes in their home on the frontend is visible on a compute node.
+/// The file a user writes in their home on the frontend is visible on a compute node, and
+/// the cluster user's key pair, written once into the shared home, lets it ssh between
+/// nodes without a password, from any node (not only the one that wrote it).
 fn check_shared_home(sb: &SandboxCluster) {
     let token = format!("e2e-{}", std::process::id());
     sb.ssh(&["--", &format!("echo {token} > ~/shared-home-check")]);
     let seen = sb.ssh(&["-n", "compute002", "--", "cat ~/shared-home-check"]);
     assert_eq!(seen.trim(), token);
+    let hops = sb.ssh(&[
+        "--",
+        "ssh -o BatchMode=yes -o StrictHostKeyChecking=yes compute002 \
+         ssh -o BatchMode=yes -o StrictHostKeyChecking=yes compute001 hostname",
+    ]);
+    assert_eq!(
+        hops.trim(),
+        "compute001",
+        "frontend → compute002 → compute001"
+    );
 }
 
 /// A second setup on an unchanged cluster changes nothing and still reports ready.
