@@ -367,3 +367,67 @@ fn package_facts_module_reports_what_dpkg_has_installed() {
     assert_eq!(packages["slurmd"][0]["version"], "22.05.8-4");
     assert_eq!(packages["libc6"].as_array().unwrap().len(), 2);
 }
+
+/// Runs the Slurm role's one-run file writer on this machine with `args` (JSON); returns
+/// whether it succeeded and what it printed.
+fn content_module(library: &Path, args: &serde_json::Value) -> (bool, String) {
+    run(Command::new(bin("ansible"))
+        .args(["localhost", "-c", "local", "-M"])
+        .arg(library)
+        .args(["-m", "elasticluster_content", "-a"])
+        .arg(args.to_string())
+        .env("ANSIBLE_PYTHON_INTERPRETER", "/usr/bin/python3")
+        .env("ANSIBLE_LOCALHOST_WARNING", "false")
+        .env("ANSIBLE_INVENTORY_UNPARSED_WARNING", "false"))
+}
+
+/// slurm.conf and the MUNGE key are written with one module run per node: the file gets
+/// the content, owner and mode; an unchanged file is not changed; a drifted content or
+/// mode is put back; the content (a secret, for the key) is never printed.
+#[test]
+fn content_module_writes_and_repairs_a_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let pb = playbooks::extract(dir.path()).unwrap();
+    let library = pb.join("roles/slurm/library");
+    let dest = dir.path().join("munge.key");
+    let args = |content: &str| serde_json::json!({"dest": dest, "content": content, "owner": "root", "group": "root", "mode": "0400"});
+    let mode = || std::fs::metadata(&dest).unwrap().permissions().mode() & 0o7777;
+
+    let (ok, out) = content_module(&library, &args("secret-key-1"));
+    assert!(ok && out.contains("\"changed\": true"), "{out}");
+    assert!(
+        !out.contains("secret-key-1"),
+        "the content was printed: {out}"
+    );
+    assert_eq!(std::fs::read_to_string(&dest).unwrap(), "secret-key-1");
+    assert_eq!(mode(), 0o400);
+
+    let (ok, out) = content_module(&library, &args("secret-key-1"));
+    assert!(ok && out.contains("\"changed\": false"), "{out}");
+
+    std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (ok, out) = content_module(&library, &args("secret-key-1"));
+    assert!(ok && out.contains("\"changed\": true"), "{out}");
+    assert_eq!(mode(), 0o400);
+
+    let (ok, out) = content_module(&library, &args("secret-key-2\n"));
+    assert!(ok && out.contains("\"changed\": true"), "{out}");
+    assert_eq!(std::fs::read_to_string(&dest).unwrap(), "secret-key-2\n");
+    assert_eq!(mode(), 0o400);
+    // Nothing of the writing is left beside it.
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.to_string_lossy().starts_with(".elasticluster-")),
+        "{names:?}"
+    );
+
+    let missing = serde_json::json!({"dest": dir.path().join("no/such/dir/f"), "content": "some content", "mode": "0644"});
+    let (ok, out) = content_module(&library, &missing);
+    assert!(!ok && out.contains("does not exist"), "{out}");
+}
