@@ -70,10 +70,25 @@ pub fn setup_cluster(
         verbosity,
     ))
     .with_output_to_stderr(quiet_stdout)
-    .with_every_task(scope == SetupScope::AllNodesEveryTask);
+    .with_every_task(every_task(scope, state, &inventory));
     let outcome = provider.setup(&inventory, known_hosts, extra_args)?;
     let readiness = readiness::wait_ready(&inventory, known_hosts, ready_timeout)?;
     Ok(SetupReport { outcome, readiness })
+}
+
+/// Whether the playbooks run every task on every node without first checking the nodes
+/// against what their last complete setup recorded: on `setup --full`, and when a node of
+/// the inventory was never set up (the first setup after `start`, or a node that failed),
+/// which the check could only find, at the cost of one module run per node.
+fn every_task(scope: SetupScope, state: &ClusterState, inventory: &Inventory) -> bool {
+    match scope {
+        SetupScope::AllNodesEveryTask => true,
+        SetupScope::AllNodes => inventory
+            .hosts
+            .iter()
+            .any(|h| !state.node(&h.name).is_some_and(|n| n.configured)),
+        SetupScope::MembershipChange => false,
+    }
 }
 
 use crate::ssh::split_address;
@@ -337,6 +352,28 @@ image_user = "clusteruser"
             Some("none")
         );
         assert_eq!(c.private_key, Path::new("/k/id_rsa"));
+    }
+
+    /// The check against the nodes' records is skipped only where it could find nothing
+    /// but "never set up": a plain `setup` of a cluster set up before checks first.
+    #[test]
+    fn every_task_when_full_or_a_node_was_never_set_up() {
+        let mut st = state();
+        let inv = inventory_for(&st, &setup(), &st.login).unwrap();
+        assert!(every_task(SetupScope::AllNodes, &st, &inv), "first setup");
+        assert!(every_task(SetupScope::AllNodesEveryTask, &st, &inv));
+        st.nodes[0].configured = true;
+        assert!(
+            every_task(SetupScope::AllNodes, &st, &inv),
+            "compute001 new"
+        );
+        st.nodes[1].configured = true;
+        assert!(
+            !every_task(SetupScope::AllNodes, &st, &inv),
+            "set up before"
+        );
+        assert!(every_task(SetupScope::AllNodesEveryTask, &st, &inv));
+        assert!(!every_task(SetupScope::MembershipChange, &st, &inv));
     }
 
     #[test]
