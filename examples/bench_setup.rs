@@ -6,8 +6,8 @@
 //! when all match) and of an unchanged re-run of every task (`setup --full`), the
 //! CPU seconds of `elasticluster` + Ansible (getrusage of the children) and of the whole
 //! host (/proc/stat: includes the VMs, the emulator — and anything else running), and how
-//! much the package cache fetched. Then the ratios the issue asks for, and for the stock
-//! image where the first run's time goes per role.
+//! much the package cache fetched. Then the ratios the issue asks for, and for each image
+//! where the first run's time goes per role.
 //!
 //!     cargo build --workspace && cargo run --example bench_setup [-- 2 4 8] [--only stock|pre-baked]
 //!
@@ -248,20 +248,23 @@ fn main() {
         );
     }
 
-    let stock: Vec<_> = results.iter().filter(|r| r.0 == "stock").collect();
-    if !stock.is_empty() {
-        println!("\nstock image, first run: wall seconds per role (Ansible, linear strategy)");
-        let mut roles: Vec<&String> = stock.iter().flat_map(|r| r.2.first.roles.keys()).collect();
+    for (label, _) in images {
+        let runs: Vec<_> = results.iter().filter(|r| r.0 == label).collect();
+        if runs.is_empty() {
+            continue;
+        }
+        println!("\n{label} image, first run: wall seconds per role (Ansible, linear strategy)");
+        let mut roles: Vec<&String> = runs.iter().flat_map(|r| r.2.first.roles.keys()).collect();
         roles.sort();
         roles.dedup();
         print!("{:>18}", "role");
-        for r in &stock {
+        for r in &runs {
             print!(" {:>8}", format!("1+{}", r.1));
         }
         println!();
         for role in roles {
             print!("{role:>18}");
-            for r in &stock {
+            for r in &runs {
                 print!(
                     " {:>8.1}",
                     r.2.first.roles.get(role).copied().unwrap_or(0.0)
@@ -272,7 +275,7 @@ fn main() {
         // What the playbook run did not account for: the tool's own work (inventory,
         // ansible-playbook start-up, readiness checks).
         print!("{:>18}", "(outside Ansible)");
-        for r in &stock {
+        for r in &runs {
             print!(
                 " {:>8.1}",
                 r.2.first.wall - r.2.first.roles.values().sum::<f64>()
