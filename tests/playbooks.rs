@@ -196,17 +196,25 @@ fn configuration_knows_exactly_the_bundled_groups() {
     assert_eq!(named, known);
 }
 
-/// Runs the playbooks' node-state module on this machine (`ansible localhost`, connection
-/// local) with `args` (JSON); returns whether it succeeded and what it printed.
-fn node_state(library: &Path, args: &serde_json::Value) -> (bool, String) {
-    run(Command::new(bin("ansible"))
-        .args(["localhost", "-c", "local", "-M"])
+/// `ansible localhost` (connection local) running `module` from `library` on this machine;
+/// the caller adds the module's arguments.
+fn module_on_localhost(library: &Path, module: &str) -> Command {
+    let mut cmd = Command::new(bin("ansible"));
+    cmd.args(["localhost", "-c", "local", "-M"])
         .arg(library)
-        .args(["-m", "elasticluster_node_state", "-a"])
-        .arg(args.to_string())
+        .args(["-m", module])
         .env("ANSIBLE_PYTHON_INTERPRETER", "/usr/bin/python3")
         .env("ANSIBLE_LOCALHOST_WARNING", "false")
-        .env("ANSIBLE_INVENTORY_UNPARSED_WARNING", "false"))
+        .env("ANSIBLE_INVENTORY_UNPARSED_WARNING", "false");
+    cmd
+}
+
+/// Runs the playbooks' node-state module on this machine with `args` (JSON); returns
+/// whether it succeeded and what it printed.
+fn node_state(library: &Path, args: &serde_json::Value) -> (bool, String) {
+    run(module_on_localhost(library, "elasticluster_node_state")
+        .arg("-a")
+        .arg(args.to_string()))
 }
 
 /// What lets an unchanged cluster be only checked: after `record`, `check` with the same
@@ -296,15 +304,11 @@ fn package_facts(path_prefix: Option<&Path>) -> serde_json::Map<String, serde_js
         )
         .unwrap();
     }
-    let (ok, out) = run(Command::new(bin("ansible"))
-        .args(["localhost", "-c", "local", "-M"])
-        .arg(pb.join("roles/packages/library"))
-        .args(["-m", "elasticluster_package_facts", "--tree"])
+    let library = pb.join("roles/packages/library");
+    let (ok, out) = run(module_on_localhost(&library, "elasticluster_package_facts")
+        .arg("--tree")
         .arg(dir.path().join("tree"))
-        .env("PATH", path)
-        .env("ANSIBLE_PYTHON_INTERPRETER", "/usr/bin/python3")
-        .env("ANSIBLE_LOCALHOST_WARNING", "false")
-        .env("ANSIBLE_INVENTORY_UNPARSED_WARNING", "false"));
+        .env("PATH", path));
     assert!(ok, "the module failed:\n{out}");
     let text = std::fs::read_to_string(dir.path().join("tree/localhost")).unwrap();
     let mut result: serde_json::Value = serde_json::from_str(&text).unwrap();
@@ -371,14 +375,9 @@ fn package_facts_module_reports_what_dpkg_has_installed() {
 /// Runs the Slurm role's one-run file writer on this machine with `args` (JSON); returns
 /// whether it succeeded and what it printed.
 fn content_module(library: &Path, args: &serde_json::Value) -> (bool, String) {
-    run(Command::new(bin("ansible"))
-        .args(["localhost", "-c", "local", "-M"])
-        .arg(library)
-        .args(["-m", "elasticluster_content", "-a"])
-        .arg(args.to_string())
-        .env("ANSIBLE_PYTHON_INTERPRETER", "/usr/bin/python3")
-        .env("ANSIBLE_LOCALHOST_WARNING", "false")
-        .env("ANSIBLE_INVENTORY_UNPARSED_WARNING", "false"))
+    run(module_on_localhost(library, "elasticluster_content")
+        .arg("-a")
+        .arg(args.to_string()))
 }
 
 /// slurm.conf and the MUNGE key are written with one module run per node: the file gets
