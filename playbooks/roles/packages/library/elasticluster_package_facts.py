@@ -6,8 +6,6 @@
 # the largest single task of a pre-baked cluster's setup; dpkg's status file is enough.
 from __future__ import annotations
 
-import subprocess
-
 from ansible.module_utils.basic import AnsibleModule
 
 DOCUMENTATION = r"""
